@@ -1,0 +1,122 @@
+"""Settings: one pydantic-settings class, env prefix ``CLIPSEARCH_``, built by a factory.
+
+Nothing here reads the environment at import time; call :func:`get_settings` (cached) or
+build ``Settings()`` directly in tests.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_MODEL_BASE_URL = (
+    "https://clip-as-service.s3.us-east-2.amazonaws.com/models-436c69702d61732d53657276696365/onnx/"
+)
+
+
+class EncoderMode(StrEnum):
+    local = "local"
+    service = "service"
+
+
+class IndexType(StrEnum):
+    HNSW = "HNSW"
+    FLAT = "FLAT"
+
+
+class Settings(BaseSettings):
+    """All runtime configuration. Every field is documented in ``.env.example``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLIPSEARCH_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        protected_namespaces=("settings_",),
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    data_dir: Path = Path("data")
+    milvus_uri: str = ""
+    milvus_token: str = ""
+    collection_prefix: str = Field(default="clipsearch", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+    default_collection: str = Field(default="default", pattern=r"^[A-Za-z0-9_]{1,64}$")
+    index_type: IndexType = IndexType.HNSW
+    hnsw_m: int = Field(default=16, ge=4, le=64)
+    hnsw_ef_construction: int = Field(default=200, ge=8, le=2048)
+    hnsw_ef_search: int = Field(default=128, ge=1, le=32768)
+
+    # --- encoder -------------------------------------------------------------------------
+    encoder_mode: EncoderMode = EncoderMode.local
+    model_name: str = "ViT-B-32::openai"
+    model_path: Path | None = None
+    model_cache_dir: Path | None = None
+    model_base_url: str = DEFAULT_MODEL_BASE_URL
+    model_download_timeout_s: float = Field(default=60.0, gt=0)
+    encoder_batch_size: int = Field(default=32, ge=1, le=1024)
+    encoder_threads: int = Field(default=0, ge=0, le=256)
+    encoder_url: str = "http://127.0.0.1:51001"
+    encoder_timeout_s: float = Field(default=30.0, gt=0)
+    encoder_fallback: Annotated[str, Field(pattern=r"^(|local)$")] = ""
+
+    # --- HTTP ----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error|critical)$")
+
+    # --- limits --------------------------------------------------------------------------
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_request_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    max_pixels: int = Field(default=40_000_000, ge=1)
+    max_batch_queries: int = Field(default=64, ge=1, le=16384)
+    max_top_k: int = Field(default=100, ge=1, le=16384)
+    max_text_chars: int = Field(default=2000, ge=1)
+    max_files_per_request: int = Field(default=64, ge=1)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("model_path", "model_cache_dir", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _check_model_path(self) -> Settings:
+        if self.model_path is not None and not self.model_path.is_dir():
+            raise ValueError(
+                f"CLIPSEARCH_MODEL_PATH={self.model_path} is not a directory "
+                "(it must hold textual.onnx and visual.onnx)"
+            )
+        return self
+
+    # --- derived -------------------------------------------------------------------------
+    @property
+    def resolved_milvus_uri(self) -> str:
+        """The Milvus URI; empty means a Milvus Lite file in the data dir."""
+        return self.milvus_uri or str(self.data_dir / "milvus.db")
+
+    @property
+    def store_kind(self) -> str:
+        uri = self.resolved_milvus_uri
+        return "standalone" if uri.startswith(("http://", "https://", "tcp://")) else "lite"
+
+    @property
+    def resolved_model_cache_dir(self) -> Path:
+        return self.model_cache_dir or (self.data_dir / "models")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first call."""
+    return Settings()

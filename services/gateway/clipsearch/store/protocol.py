@@ -1,0 +1,113 @@
+"""The VectorStore contract: collections of image and text vectors with metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+Target = Literal["images", "texts"]
+Filter = dict[str, Any]
+
+
+class StoreError(Exception):
+    """The store failed (unreachable, refused the request)."""
+
+
+class GroupMismatch(StoreError):
+    """A collection group exists but was built with another model or dimension."""
+
+
+class UnknownGroup(StoreError):
+    """No collection group of that name exists."""
+
+
+@dataclass(slots=True)
+class ImageRecord:
+    id: str
+    vector: npt.NDArray[np.float32]
+    source: str = ""
+    content_type: str = ""
+    width: int = 0
+    height: int = 0
+    caption: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: int = 0  # unix seconds
+
+
+@dataclass(slots=True)
+class TextRecord:
+    id: str
+    vector: npt.NDArray[np.float32]
+    text: str
+    image_id: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: int = 0
+
+
+@dataclass(slots=True)
+class Hit:
+    id: str
+    score: float
+    fields: dict[str, Any]
+
+
+@dataclass(slots=True)
+class GroupInfo:
+    name: str
+    dim: int
+    model_name: str
+    fingerprint: str
+    index_type: str
+    index_params: dict[str, Any]
+    counts: dict[str, int]
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """A set of *collection groups*, each with an ``images`` and a ``texts`` collection.
+
+    Methods are synchronous (pymilvus is); async callers run them in a worker thread.
+    Writes are upserts and are visible to the next read.
+    """
+
+    kind: str
+
+    def health(self) -> None: ...
+
+    def list_groups(self) -> list[str]: ...
+
+    def ensure_group(self, group: str, *, dim: int, model_name: str, fingerprint: str) -> None:
+        """Create the group if missing; raise :class:`GroupMismatch` if it differs."""
+
+    def group_info(self, group: str) -> GroupInfo: ...
+
+    def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None: ...
+
+    def upsert_texts(self, group: str, records: Sequence[TextRecord]) -> None: ...
+
+    def existing_ids(self, group: str, target: Target, ids: Sequence[str]) -> set[str]: ...
+
+    def get(self, group: str, target: Target, ids: Sequence[str]) -> list[dict[str, Any]]: ...
+
+    def search(
+        self,
+        group: str,
+        target: Target,
+        vectors: npt.NDArray[np.float32],
+        *,
+        top_k: int,
+        offset: int = 0,
+        filter: Filter | None = None,
+        min_score: float | None = None,
+    ) -> list[list[Hit]]:
+        """One list of hits per query vector, best first, scores are cosine similarity."""
+
+    def delete(self, group: str, target: Target, ids: Sequence[str]) -> int: ...
+
+    def delete_texts_of_image(self, group: str, image_id: str) -> int: ...
+
+    def close(self) -> None: ...
