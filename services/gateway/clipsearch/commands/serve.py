@@ -1,0 +1,33 @@
+"""``clipsearch serve``: run the HTTP gateway."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("serve", help="run the HTTP gateway")
+    parser.add_argument("--host", default=None, help="bind address (default: settings)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: settings)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from clipsearch.api.app import create_app
+    from clipsearch.core.config import get_settings
+    from clipsearch.core.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level=settings.log_level,
+        # Uvicorn's access log duplicates our metrics; keep it for debugging only.
+        access_log=settings.log_level == "debug",
+    )
+    return 0
