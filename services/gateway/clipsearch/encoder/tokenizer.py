@@ -52,7 +52,7 @@ def _byte_encoder() -> dict[int, str]:
 
 
 def _clean(text: str) -> str:
-    text = ftfy.fix_text(text)
+    text = str(ftfy.fix_text(text))
     # Twice: some scraped captions are double-escaped.
     text = html.unescape(html.unescape(text))
     return _SPACES_RE.sub(" ", text.strip()).strip()
