@@ -78,10 +78,34 @@ class Settings(BaseSettings):
     max_top_k: int = Field(default=100, ge=1, le=16384)
     max_text_chars: int = Field(default=2000, ge=1)
     max_files_per_request: int = Field(default=64, ge=1)
+    max_texts_per_request: int = Field(default=1024, ge=1)
+
+    # --- ingest jobs ---------------------------------------------------------------------
+    ingest_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    ingest_extensions: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"]
+    )
+    fetch_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    fetch_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    fetch_timeout_s: float = Field(default=15.0, gt=0)
+    fetch_max_redirects: int = Field(default=3, ge=0, le=10)
+    fetch_concurrency: int = Field(default=8, ge=1, le=256)
+    ingest_decode_workers: int = Field(default=0, ge=0, le=256)
+    ingest_upsert_batch_size: int = Field(default=256, ge=1, le=16384)
+    ingest_queue_items: int = Field(default=128, ge=1, le=100_000)
+    ingest_max_pending_items: int = Field(default=200_000, ge=1)
+    ingest_max_items_per_job: int = Field(default=100_000, ge=1)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("ingest_roots", "ingest_extensions", "fetch_allow_networks", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
