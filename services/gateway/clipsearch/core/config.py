@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     encoder_url: str = "http://127.0.0.1:51001"
     encoder_timeout_s: float = Field(default=30.0, gt=0)
     encoder_fallback: Annotated[str, Field(pattern=r"^(|local)$")] = ""
+    encoder_retries: int = Field(default=2, ge=0, le=10)
+    encoder_backoff_s: float = Field(default=0.2, ge=0)
+    encoder_breaker_threshold: int = Field(default=5, ge=1, le=1000)
+    encoder_breaker_cooldown_s: float = Field(default=10.0, gt=0)
+    encoder_max_connections: int = Field(default=16, ge=1, le=1024)
 
     # --- HTTP ----------------------------------------------------------------------------
     host: str = "127.0.0.1"
