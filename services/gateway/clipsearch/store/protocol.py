@@ -25,6 +25,12 @@ class UnknownGroup(StoreError):
     """No collection group of that name exists."""
 
 
+class InvalidStoreRequest(ValueError):
+    """The caller's input cannot be stored or searched as given (bad group name, filter,
+    vector shape, field too long, top_k + offset over the limit): a client error, not an
+    outage."""
+
+
 @dataclass(slots=True)
 class ImageRecord:
     id: str
@@ -91,7 +97,13 @@ class VectorStore(Protocol):
 
     def existing_ids(self, group: str, target: Target, ids: Sequence[str]) -> set[str]: ...
 
-    def get(self, group: str, target: Target, ids: Sequence[str]) -> list[dict[str, Any]]: ...
+    def get(
+        self, group: str, target: Target, ids: Sequence[str], *, with_vectors: bool = False
+    ) -> list[dict[str, Any]]:
+        """The stored rows of ``ids`` that exist, in the order asked (``vector`` only when
+        ``with_vectors``, as float32)."""
+
+    def count(self, group: str, target: Target) -> int: ...
 
     def search(
         self,
@@ -109,5 +121,8 @@ class VectorStore(Protocol):
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int: ...
 
     def delete_texts_of_image(self, group: str, image_id: str) -> int: ...
+
+    def drop_group(self, group: str) -> bool:
+        """Remove both collections and the group's record; False if it did not exist."""
 
     def close(self) -> None: ...

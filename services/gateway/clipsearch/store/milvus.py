@@ -1,0 +1,435 @@
+"""``MilvusStore``: the :class:`VectorStore` over Milvus Lite (a ``.db`` file) or a server.
+
+One code path for both backends; the differences found on Lite 3.2.2 and standalone 2.3.5
+are absorbed here:
+
+- Lite does not keep a collection description and does not report HNSW build params, so a
+  group's model, fingerprint, dimension and index live in a small meta collection
+  ``{prefix}_groups`` (one row per group), written last when a group is created.
+- ``delete`` answers a count on the server and a list of ids on Lite, so deletes first
+  query the ids that exist and return how many there were.
+- Every read uses Strong consistency: the default (Bounded) missed fresh writes.
+
+pymilvus is synchronous. With Lite every call goes through one lock (one embedded server
+per file); a server's gRPC channel is thread-safe, so only schema changes are serialised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pymilvus import MilvusClient, MilvusException
+
+from clipsearch.core.config import Settings
+from clipsearch.store import milvus_expr as expr
+from clipsearch.store import milvus_schema as ms
+from clipsearch.store.protocol import (
+    Filter,
+    GroupInfo,
+    GroupMismatch,
+    Hit,
+    ImageRecord,
+    InvalidStoreRequest,
+    StoreError,
+    Target,
+    TextRecord,
+    UnknownGroup,
+)
+
+TARGETS: tuple[Target, ...] = ("images", "texts")
+MAX_TOPK = 16384  # Milvus: top_k + offset and nq are each capped at 16,384
+RPC_BUDGET_BYTES = 16 * 1024 * 1024  # upsert chunks; the RPC limit is 64 MB
+IDS_PER_QUERY = 1000
+STRONG = {"consistency_level": "Strong"}
+
+
+class MilvusStore:
+    """Collection groups in Milvus: ``{prefix}_{group}_images`` and ``..._texts``.
+
+    Build with :meth:`from_settings`, or directly with a URI: a path ending in ``.db`` is
+    Milvus Lite, ``http(s)://host:port`` is a server (``token`` = ``user:password`` or key).
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        token: str = "",
+        prefix: str = "clipsearch",
+        index_type: str = "HNSW",
+        hnsw_m: int = 16,
+        hnsw_ef_construction: int = 200,
+        hnsw_ef_search: int = 128,
+        timeout: float = 60.0,
+    ) -> None:
+        self.kind = "standalone" if uri.startswith(("http://", "https://", "tcp://")) else "lite"
+        if self.kind == "lite":
+            if not uri.endswith(".db"):
+                raise InvalidStoreRequest(f"a Milvus Lite URI must be a path ending in .db: {uri}")
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        self.prefix = prefix
+        self.index_type = index_type.upper()
+        if self.index_type not in ("HNSW", "FLAT"):
+            raise InvalidStoreRequest(f"unsupported index type {index_type!r}")
+        self.hnsw_params = {"M": hnsw_m, "efConstruction": hnsw_ef_construction}
+        self.hnsw_ef_search = hnsw_ef_search
+        self._timeout = timeout
+        self._ddl_lock = threading.RLock()
+        self._data_lock: contextlib.AbstractContextManager[Any] = (
+            self._ddl_lock if self.kind == "lite" else contextlib.nullcontext()
+        )
+        self._groups: dict[str, ms.GroupMeta] = {}
+        self._meta_ready = False
+        try:
+            self._client = MilvusClient(uri=uri, token=token, timeout=timeout)
+        except MilvusException as exc:
+            raise StoreError(f"cannot open Milvus at {self._safe_uri(uri)}: {exc}") from exc
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MilvusStore:
+        """The store named by ``CLIPSEARCH_MILVUS_URI`` (empty: Lite file in the data dir)."""
+        return cls(
+            settings.resolved_milvus_uri,
+            token=settings.milvus_token,
+            prefix=settings.collection_prefix,
+            index_type=settings.index_type.value,
+            hnsw_m=settings.hnsw_m,
+            hnsw_ef_construction=settings.hnsw_ef_construction,
+            hnsw_ef_search=settings.hnsw_ef_search,
+        )
+
+    @staticmethod
+    def _safe_uri(uri: str) -> str:
+        # Credentials may be embedded as scheme://user:pass@host; never echo them.
+        return uri.split("@", 1)[-1] if "@" in uri else uri
+
+    # --- naming and plumbing -----------------------------------------------------------
+    def collection(self, group: str, target: Target) -> str:
+        return f"{self.prefix}_{ms.check_group(group)}_{target}"
+
+    @property
+    def _meta_name(self) -> str:
+        return f"{self.prefix}_groups"
+
+    @contextlib.contextmanager
+    def _call(self, what: str, *, ddl: bool = False) -> Iterator[MilvusClient]:
+        """Serialise as needed and turn pymilvus failures into :class:`StoreError`."""
+        lock = self._ddl_lock if ddl else self._data_lock
+        with lock:
+            try:
+                yield self._client
+            except MilvusException as exc:
+                raise StoreError(f"Milvus {what} failed: {exc.message}") from exc
+            except (ConnectionError, TimeoutError) as exc:
+                raise StoreError(f"Milvus {what} failed: {exc}") from exc
+
+    def _ensure_meta(self) -> None:
+        if self._meta_ready:
+            return
+        with self._call("create meta collection", ddl=True) as c:
+            if not c.has_collection(self._meta_name):
+                c.create_collection(
+                    self._meta_name,
+                    schema=ms.meta_schema(),
+                    index_params=ms.index_params("FLAT", {}),
+                    **STRONG,
+                )
+            c.load_collection(self._meta_name)
+        self._meta_ready = True
+
+    def _read_meta(self, group: str) -> ms.GroupMeta | None:
+        self._ensure_meta()
+        with self._call("read group meta") as c:
+            rows = c.query(
+                self._meta_name,
+                filter=expr.ids_expr([group]),
+                output_fields=["info"],
+                **STRONG,
+            )
+        return ms.GroupMeta.from_json(rows[0]["info"]) if rows else None
+
+    def _group(self, group: str) -> ms.GroupMeta:
+        """The group's meta (cached); loads its collections on first use."""
+        ms.check_group(group)
+        meta = self._groups.get(group)
+        if meta is not None:
+            return meta
+        meta = self._read_meta(group)
+        if meta is None:
+            raise UnknownGroup(f"collection group {group!r} does not exist")
+        with self._call("load collections", ddl=True) as c:
+            for target in TARGETS:
+                c.load_collection(self.collection(group, target))
+        self._groups[group] = meta
+        return meta
+
+    # --- groups ------------------------------------------------------------------------
+    def health(self) -> None:
+        """Raise :class:`StoreError` unless Milvus answers a trivial call now."""
+        with self._call("health check") as c:
+            c.get_server_version()
+
+    def list_groups(self) -> list[str]:
+        self._ensure_meta()
+        with self._call("list groups") as c:
+            rows = c.query(self._meta_name, filter='id != ""', output_fields=["id"], **STRONG)
+        return sorted(str(r["id"]) for r in rows)
+
+    def ensure_group(self, group: str, *, dim: int, model_name: str, fingerprint: str) -> None:
+        """Create ``group`` for this encoder, or check it was built with the same one."""
+        ms.check_group(group)
+        if dim < 1 or dim > 32768:
+            raise InvalidStoreRequest(f"invalid vector dimension {dim}")
+        with self._ddl_lock:
+            meta = self._read_meta(group)
+            if meta is not None:
+                if meta.fingerprint != fingerprint or meta.dim != dim:
+                    raise GroupMismatch(
+                        f"collection group {group!r} was built with model "
+                        f"{meta.model_name!r} (fingerprint {meta.fingerprint}, dim {meta.dim}) "
+                        f"but the encoder is {model_name!r} (fingerprint {fingerprint}, "
+                        f"dim {dim}). Vectors of different models are not comparable: use a "
+                        "new collection group name (?collection=<name>, or "
+                        "CLIPSEARCH_DEFAULT_COLLECTION), or switch back to the old model."
+                    )
+            else:
+                meta = self._create_group(group, dim, model_name, fingerprint)
+            self._groups.pop(group, None)
+            self._group(group)
+
+    def _create_group(
+        self, group: str, dim: int, model_name: str, fingerprint: str
+    ) -> ms.GroupMeta:
+        params = self.hnsw_params if self.index_type == "HNSW" else {}
+        meta = ms.GroupMeta(
+            dim=dim,
+            model_name=model_name,
+            fingerprint=fingerprint,
+            index_type=self.index_type,
+            index_params=dict(params),
+            created_at=int(time.time()),
+        )
+        with self._call("create group", ddl=True) as c:
+            for target in TARGETS:
+                name = self.collection(group, target)
+                if c.has_collection(name):
+                    # Left by a crash before the meta row was written: reuse it only if the
+                    # vectors are of the same size, else refuse rather than mix models.
+                    field = next(
+                        f for f in c.describe_collection(name)["fields"] if f["name"] == "vector"
+                    )
+                    if int(field["params"]["dim"]) != dim:
+                        raise GroupMismatch(
+                            f"collection {name} exists with dim {field['params']['dim']}, "
+                            f"the encoder has dim {dim}: use a new collection group name"
+                        )
+                    continue
+                c.create_collection(
+                    name,
+                    schema=ms.data_schema(target, dim),
+                    index_params=ms.index_params(self.index_type, dict(params)),
+                    **STRONG,
+                )
+            # Written last: a meta row means both collections are complete.
+            c.upsert(
+                self._meta_name,
+                [
+                    {
+                        "id": group,
+                        "vector": [1.0] + [0.0] * (ms.META_DIM - 1),
+                        "info": meta.to_json(),
+                    }
+                ],
+            )
+        return meta
+
+    def drop_group(self, group: str) -> bool:
+        ms.check_group(group)
+        self._ensure_meta()
+        with self._call("drop group", ddl=True) as c:
+            existed = self._read_meta(group) is not None
+            c.delete(self._meta_name, filter=expr.ids_expr([group]))
+            for target in TARGETS:
+                name = self.collection(group, target)
+                if c.has_collection(name):
+                    c.drop_collection(name)
+            self._groups.pop(group, None)
+        return existed
+
+    def group_info(self, group: str) -> GroupInfo:
+        meta = self._group(group)
+        return GroupInfo(
+            name=group,
+            dim=meta.dim,
+            model_name=meta.model_name,
+            fingerprint=meta.fingerprint,
+            index_type=meta.index_type,
+            index_params=dict(meta.index_params, metric_type="COSINE")
+            | ({"ef_search": self.hnsw_ef_search} if meta.index_type == "HNSW" else {}),
+            counts={t: self.count(group, t) for t in TARGETS},
+        )
+
+    def count(self, group: str, target: Target) -> int:
+        self._group(group)
+        with self._call("count") as c:
+            rows = c.query(
+                self.collection(group, target), filter="", output_fields=["count(*)"], **STRONG
+            )
+        return int(rows[0]["count(*)"])
+
+    # --- writes ------------------------------------------------------------------------
+    def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None:
+        dim = self._group(group).dim
+        self._upsert(group, "images", [ms.image_row(r, dim) for r in records])
+
+    def upsert_texts(self, group: str, records: Sequence[TextRecord]) -> None:
+        dim = self._group(group).dim
+        self._upsert(group, "texts", [ms.text_row(r, dim) for r in records])
+
+    def _upsert(self, group: str, target: Target, rows: list[tuple[dict[str, Any], int]]) -> None:
+        name = self.collection(group, target)
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        for row, row_size in rows:
+            if chunk and size + row_size > RPC_BUDGET_BYTES:
+                with self._call("upsert") as c:
+                    c.upsert(name, chunk)
+                chunk, size = [], 0
+            chunk.append(row)
+            size += row_size
+        if chunk:
+            with self._call("upsert") as c:
+                c.upsert(name, chunk)
+
+    def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
+        present = sorted(self.existing_ids(group, target, ids))
+        name = self.collection(group, target)
+        for start in range(0, len(present), IDS_PER_QUERY):
+            with self._call("delete") as c:
+                c.delete(name, filter=expr.ids_expr(present[start : start + IDS_PER_QUERY]))
+        return len(present)
+
+    def delete_texts_of_image(self, group: str, image_id: str) -> int:
+        self._group(group)
+        name = self.collection(group, "texts")
+        with self._call("query linked texts") as c:
+            rows = c.query(
+                name,
+                filter=f"image_id == {expr.string_literal(image_id)}",
+                output_fields=["id"],
+                **STRONG,
+            )
+        return self.delete(group, "texts", [str(r["id"]) for r in rows])
+
+    # --- reads -------------------------------------------------------------------------
+    def existing_ids(self, group: str, target: Target, ids: Sequence[str]) -> set[str]:
+        return {str(r["id"]) for r in self._rows_by_id(group, target, ids, ["id"])}
+
+    def get(
+        self, group: str, target: Target, ids: Sequence[str], *, with_vectors: bool = False
+    ) -> list[dict[str, Any]]:
+        fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
+        found = {str(r["id"]): r for r in self._rows_by_id(group, target, ids, fields)}
+        out = []
+        for i in dict.fromkeys(ids):  # requested order, duplicates once
+            row = found.get(i)
+            if row is None:
+                continue
+            row = {k: row[k] for k in fields}
+            if with_vectors:
+                row["vector"] = np.asarray(row["vector"], dtype=np.float32)
+            out.append(row)
+        return out
+
+    def _rows_by_id(
+        self, group: str, target: Target, ids: Sequence[str], fields: list[str]
+    ) -> list[dict[str, Any]]:
+        self._group(group)
+        wanted = [i for i in dict.fromkeys(ids) if isinstance(i, str) and i]
+        name = self.collection(group, target)
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), IDS_PER_QUERY):
+            part = wanted[start : start + IDS_PER_QUERY]
+            with self._call("query by id") as c:
+                rows.extend(
+                    c.query(name, filter=expr.ids_expr(part), output_fields=fields, **STRONG)
+                )
+        return rows
+
+    def search(
+        self,
+        group: str,
+        target: Target,
+        vectors: npt.NDArray[np.float32],
+        *,
+        top_k: int,
+        offset: int = 0,
+        filter: Filter | None = None,
+        min_score: float | None = None,
+    ) -> list[list[Hit]]:
+        """Nearest neighbours by cosine similarity, one list per row of ``vectors``.
+
+        ``offset`` skips the best hits (paging); ``min_score`` drops hits below it, so a
+        page may be shorter than ``top_k``; ``filter`` matches metadata values exactly.
+        """
+        meta = self._group(group)
+        queries = np.asarray(vectors, dtype=np.float32)
+        if queries.ndim == 1:
+            queries = queries[None, :]
+        if queries.ndim != 2 or queries.shape[1] != meta.dim:
+            raise InvalidStoreRequest(
+                f"query vectors must have shape (n, {meta.dim}), got {queries.shape}"
+            )
+        if not 1 <= queries.shape[0] <= MAX_TOPK:
+            raise InvalidStoreRequest(f"between 1 and {MAX_TOPK} query vectors per search")
+        if top_k < 1 or offset < 0 or top_k + offset > MAX_TOPK:
+            raise InvalidStoreRequest(f"need top_k >= 1, offset >= 0, top_k + offset <= {MAX_TOPK}")
+        if not np.all(np.isfinite(queries)):
+            raise InvalidStoreRequest("query vectors have non-finite values")
+        params: dict[str, Any] = {}
+        if meta.index_type == "HNSW":
+            # HNSW cannot return more than ef candidates: widen ef for deep pages.
+            params["ef"] = max(self.hnsw_ef_search, top_k + offset)
+        fields = ms.OUTPUT_FIELDS[target]
+        with self._call("search") as c:
+            raw = c.search(
+                self.collection(group, target),
+                data=queries.tolist(),
+                filter=expr.metadata_filter(filter),
+                limit=top_k,
+                offset=offset,
+                output_fields=fields,
+                search_params={"metric_type": "COSINE", "params": params},
+                anns_field="vector",
+                **STRONG,
+            )
+        results: list[list[Hit]] = []
+        for hits in raw:
+            page = []
+            for h in hits:
+                score = float(h["distance"])
+                if min_score is not None and score < min_score:
+                    break  # hits come best first
+                entity = h.get("entity") or {}
+                page.append(
+                    Hit(
+                        id=str(h["id"]),
+                        score=score,
+                        fields={k: entity.get(k) for k in fields if k != "id"},
+                    )
+                )
+            results.append(page)
+        return results
+
+    def close(self) -> None:
+        with self._ddl_lock:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._groups.clear()

@@ -1,0 +1,188 @@
+"""Collection schemas and row conversion for :mod:`clipsearch.store.milvus`.
+
+Kept apart from the store so the store module is about calls, locking and errors. Field
+lengths are Milvus VARCHAR byte limits; rows are checked here so an oversize field is a
+client error (:class:`InvalidStoreRequest`) instead of a server rejection mid-batch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+
+from clipsearch.store.protocol import ImageRecord, InvalidStoreRequest, Target, TextRecord
+
+GROUP_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+META_DIM = 2  # the meta collection needs a vector field; it is never searched
+
+ID_BYTES = 64
+VARCHAR_LIMITS = {
+    "source": 4096,
+    "content_type": 255,
+    "caption": 65535,
+    "text": 65535,
+    "image_id": ID_BYTES,
+}
+METADATA_MAX_BYTES = 65536
+
+# Every scalar field, per target: what search/get return besides the vector.
+OUTPUT_FIELDS: dict[Target, list[str]] = {
+    "images": [
+        "id",
+        "source",
+        "content_type",
+        "width",
+        "height",
+        "caption",
+        "metadata",
+        "created_at",
+    ],
+    "texts": ["id", "text", "image_id", "metadata", "created_at"],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMeta:
+    """What a group was built with; stored as JSON in the meta collection."""
+
+    dim: int
+    model_name: str
+    fingerprint: str
+    index_type: str
+    index_params: dict[str, Any]
+    created_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": 1,
+            "dim": self.dim,
+            "model_name": self.model_name,
+            "fingerprint": self.fingerprint,
+            "index_type": self.index_type,
+            "index_params": self.index_params,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GroupMeta:
+        return cls(
+            dim=int(data["dim"]),
+            model_name=str(data["model_name"]),
+            fingerprint=str(data["fingerprint"]),
+            index_type=str(data["index_type"]),
+            index_params=dict(data.get("index_params") or {}),
+            created_at=int(data.get("created_at") or 0),
+        )
+
+
+def check_group(group: object) -> str:
+    if not isinstance(group, str) or not GROUP_RE.fullmatch(group):
+        raise InvalidStoreRequest(
+            f"collection group name {group!r} is invalid: use 1-64 letters, digits or _"
+        )
+    return group
+
+
+def data_schema(target: Target, dim: int) -> Any:
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_BYTES)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    if target == "images":
+        schema.add_field("source", DataType.VARCHAR, max_length=VARCHAR_LIMITS["source"])
+        schema.add_field(
+            "content_type", DataType.VARCHAR, max_length=VARCHAR_LIMITS["content_type"]
+        )
+        schema.add_field("width", DataType.INT64)
+        schema.add_field("height", DataType.INT64)
+        schema.add_field("caption", DataType.VARCHAR, max_length=VARCHAR_LIMITS["caption"])
+    else:
+        schema.add_field("text", DataType.VARCHAR, max_length=VARCHAR_LIMITS["text"])
+        schema.add_field("image_id", DataType.VARCHAR, max_length=VARCHAR_LIMITS["image_id"])
+    schema.add_field("metadata", DataType.JSON)
+    schema.add_field("created_at", DataType.INT64)
+    return schema
+
+
+def meta_schema() -> Any:
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_BYTES)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=META_DIM)
+    schema.add_field("info", DataType.JSON)
+    return schema
+
+
+def index_params(index_type: str, params: dict[str, Any], field: str = "vector") -> Any:
+    ip = MilvusClient.prepare_index_params()
+    ip.add_index(field_name=field, index_type=index_type, metric_type="COSINE", params=params)
+    return ip
+
+
+def _check_str(name: str, value: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidStoreRequest(f"{name} must be a string")
+    limit = ID_BYTES if name == "id" else VARCHAR_LIMITS[name]
+    if name == "id" and not value:
+        raise InvalidStoreRequest("id must not be empty")
+    if len(value.encode("utf-8")) > limit:
+        raise InvalidStoreRequest(f"{name} is longer than {limit} bytes")
+    return value
+
+
+def _check_metadata(metadata: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    if not isinstance(metadata, dict):
+        raise InvalidStoreRequest("metadata must be a JSON object")
+    try:
+        encoded = json.dumps(metadata, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidStoreRequest(f"metadata is not valid JSON: {exc}") from exc
+    size = len(encoded.encode("utf-8"))
+    if size > METADATA_MAX_BYTES:
+        raise InvalidStoreRequest(f"metadata is larger than {METADATA_MAX_BYTES} bytes")
+    return metadata, size
+
+
+def _vector(vector: Any, dim: int) -> list[float]:
+    arr = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if arr.shape[0] != dim:
+        raise InvalidStoreRequest(f"vector has {arr.shape[0]} dimensions, the group has {dim}")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidStoreRequest("vector has non-finite values")
+    return arr.tolist()
+
+
+def image_row(rec: ImageRecord, dim: int) -> tuple[dict[str, Any], int]:
+    """The Milvus row for ``rec`` and its approximate wire size in bytes."""
+    metadata, msize = _check_metadata(rec.metadata)
+    row = {
+        "id": _check_str("id", rec.id),
+        "vector": _vector(rec.vector, dim),
+        "source": _check_str("source", rec.source),
+        "content_type": _check_str("content_type", rec.content_type),
+        "width": int(rec.width),
+        "height": int(rec.height),
+        "caption": _check_str("caption", rec.caption),
+        "metadata": metadata,
+        "created_at": int(rec.created_at) or int(time.time()),
+    }
+    size = 4 * dim + msize + len(rec.caption) * 4 + len(rec.source) * 4 + 256
+    return row, size
+
+
+def text_row(rec: TextRecord, dim: int) -> tuple[dict[str, Any], int]:
+    metadata, msize = _check_metadata(rec.metadata)
+    row = {
+        "id": _check_str("id", rec.id),
+        "vector": _vector(rec.vector, dim),
+        "text": _check_str("text", rec.text),
+        "image_id": _check_str("image_id", rec.image_id),
+        "metadata": metadata,
+        "created_at": int(rec.created_at) or int(time.time()),
+    }
+    size = 4 * dim + msize + len(rec.text) * 4 + 256
+    return row, size
