@@ -1,0 +1,85 @@
+"""How a graph runs: one ONNX Runtime CPU session, with its input shapes and types exposed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from clipsearch.encoder.protocol import EncoderError
+
+# A dimension as ONNX Runtime reports it: an int when fixed, a name or None when dynamic.
+Dim = int | str | None
+
+_NP_TYPES: Mapping[str, type[np.generic]] = {
+    "tensor(float)": np.float32,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+}
+
+
+class OrtSession:
+    """One ``onnxruntime.InferenceSession`` on the CPU provider.
+
+    ``threads`` is ONNX Runtime's intra-op pool size (0 = one per core). Inter-op
+    parallelism is off: these graphs are a single chain of ops, and a second pool would
+    only compete with the first for the same cores. Inputs are cast to the dtype the
+    graph declares, so int64 token graphs (some exporters) work as well as int32 ones.
+    """
+
+    def __init__(self, path: Path, *, threads: int = 0) -> None:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = ort.InferenceSession(
+                os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ORT raises its own exception types; report them as ours.
+            raise EncoderError(f"cannot load ONNX model {path}: {exc}") from exc
+        self.path = path
+        self._inputs = {i.name: i for i in self._session.get_inputs()}
+        self._output = self._session.get_outputs()[0]
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self._inputs)
+
+    def input_shape(self, name: str) -> list[Dim]:
+        self._require(name)
+        return list(self._inputs[name].shape)
+
+    def input_dtype(self, name: str) -> type[np.generic]:
+        self._require(name)
+        kind = self._inputs[name].type
+        if kind not in _NP_TYPES:
+            raise EncoderError(f"{self.path}: input {name!r} has unsupported type {kind}")
+        return _NP_TYPES[kind]
+
+    @property
+    def output_dim(self) -> int | None:
+        """The last output axis if the graph fixes it (the embedding size)."""
+        shape = self._output.shape
+        last = shape[-1] if shape else None
+        return last if isinstance(last, int) else None
+
+    def _require(self, name: str) -> None:
+        if name not in self._inputs:
+            raise EncoderError(
+                f"{self.path}: no input named {name!r} (inputs: {', '.join(self._inputs)})"
+            )
+
+    def run(self, feeds: Mapping[str, npt.NDArray[np.generic]]) -> npt.NDArray[np.float32]:
+        """The first output as float32; ONNX Runtime releases the GIL while it runs."""
+        typed = {k: np.ascontiguousarray(v, dtype=self.input_dtype(k)) for k, v in feeds.items()}
+        try:
+            (out,) = self._session.run([self._output.name], typed)
+        except Exception as exc:
+            raise EncoderError(f"{self.path.name} failed: {exc}") from exc
+        return np.asarray(out, dtype=np.float32)
