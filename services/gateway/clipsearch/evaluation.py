@@ -1,0 +1,131 @@
+"""Retrieval quality: Recall@K both ways over a captions file (``image_path,caption``).
+
+Text → image: each caption is a query against all distinct images; a hit at K means its
+own image is among the K best. Image → text: each image is a query against all captions;
+a hit means at least one of *its* captions is among the K best. Ties count in the
+query's favour (rank = number of strictly better candidates).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from clipsearch.encoder.protocol import Encoder
+
+KS = (1, 5, 10)
+# Images are read and encoded this many at a time, so a large split never sits in memory.
+CHUNK = 256
+
+
+@dataclass(frozen=True)
+class CaptionSet:
+    """Distinct images, all captions, and which image each caption describes."""
+
+    images: list[Path]
+    captions: list[str]
+    image_of: list[int]
+
+
+def read_captions(csv_path: Path, images_dir: Path | None = None) -> CaptionSet:
+    """Parse a captions CSV; paths are relative to ``images_dir`` or else the CSV's folder."""
+    base = images_dir if images_dir is not None else csv_path.parent
+    images: list[Path] = []
+    index: dict[Path, int] = {}
+    captions: list[str] = []
+    image_of: list[int] = []
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or not {"image_path", "caption"} <= set(reader.fieldnames):
+            raise ValueError(f"{csv_path}: header must be 'image_path,caption'")
+        for line, row in enumerate(reader, start=2):
+            rel, caption = (row.get("image_path") or "").strip(), row.get("caption") or ""
+            if not rel or not caption.strip():
+                raise ValueError(f"{csv_path}:{line}: empty image_path or caption")
+            path = (base / rel).resolve()
+            if path not in index:
+                if not path.is_file():
+                    raise ValueError(f"{csv_path}:{line}: image not found: {path}")
+                index[path] = len(images)
+                images.append(path)
+            captions.append(caption)
+            image_of.append(index[path])
+    if not captions:
+        raise ValueError(f"{csv_path}: no captions")
+    return CaptionSet(images, captions, image_of)
+
+
+def first_hit_ranks(
+    sim: npt.NDArray[np.float32], relevant: Sequence[Sequence[int]]
+) -> npt.NDArray[np.int64]:
+    """For each query row, the 0-based rank of its best-scoring relevant candidate."""
+    ranks = np.empty(len(sim), dtype=np.int64)
+    for q, rel in enumerate(relevant):
+        best = float(sim[q, list(rel)].max())
+        ranks[q] = int((sim[q] > best).sum())
+    return ranks
+
+
+def recall_at(ranks: npt.NDArray[np.int64], ks: Sequence[int] = KS) -> dict[str, float]:
+    return {f"R@{k}": float((ranks < k).mean()) for k in ks}
+
+
+def recalls(
+    text_vecs: npt.NDArray[np.float32],
+    image_vecs: npt.NDArray[np.float32],
+    image_of: Sequence[int],
+    ks: Sequence[int] = KS,
+) -> dict[str, dict[str, float]]:
+    """R@K text→image and image→text from unit vectors (cosine = dot product)."""
+    sim = text_vecs @ image_vecs.T  # [captions, images]
+    t2i = first_hit_ranks(sim, [[i] for i in image_of])
+    captions_of: list[list[int]] = [[] for _ in range(len(image_vecs))]
+    for c, i in enumerate(image_of):
+        captions_of[i].append(c)
+    i2t = first_hit_ranks(np.ascontiguousarray(sim.T), captions_of)
+    return {"text_to_image": recall_at(t2i, ks), "image_to_text": recall_at(i2t, ks)}
+
+
+async def evaluate(encoder: Encoder, data: CaptionSet) -> dict[str, Any]:
+    """Encode the set with ``encoder`` and compute both recalls, with counts and timing."""
+    start = time.perf_counter()
+    text_parts = [
+        await encoder.encode_texts(data.captions[i : i + CHUNK])
+        for i in range(0, len(data.captions), CHUNK)
+    ]
+    image_parts = []
+    for i in range(0, len(data.images), CHUNK):
+        blobs = [p.read_bytes() for p in data.images[i : i + CHUNK]]
+        image_parts.append(await encoder.encode_images(blobs))
+    result: dict[str, Any] = recalls(
+        np.concatenate(text_parts), np.concatenate(image_parts), data.image_of
+    )
+    result.update(
+        model=encoder.model_name,
+        fingerprint=encoder.fingerprint,
+        mode=encoder.mode,
+        n_images=len(data.images),
+        n_captions=len(data.captions),
+        seconds=round(time.perf_counter() - start, 3),
+    )
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A small fixed-width table of the recalls."""
+    ks = list(result["text_to_image"])
+    lines = [
+        f"model {result['model']} ({result['mode']}), {result['n_images']} images, "
+        f"{result['n_captions']} captions, {result['seconds']} s",
+        f"{'direction':<15}" + "".join(f"{k:>8}" for k in ks),
+    ]
+    for key, label in (("text_to_image", "text->image"), ("image_to_text", "image->text")):
+        lines.append(f"{label:<15}" + "".join(f"{result[key][k]:>8.3f}" for k in ks))
+    return "\n".join(lines)
