@@ -10,16 +10,40 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from clipsearch import __version__
+from clipsearch.api.errors import install_use_case_errors
 from clipsearch.api.middleware import BodySizeLimit
-from clipsearch.api.routes import health
+from clipsearch.api.routes import health, images, search, stats, texts, web
 from clipsearch.api.state import AppState
 from clipsearch.core.config import Settings, get_settings
 from clipsearch.core.errors import install_error_handlers
+from clipsearch.core.instrument import InstrumentedEncoder, InstrumentedStore
+from clipsearch.core.metrics import Metrics, RequestMetrics
 from clipsearch.core.wiring import build_encoder, build_store
 from clipsearch.encoder.protocol import Encoder
 from clipsearch.store.protocol import VectorStore
+from clipsearch.usecases.collections import Collections
+from clipsearch.usecases.errors import CollectionMismatch
+from clipsearch.usecases.images import Blobs
 
 log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The gateway refuses to start (e.g. the default collection belongs to another model)."""
+
+
+def build_blobs(settings: Settings) -> Blobs:
+    from clipsearch.store.blobs import FileBlobStore
+
+    return FileBlobStore(settings.data_dir / "blobs")
+
+
+async def ensure_default_collection(collections: Collections, name: str) -> None:
+    """Create the default group at start-up, or refuse to start on a model mismatch."""
+    try:
+        await collections.for_write(name)
+    except CollectionMismatch as exc:
+        raise StartupError(exc.message) from exc
 
 
 def create_app(
@@ -27,18 +51,25 @@ def create_app(
     *,
     encoder: Encoder | None = None,
     store: VectorStore | None = None,
+    blobs: Blobs | None = None,
 ) -> FastAPI:
     """Build the app. Tests may pass their own adapters; otherwise settings choose them."""
     cfg = settings or get_settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         enc = encoder or build_encoder(cfg)
         st = store if store is not None else await run_in_threadpool(build_store, cfg)
-        app.state.clipsearch = AppState(settings=cfg, encoder=enc, store=st)
-        log.info("clipsearch ready: encoder=%s store=%s", enc.mode, st.kind)
+        bl = blobs if blobs is not None else build_blobs(cfg)
         try:
+            state = AppState.build(
+                cfg, InstrumentedEncoder(enc, metrics), InstrumentedStore(st, metrics), bl, metrics
+            )
+            await ensure_default_collection(state.collections, cfg.default_collection)
+            app.state.clipsearch = state
+            log.info("clipsearch ready: encoder=%s store=%s", enc.mode, st.kind)
             yield
         finally:
             # Close what we built; adapters passed in belong to the caller.
@@ -54,6 +85,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=cfg.max_request_bytes)
+    # Outermost, so a 413 from the body limit is counted too.
+    app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    app.include_router(health.router)
+    install_use_case_errors(app)
+    for module in (health, images, texts, search, stats, web):
+        app.include_router(module.router)
     return app

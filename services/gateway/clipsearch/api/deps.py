@@ -1,10 +1,10 @@
-"""FastAPI dependencies: the app's adapters, typed as ``Annotated`` aliases."""
+"""FastAPI dependencies: the app's adapters and use-cases, typed as ``Annotated`` aliases."""
 
 from __future__ import annotations
 
 from typing import Annotated, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from clipsearch.api.state import AppState
 from clipsearch.core.config import Settings
@@ -28,7 +28,22 @@ def get_store(state: Annotated[AppState, Depends(get_state)]) -> VectorStore:
     return state.store
 
 
+def get_collection(
+    state: Annotated[AppState, Depends(get_state)],
+    collection: Annotated[
+        str | None,
+        Query(
+            description="collection group (default: the configured default collection)",
+            pattern=r"^[A-Za-z0-9_]{1,64}$",
+            examples=["default"],
+        ),
+    ] = None,
+) -> str:
+    return collection or state.settings.default_collection
+
+
 StateDep = Annotated[AppState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EncoderDep = Annotated[Encoder, Depends(get_encoder)]
 StoreDep = Annotated[VectorStore, Depends(get_store)]
+CollectionDep = Annotated[str, Depends(get_collection)]

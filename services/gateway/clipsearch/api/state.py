@@ -6,8 +6,13 @@ import time
 from dataclasses import dataclass, field
 
 from clipsearch.core.config import Settings
+from clipsearch.core.metrics import Metrics
 from clipsearch.encoder.protocol import Encoder
 from clipsearch.store.protocol import VectorStore
+from clipsearch.usecases.collections import Collections
+from clipsearch.usecases.images import Blobs, ImageService
+from clipsearch.usecases.search import SearchService
+from clipsearch.usecases.texts import TextService
 
 
 @dataclass
@@ -15,4 +20,33 @@ class AppState:
     settings: Settings
     encoder: Encoder
     store: VectorStore
+    blobs: Blobs
+    metrics: Metrics
+    collections: Collections
+    images: ImageService
+    texts: TextService
+    search: SearchService
     started_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        encoder: Encoder,
+        store: VectorStore,
+        blobs: Blobs,
+        metrics: Metrics,
+    ) -> AppState:
+        """Wire the use-cases over the adapters (one ``Collections`` cache shared by all)."""
+        collections = Collections(store, encoder)
+        return cls(
+            settings=settings,
+            encoder=encoder,
+            store=store,
+            blobs=blobs,
+            metrics=metrics,
+            collections=collections,
+            images=ImageService(settings, encoder, store, blobs, collections),
+            texts=TextService(settings, encoder, store, collections),
+            search=SearchService(settings, encoder, store, collections),
+        )

@@ -1,0 +1,191 @@
+"""/v1/images: upload (vector + file + caption), read, download, delete."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from clipsearch.api.deps import CollectionDep, StateDep
+from clipsearch.api.errors import error_responses, status_of
+from clipsearch.api.routes._common import image_urls, render_item
+from clipsearch.api.schemas import DeletedOut, ImageOut, StoreResponse
+from clipsearch.core.errors import APIError
+from clipsearch.usecases.errors import InvalidRequest, NotFoundError, TooLarge
+from clipsearch.usecases.images import ImageInput
+
+router = APIRouter(prefix="/v1/images", tags=["images"])
+# Content-addressed: the bytes behind an id never change, so caches may keep them forever.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def _parse_metadata(raw: str | None, n: int) -> list[dict[str, Any]]:
+    """``metadata``: one JSON object for all files, or a JSON list with one per file."""
+    if raw is None or not raw.strip():
+        return [{} for _ in range(n)]
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"metadata is not valid JSON: {exc}", code="invalid_metadata") from exc
+    if isinstance(value, dict):
+        return [dict(value) for _ in range(n)]
+    if isinstance(value, list) and len(value) == n and all(isinstance(v, dict) for v in value):
+        return value
+    raise InvalidRequest(
+        "metadata must be a JSON object, or a list with one object per file",
+        code="invalid_metadata",
+    )
+
+
+async def _read_upload(upload: UploadFile, max_bytes: int) -> tuple[bytes, TooLarge | None]:
+    # Read one byte past the limit: enough to know it is too large without reading it all.
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        return b"", TooLarge(
+            f"file is larger than the limit of {max_bytes} bytes",
+            code="file_too_large",
+            details={"max_bytes": max_bytes},
+        )
+    return data, None
+
+
+@router.post(
+    "",
+    summary="Store images",
+    response_model=StoreResponse,
+    responses=error_responses(404, 409, 413, 422, 503),
+)
+async def store_images(
+    state: StateDep,
+    collection: CollectionDep,
+    files: Annotated[list[UploadFile], File(description="one or more image files")],
+    captions: Annotated[
+        list[str] | None, Form(description="optional, one per file (empty = none)")
+    ] = None,
+    metadata: Annotated[
+        str | None, Form(description="JSON object for all files, or a list, one per file")
+    ] = None,
+) -> StoreResponse:
+    """Store uploaded images synchronously: one result per file, in order.
+
+    Each file gets `stored`, `duplicate` (same bytes already in the collection) or
+    `failed` with an error; a failed file never costs the others. When *every* file fails
+    the request answers the first file's error status (4xx) with the items in `details`.
+    """
+    started = time.perf_counter()
+    cfg = state.settings
+    if len(files) > cfg.max_files_per_request:
+        raise InvalidRequest(
+            f"{len(files)} files, more than the limit of {cfg.max_files_per_request}",
+            code="too_many_files",
+        )
+    caps = captions or []
+    if caps and len(caps) != len(files):
+        raise InvalidRequest(
+            f"{len(caps)} captions for {len(files)} files: give one per file (or none)",
+            code="captions_mismatch",
+        )
+    metas = _parse_metadata(metadata, len(files))
+    items = []
+    for i, upload in enumerate(files):
+        data, err = await _read_upload(upload, cfg.max_upload_bytes)
+        items.append(
+            ImageInput(
+                data=data,
+                source=upload.filename or f"upload-{i}",
+                caption=caps[i] if caps else "",
+                metadata=metas[i],
+                error=err,
+            )
+        )
+    results = await state.images.store_images(collection, items)
+    state.metrics.ingest_window.observe((time.perf_counter() - started) * 1000.0)
+    out = StoreResponse(items=[render_item(r) for r in results])
+    if all(r.status == "failed" for r in results):
+        first = next(r.error for r in results if r.error is not None)
+        raise APIError(
+            first.message,
+            code=first.code,
+            status_code=status_of(first),
+            details=out.model_dump()["items"],
+        )
+    return out
+
+
+def _image_out(row: dict[str, Any], collection: str, default: str) -> ImageOut:
+    file_url, thumb_url = image_urls(str(row["id"]), collection, default)
+    fields = {k: v for k, v in row.items() if k in ImageOut.model_fields and v is not None}
+    return ImageOut(**fields, image_url=file_url, thumbnail_url=thumb_url)
+
+
+@router.get(
+    "/{image_id}",
+    summary="Image record",
+    response_model=ImageOut,
+    responses=error_responses(404),
+)
+async def get_image(state: StateDep, collection: CollectionDep, image_id: str) -> ImageOut:
+    """The stored record of one image (no vector): source, size, caption, metadata."""
+    row = await state.images.get_image(collection, image_id)
+    return _image_out(row, collection, state.settings.default_collection)
+
+
+async def _blob_response(
+    state: StateDep, collection: str, image_id: str, thumbnail: bool
+) -> Response:
+    row = await state.images.get_image(collection, image_id)
+    try:
+        if thumbnail:
+            data = await run_in_threadpool(state.blobs.thumbnail, image_id)
+            media = "image/jpeg"
+        else:
+            data = await run_in_threadpool(state.blobs.read, image_id)
+            media = str(row.get("content_type") or "application/octet-stream")
+    except FileNotFoundError as exc:
+        raise NotFoundError(
+            f"the file of image {image_id!r} is missing", code="blob_not_found"
+        ) from exc
+    return Response(
+        content=data,
+        media_type=media,
+        headers={"ETag": f'"{image_id}"', "Cache-Control": IMMUTABLE},
+    )
+
+
+@router.get(
+    "/{image_id}/file",
+    summary="Original image file",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}}}, **error_responses(404)},
+)
+async def get_image_file(state: StateDep, collection: CollectionDep, image_id: str) -> Response:
+    """The original bytes as uploaded; `ETag` is the id and the response is immutable."""
+    return await _blob_response(state, collection, image_id, thumbnail=False)
+
+
+@router.get(
+    "/{image_id}/thumbnail",
+    summary="Image thumbnail",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404)},
+)
+async def get_image_thumbnail(
+    state: StateDep, collection: CollectionDep, image_id: str
+) -> Response:
+    """A small JPEG of the image, with the same cache headers as the file."""
+    return await _blob_response(state, collection, image_id, thumbnail=True)
+
+
+@router.delete(
+    "/{image_id}",
+    summary="Delete an image",
+    response_model=DeletedOut,
+    responses=error_responses(404),
+)
+async def delete_image(state: StateDep, collection: CollectionDep, image_id: str) -> DeletedOut:
+    """Delete the image, the texts linked to it (its captions) and its file."""
+    removed = await state.images.delete_image(collection, image_id)
+    return DeletedOut(id=image_id, texts_deleted=removed)

@@ -1,0 +1,207 @@
+"""/v1/search: text, image and batch queries against the images or the texts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from clipsearch.api.deps import CollectionDep, StateDep
+from clipsearch.api.errors import error_responses
+from clipsearch.api.routes._common import render_hit
+from clipsearch.api.schemas import (
+    BatchResult,
+    BatchSearchRequest,
+    BatchSearchResponse,
+    ImageSearchRequest,
+    SearchHit,
+    SearchOptionsIn,
+    SearchResponse,
+    TextSearchRequest,
+)
+from clipsearch.api.state import AppState
+from clipsearch.usecases.errors import InvalidRequest, TooLarge
+from clipsearch.usecases.imaging import decode_base64
+from clipsearch.usecases.search import Query, SearchOptions, SearchResult
+
+router = APIRouter(prefix="/v1/search", tags=["search"])
+ERRORS = error_responses(404, 409, 413, 422, 503)
+
+
+def _options(body: SearchOptionsIn) -> SearchOptions:
+    return SearchOptions(
+        target=body.target,
+        top_k=body.top_k,
+        offset=body.offset,
+        min_score=body.min_score,
+        filter=body.filter,
+    )
+
+
+def _hits(
+    state: AppState, result: SearchResult, target: Any, collection: str
+) -> list[list[SearchHit]]:
+    default = state.settings.default_collection
+    return [[render_hit(h, target, collection, default) for h in hits] for hits in result.hits]
+
+
+async def _run(
+    state: AppState, collection: str, queries: list[Query], opts: SearchOptions
+) -> SearchResult:
+    result = await state.search.search(collection, queries, opts)
+    state.metrics.search_window.observe(result.took_ms)
+    return result
+
+
+@router.post("/text", summary="Search by text", response_model=SearchResponse, responses=ERRORS)
+async def search_text(
+    state: StateDep, collection: CollectionDep, body: TextSearchRequest
+) -> SearchResponse:
+    """Text query -> images (`target: images`) or texts (`target: texts`), best first."""
+    opts = _options(body)
+    result = await _run(state, collection, [Query(text=body.query)], opts)
+    return SearchResponse(
+        hits=_hits(state, result, opts.target, collection)[0], took_ms=result.took_ms
+    )
+
+
+# Both request forms in OpenAPI: a file upload, or JSON with base64 / a stored image's id.
+_IMAGE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "target": {"type": "string", "enum": ["images", "texts"]},
+                        "top_k": {"type": "integer", "default": 10},
+                        "offset": {"type": "integer", "default": 0},
+                        "min_score": {"type": "number"},
+                        "filter": {"type": "string", "description": "JSON object"},
+                    },
+                }
+            },
+            "application/json": {
+                "schema": ImageSearchRequest.model_json_schema(
+                    ref_template="#/components/schemas/{model}"
+                ),
+                "examples": {
+                    "by_id": {
+                        "value": {"image_id": "9f86d08188...", "target": "images", "top_k": 5}
+                    },
+                    "by_base64": {"value": {"image_base64": "iVBORw0KGgo...", "target": "texts"}},
+                },
+            },
+        },
+    }
+}
+
+
+def _validate(model: type[ImageSearchRequest], data: Any) -> ImageSearchRequest:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+
+
+async def _image_query_from_form(state: AppState, request: Request) -> tuple[Query, SearchOptions]:
+    form = await request.form(max_files=1, max_fields=16)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidRequest("multipart body needs a `file` part", code="missing_file")
+    fields: dict[str, Any] = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
+    if "filter" in fields:
+        try:
+            fields["filter"] = json.loads(fields["filter"]) if fields["filter"].strip() else None
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest("filter is not valid JSON", code="invalid_filter") from exc
+    # image_id stands in for the file so the shared model's "exactly one image" check passes.
+    body = _validate(ImageSearchRequest, {**fields, "image_id": "upload", "image_base64": None})
+    limit = state.settings.max_upload_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"file is larger than the limit of {limit} bytes", code="file_too_large")
+    return Query(image=data), _options(body)
+
+
+@router.post(
+    "/image",
+    summary="Search by image",
+    response_model=SearchResponse,
+    responses=ERRORS,
+    openapi_extra=_IMAGE_BODY,
+)
+async def search_image(
+    state: StateDep, collection: CollectionDep, request: Request
+) -> SearchResponse:
+    """Image query -> similar images (`target: images`) or describing texts (`target: texts`).
+
+    Send the picture as multipart `file` (options as form fields), or JSON with
+    `image_base64`, or `image_id` of a stored image (its stored vector is reused).
+    """
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        query, opts = await _image_query_from_form(state, request)
+    else:
+        try:
+            raw = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidRequest(
+                "body must be JSON or multipart/form-data", code="invalid_body"
+            ) from exc
+        body = _validate(ImageSearchRequest, raw)
+        opts = _options(body)
+        if body.image_id is not None:
+            query = Query(image_id=body.image_id)
+        else:
+            assert body.image_base64 is not None
+            query = Query(
+                image=decode_base64(body.image_base64, max_bytes=state.settings.max_upload_bytes)
+            )
+    result = await _run(state, collection, [query], opts)
+    return SearchResponse(
+        hits=_hits(state, result, opts.target, collection)[0], took_ms=result.took_ms
+    )
+
+
+@router.post(
+    "/batch",
+    summary="Many queries at once",
+    response_model=BatchSearchResponse,
+    responses=ERRORS,
+)
+async def search_batch(
+    state: StateDep, collection: CollectionDep, body: BatchSearchRequest
+) -> BatchSearchResponse:
+    """Up to `max_batch_queries` text / image queries in one request; results in query order.
+
+    All texts are encoded in one encoder call, all images in another, and the store is
+    searched once with every query vector.
+    """
+    limit = state.settings.max_batch_queries
+    if len(body.queries) > limit:
+        raise InvalidRequest(
+            f"{len(body.queries)} queries, more than the limit of {limit}",
+            code="too_many_queries",
+            details={"max_batch_queries": limit},
+        )
+    max_bytes = state.settings.max_upload_bytes
+    queries = [
+        Query(
+            text=q.text,
+            image=decode_base64(q.image_base64, max_bytes=max_bytes)
+            if q.image_base64 is not None
+            else None,
+            image_id=q.image_id,
+        )
+        for q in body.queries
+    ]
+    opts = _options(body)
+    result = await _run(state, collection, queries, opts)
+    hits = _hits(state, result, opts.target, collection)
+    return BatchSearchResponse(results=[BatchResult(hits=h) for h in hits], took_ms=result.took_ms)

@@ -1,0 +1,120 @@
+"""/v1/stats (what is stored and how fast it answers) and /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from clipsearch.api.deps import StateDep
+
+router = APIRouter(tags=["stats"])
+
+STATS_EXAMPLE: dict[str, Any] = {
+    "collections": {
+        "default": {
+            "counts": {"images": 120, "texts": 120},
+            "index_type": "HNSW",
+            "index_params": {"M": 16, "efConstruction": 200},
+            "dim": 512,
+            "model_name": "ViT-B-32::openai",
+            "fingerprint": "sha256:1a2b...",
+        }
+    },
+    "encoder": {
+        "mode": "local",
+        "model_name": "ViT-B-32::openai",
+        "fingerprint": "sha256:1a2b...",
+        "dim": 512,
+        "health": "ok",
+    },
+    "store": {"kind": "lite", "uri": "data/milvus.db", "health": "ok"},
+    "blobs": {"bytes": 1048576},
+    "uptime_s": 3600.0,
+    "latency": {
+        "search": {"count": 42, "p50_ms": 12.1, "p95_ms": 30.4},
+        "ingest": {"count": 3, "p50_ms": 850.0, "p95_ms": 1200.0},
+    },
+}
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without user:password (a token is never part of it anyway)."""
+    parts = urlsplit(uri)
+    if not parts.netloc or "@" not in parts.netloc:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+async def _health(check: Any) -> str:
+    try:
+        await check()
+    except Exception as exc:  # reported, not raised: stats must answer while degraded
+        return f"error: {exc}"
+    return "ok"
+
+
+@router.get(
+    "/v1/stats",
+    summary="Collections, models, store and latency",
+    responses={200: {"content": {"application/json": {"example": STATS_EXAMPLE}}}},
+)
+async def stats(state: StateDep) -> dict[str, Any]:
+    """Per collection: counts, index, dim, model; plus encoder, store, blob bytes, uptime and
+    p50/p95 latency of search and ingest (over the most recent requests since start)."""
+    enc, store = state.encoder, state.store
+    collections: dict[str, Any] = {}
+    for name in await run_in_threadpool(store.list_groups):
+        info = await run_in_threadpool(store.group_info, name)
+        collections[name] = {
+            "counts": info.counts,
+            "index_type": info.index_type,
+            "index_params": info.index_params,
+            "dim": info.dim,
+            "model_name": info.model_name,
+            "fingerprint": info.fingerprint,
+        }
+
+    async def store_health() -> None:
+        await run_in_threadpool(store.health)
+
+    return {
+        "collections": collections,
+        "encoder": {
+            "mode": enc.mode,
+            "model_name": enc.model_name,
+            "fingerprint": enc.fingerprint,
+            "dim": enc.dim,
+            "health": await _health(enc.health),
+        },
+        "store": {
+            "kind": store.kind,
+            "uri": redact_uri(state.settings.resolved_milvus_uri),
+            "health": await _health(store_health),
+        },
+        "blobs": {"bytes": await run_in_threadpool(state.blobs.total_bytes)},
+        "uptime_s": round(time.time() - state.started_at, 3),
+        "latency": {
+            "search": state.metrics.search_window.summary(),
+            "ingest": state.metrics.ingest_window.summary(),
+        },
+    }
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {"example": "clipsearch_http_requests_total{...} 3.0"}}}
+    },
+)
+async def metrics(state: StateDep) -> Response:
+    """Request counts/latency by route template and status, encoder batch sizes and latency,
+    and vector store call latency, in the Prometheus text format."""
+    return Response(content=state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

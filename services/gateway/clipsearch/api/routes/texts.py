@@ -1,0 +1,49 @@
+"""/v1/texts: a text-only corpus (for image->text and text->text search)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+
+from clipsearch.api.deps import CollectionDep, StateDep
+from clipsearch.api.errors import error_responses
+from clipsearch.api.routes._common import render_item
+from clipsearch.api.schemas import DeletedOut, StoreResponse, TextsRequest
+from clipsearch.usecases.texts import TextInput
+
+router = APIRouter(prefix="/v1/texts", tags=["texts"])
+
+
+@router.post(
+    "",
+    summary="Store texts",
+    response_model=StoreResponse,
+    responses=error_responses(409, 422, 503),
+)
+async def store_texts(
+    state: StateDep, collection: CollectionDep, body: TextsRequest
+) -> StoreResponse:
+    """Store texts (one encoder call for the new ones): `stored` or `duplicate` per text.
+
+    Every text is validated first (non-empty, at most `max_text_chars`); one bad text
+    refuses the whole request with 422 and writes nothing.
+    """
+    started = time.perf_counter()
+    results = await state.texts.store_texts(
+        collection, [TextInput(text=t.text, metadata=t.metadata) for t in body.texts]
+    )
+    state.metrics.ingest_window.observe((time.perf_counter() - started) * 1000.0)
+    return StoreResponse(items=[render_item(r) for r in results])
+
+
+@router.delete(
+    "/{text_id}",
+    summary="Delete a text",
+    response_model=DeletedOut,
+    responses=error_responses(404),
+)
+async def delete_text(state: StateDep, collection: CollectionDep, text_id: str) -> DeletedOut:
+    """Delete one text (a caption too: the image keeps its `caption` field)."""
+    await state.texts.delete_text(collection, text_id)
+    return DeletedOut(id=text_id)

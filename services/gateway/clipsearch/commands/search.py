@@ -1,0 +1,80 @@
+"""``clipsearch search``: query a running gateway and print the hits as a table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("search", help="search a running gateway by text or image")
+    parser.add_argument("query", nargs="?", help="text query (or use --image)")
+    parser.add_argument("--image", type=Path, help="search with this image file")
+    parser.add_argument("--target", choices=("images", "texts"), default="images")
+    parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument("--collection", default=None, help="collection group (default: server's)")
+    parser.add_argument("--url", default=None, help="gateway URL (default: http://HOST:PORT)")
+    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.set_defaults(handler=run)
+
+
+def default_url() -> str:
+    from clipsearch.core.config import get_settings
+
+    s = get_settings()
+    return f"http://{s.host}:{s.port}"
+
+
+def format_table(hits: list[dict[str, Any]], target: str) -> str:
+    """Rank, score, id prefix and the caption/text (or source) of each hit."""
+    rows = [("#", "score", "id", "text" if target == "texts" else "caption / source")]
+    for rank, hit in enumerate(hits, 1):
+        label = hit.get("text") if target == "texts" else hit.get("caption") or hit.get("source")
+        rows.append((str(rank), f"{hit['score']:.4f}", str(hit["id"])[:12], str(label or "")))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(
+        f"{r[0]:>{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if (args.query is None) == (args.image is None):
+        print("clipsearch search: give a text query or --image FILE (not both)", file=sys.stderr)
+        return 2
+    url = (args.url or default_url()).rstrip("/")
+    params = {"collection": args.collection} if args.collection else {}
+    options = {"target": args.target, "top_k": args.top_k}
+    try:
+        with httpx.Client(base_url=url, timeout=args.timeout) as client:
+            if args.image is not None:
+                with args.image.open("rb") as fh:
+                    response = client.post(
+                        "/v1/search/image",
+                        params=params,
+                        files={"file": (args.image.name, fh)},
+                        data={k: str(v) for k, v in options.items()},
+                    )
+            else:
+                response = client.post(
+                    "/v1/search/text", params=params, json={"query": args.query, **options}
+                )
+    except (OSError, httpx.HTTPError) as exc:
+        print(f"clipsearch search: cannot reach {url}: {exc}", file=sys.stderr)
+        return 1
+    body = (
+        response.json()
+        if response.headers.get("content-type", "").startswith("application/json")
+        else {}
+    )
+    if response.status_code != 200:
+        err = body.get("error", {}) if isinstance(body, dict) else {}
+        message = err.get("message") or response.text
+        print(f"error {response.status_code} {err.get('code', '')}: {message}", file=sys.stderr)
+        return 1
+    print(format_table(body["hits"], args.target))
+    print(f"({len(body['hits'])} hits, {body['took_ms']:.1f} ms)")
+    return 0

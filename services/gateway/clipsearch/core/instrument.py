@@ -1,0 +1,163 @@
+"""Adapters wrapped with timing: encoder batch sizes/latency and store call latency.
+
+The wrappers implement the same Protocols, so the use-cases never know they are measured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from clipsearch.core.metrics import Metrics
+from clipsearch.encoder.protocol import Encoder, Vectors
+from clipsearch.store.protocol import (
+    Filter,
+    GroupInfo,
+    Hit,
+    ImageRecord,
+    Target,
+    TextRecord,
+    VectorStore,
+)
+
+T = TypeVar("T")
+
+
+class InstrumentedEncoder:
+    def __init__(self, inner: Encoder, metrics: Metrics) -> None:
+        self.inner = inner
+        self._m = metrics
+        self.mode = inner.mode
+        self.model_name = inner.model_name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint
+
+    async def encode_texts(self, texts: Sequence[str]) -> Vectors:
+        self._m.encoder_batch.labels("text").observe(len(texts))
+        started, outcome = time.perf_counter(), "error"
+        try:
+            out = await self.inner.encode_texts(texts)
+            outcome = "ok"
+            return out
+        finally:
+            self._m.encoder_seconds.labels("text", outcome).observe(time.perf_counter() - started)
+
+    async def encode_images(self, images: Sequence[bytes]) -> Vectors:
+        self._m.encoder_batch.labels("image").observe(len(images))
+        started, outcome = time.perf_counter(), "error"
+        try:
+            out = await self.inner.encode_images(images)
+            outcome = "ok"
+            return out
+        finally:
+            self._m.encoder_seconds.labels("image", outcome).observe(time.perf_counter() - started)
+
+    async def health(self) -> None:
+        await self.inner.health()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class InstrumentedStore:
+    def __init__(self, inner: VectorStore, metrics: Metrics) -> None:
+        self.inner = inner
+        self._m = metrics
+        self.kind = inner.kind
+
+    @contextmanager
+    def _timed(self, op: str) -> Iterator[None]:
+        started, outcome = time.perf_counter(), "error"
+        try:
+            yield
+            outcome = "ok"
+        finally:
+            self._m.store_seconds.labels(op, outcome).observe(time.perf_counter() - started)
+
+    def _call(self, op: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with self._timed(op):
+            return fn(*args, **kwargs)
+
+    def health(self) -> None:
+        self._call("health", self.inner.health)
+
+    def list_groups(self) -> list[str]:
+        return self._call("list_groups", self.inner.list_groups)
+
+    def ensure_group(self, group: str, *, dim: int, model_name: str, fingerprint: str) -> None:
+        self._call(
+            "ensure_group",
+            self.inner.ensure_group,
+            group,
+            dim=dim,
+            model_name=model_name,
+            fingerprint=fingerprint,
+        )
+
+    def group_info(self, group: str) -> GroupInfo:
+        return self._call("group_info", self.inner.group_info, group)
+
+    def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None:
+        self._call("upsert_images", self.inner.upsert_images, group, records)
+
+    def upsert_texts(self, group: str, records: Sequence[TextRecord]) -> None:
+        self._call("upsert_texts", self.inner.upsert_texts, group, records)
+
+    def existing_ids(self, group: str, target: Target, ids: Sequence[str]) -> set[str]:
+        return self._call("existing_ids", self.inner.existing_ids, group, target, ids)
+
+    def get(
+        self, group: str, target: Target, ids: Sequence[str], *, with_vectors: bool = False
+    ) -> list[dict[str, Any]]:
+        return self._call("get", self.inner.get, group, target, ids, with_vectors=with_vectors)
+
+    def count(self, group: str, target: Target) -> int:
+        return self._call("count", self.inner.count, group, target)
+
+    def search(
+        self,
+        group: str,
+        target: Target,
+        vectors: npt.NDArray[np.float32],
+        *,
+        top_k: int,
+        offset: int = 0,
+        filter: Filter | None = None,
+        min_score: float | None = None,
+    ) -> list[list[Hit]]:
+        return self._call(
+            "search",
+            self.inner.search,
+            group,
+            target,
+            vectors,
+            top_k=top_k,
+            offset=offset,
+            filter=filter,
+            min_score=min_score,
+        )
+
+    def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
+        return self._call("delete", self.inner.delete, group, target, ids)
+
+    def delete_texts_of_image(self, group: str, image_id: str) -> int:
+        return self._call(
+            "delete_texts_of_image", self.inner.delete_texts_of_image, group, image_id
+        )
+
+    def drop_group(self, group: str) -> bool:
+        return self._call("drop_group", self.inner.drop_group, group)
+
+    def close(self) -> None:
+        self.inner.close()

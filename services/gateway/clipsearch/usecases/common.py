@@ -1,0 +1,129 @@
+"""Small pure helpers the use-cases share: ids, text normalisation, input checks."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from anyio import to_thread
+
+from clipsearch.store.protocol import Filter
+from clipsearch.usecases.errors import InvalidRequest
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+COLLECTION_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# Metadata keys become part of a Milvus JSON-path expression: keep them to plain names so
+# no key can smuggle syntax in (values are escaped by the store).
+FILTER_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_FILTER_VALUES = 256
+_SCALARS = (str, int, float, bool)
+
+
+async def run_sync(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking call (pymilvus, Pillow, disk) in a worker thread."""
+    return await to_thread.run_sync(partial(func, *args, **kwargs))
+
+
+def image_id_of(data: bytes) -> str:
+    """Content address of an image: the same bytes are stored once."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def normalise_text(text: str) -> str:
+    """NFC, whitespace runs collapsed to one space, trimmed: the form ids are taken over."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def text_id_of(text: str, image_id: str = "") -> str:
+    """A text's id: the normalised text plus the image it describes, if any."""
+    payload = normalise_text(text) + "\x00" + image_id
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def check_text(text: str, *, max_chars: int, what: str = "text") -> str:
+    """The normalised text, or :class:`InvalidRequest` when empty or too long."""
+    norm = normalise_text(text)
+    if not norm:
+        raise InvalidRequest(f"{what} is empty", code="empty_text")
+    if len(norm) > max_chars:
+        raise InvalidRequest(
+            f"{what} is {len(norm)} characters, more than the limit of {max_chars}",
+            code="text_too_long",
+            details={"max_chars": max_chars},
+        )
+    return norm
+
+
+def check_collection_name(name: str) -> str:
+    if not COLLECTION_RE.match(name):
+        raise InvalidRequest(
+            f"invalid collection name {name!r}: use 1-64 letters, digits or underscores",
+            code="invalid_collection",
+        )
+    return name
+
+
+def check_filter(raw: Filter | None) -> Filter | None:
+    """Validate a metadata filter: ``{field: scalar | [scalars]}``; empty means none."""
+    if not raw:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidRequest("filter must be a JSON object", code="invalid_filter")
+    for key, value in raw.items():
+        if not isinstance(key, str) or not FILTER_KEY_RE.match(key):
+            raise InvalidRequest(
+                f"invalid filter field {key!r}: use letters, digits and underscores",
+                code="invalid_filter",
+            )
+        values = value if isinstance(value, list) else [value]
+        if not values or len(values) > MAX_FILTER_VALUES:
+            raise InvalidRequest(
+                f"filter field {key!r} needs 1..{MAX_FILTER_VALUES} values",
+                code="invalid_filter",
+            )
+        for item in values:
+            if not isinstance(item, _SCALARS):
+                raise InvalidRequest(
+                    f"filter field {key!r}: values must be strings, numbers or booleans",
+                    code="invalid_filter",
+                )
+    return raw
+
+
+def check_metadata(raw: Any) -> dict[str, Any]:
+    """Metadata must be a JSON object (nested values allowed; Milvus stores it as JSON)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidRequest("metadata must be a JSON object", code="invalid_metadata")
+    return raw
+
+
+async def upsert_each(
+    records: list[Any], upsert: Callable[[list[Any]], Awaitable[None]]
+) -> dict[str, str]:
+    """Upsert in one call; if that fails, record by record. Returns failed id -> reason."""
+    if not records:
+        return {}
+    try:
+        await upsert(records)
+        return {}
+    except Exception as exc:
+        log.warning(
+            "batch upsert of %d records failed (%s); retrying one by one", len(records), exc
+        )
+    failed: dict[str, str] = {}
+    for record in records:
+        try:
+            await upsert([record])
+        except Exception as exc:
+            log.error("upsert of %s failed: %s", record.id, exc)
+            failed[record.id] = str(exc)
+    return failed

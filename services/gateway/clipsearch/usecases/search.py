@@ -1,0 +1,166 @@
+"""Search use-case: text, image and batch queries against images or texts.
+
+A batch is answered with one encoder call for all its texts, one for all its images, one
+store read for all ``image_id`` queries, and one store search with ``nq = len(queries)``.
+A single query is a batch of one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from clipsearch.core.config import Settings
+from clipsearch.encoder.protocol import Encoder, EncoderError, ImageDecodeError, Vectors
+from clipsearch.store.protocol import Filter, Hit, Target, VectorStore
+from clipsearch.usecases.collections import Collections
+from clipsearch.usecases.common import check_filter, check_text, run_sync
+from clipsearch.usecases.errors import InvalidRequest, NotFoundError, Unavailable
+from clipsearch.usecases.imaging import check_size, inspect_image
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Exactly one of ``text``, ``image`` (file bytes) or ``image_id`` is set."""
+
+    text: str | None = None
+    image: bytes | None = None
+    image_id: str | None = None
+
+    @property
+    def kind(self) -> str:
+        given = [n for n in ("text", "image", "image_id") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise InvalidRequest(
+                "each query needs exactly one of text, image_base64 or image_id",
+                code="invalid_query",
+            )
+        return given[0]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOptions:
+    target: Target = "images"
+    top_k: int = 10
+    offset: int = 0
+    min_score: float | None = None
+    filter: Filter | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    hits: list[list[Hit]]
+    took_ms: float
+
+
+class SearchService:
+    def __init__(
+        self,
+        settings: Settings,
+        encoder: Encoder,
+        store: VectorStore,
+        collections: Collections,
+    ) -> None:
+        self._settings = settings
+        self._encoder = encoder
+        self._store = store
+        self._collections = collections
+
+    def check_options(self, opts: SearchOptions) -> SearchOptions:
+        limit = self._settings.max_top_k
+        if opts.target not in ("images", "texts"):
+            raise InvalidRequest("target must be 'images' or 'texts'", code="invalid_target")
+        if opts.top_k < 1 or opts.offset < 0 or opts.top_k + opts.offset > limit:
+            raise InvalidRequest(
+                f"top_k must be >= 1, offset >= 0 and top_k + offset <= {limit}",
+                code="top_k_too_large",
+                details={"max_top_k": limit, "top_k": opts.top_k, "offset": opts.offset},
+            )
+        if opts.min_score is not None and not -1.0 <= opts.min_score <= 1.0:
+            raise InvalidRequest("min_score must be within [-1, 1]", code="invalid_min_score")
+        check_filter(opts.filter)
+        return opts
+
+    async def search(
+        self, collection: str, queries: Sequence[Query], opts: SearchOptions
+    ) -> SearchResult:
+        """Hits for every query, in query order. Validates everything before any work."""
+        started = time.perf_counter()
+        cfg = self._settings
+        if not queries:
+            raise InvalidRequest("at least one query is needed", code="empty_batch")
+        if len(queries) > cfg.max_batch_queries:
+            raise InvalidRequest(
+                f"{len(queries)} queries, more than the limit of {cfg.max_batch_queries}",
+                code="too_many_queries",
+                details={"max_batch_queries": cfg.max_batch_queries},
+            )
+        self.check_options(opts)
+        kinds = [q.kind for q in queries]
+        texts: list[tuple[int, str]] = []
+        images: list[tuple[int, bytes]] = []
+        ids: list[tuple[int, str]] = []
+        for i, (q, kind) in enumerate(zip(queries, kinds, strict=True)):
+            if kind == "text":
+                assert q.text is not None
+                texts.append((i, check_text(q.text, max_chars=cfg.max_text_chars, what="query")))
+            elif kind == "image":
+                assert q.image is not None
+                check_size(q.image, max_bytes=cfg.max_upload_bytes)
+                images.append((i, q.image))
+            else:
+                assert q.image_id is not None
+                ids.append((i, q.image_id))
+        group = await self._collections.for_read(collection)
+        for _, data in images:
+            await run_sync(inspect_image, data, max_pixels=cfg.max_pixels)
+
+        dim = self._encoder.dim
+        matrix = np.zeros((len(queries), dim), dtype=np.float32)
+        if ids:
+            matrix[[i for i, _ in ids]] = await self._stored_vectors(group, [v for _, v in ids])
+        try:
+            if texts:
+                vecs = await self._encoder.encode_texts([t for _, t in texts])
+                matrix[[i for i, _ in texts]] = vecs
+            if images:
+                vecs = await self._encoder.encode_images([b for _, b in images])
+                matrix[[i for i, _ in images]] = vecs
+        except ImageDecodeError as exc:
+            raise InvalidRequest(str(exc), code="invalid_image") from exc
+        except EncoderError as exc:
+            raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
+        hits = await run_sync(
+            self._store.search,
+            group,
+            opts.target,
+            matrix,
+            top_k=opts.top_k,
+            offset=opts.offset,
+            filter=opts.filter or None,
+            min_score=opts.min_score,
+        )
+        return SearchResult(hits=hits, took_ms=(time.perf_counter() - started) * 1000.0)
+
+    async def _stored_vectors(self, group: str, image_ids: list[str]) -> Vectors:
+        """Reuse the stored vectors of ``image_id`` queries instead of re-encoding."""
+        unique = list(dict.fromkeys(image_ids))
+        rows = await run_sync(self._store.get, group, "images", unique, with_vectors=True)
+        by_id = {str(r["id"]): r for r in rows}
+        missing = [i for i in unique if i not in by_id]
+        if missing:
+            raise NotFoundError(
+                f"image {missing[0]!r} not found in collection {group!r}",
+                code="image_not_found",
+                details={"missing": missing},
+            )
+        out = []
+        for image_id in image_ids:
+            vector = by_id[image_id].get("vector")
+            if vector is None:  # a store that does not return vectors cannot serve this
+                raise Unavailable("the store did not return the stored vector")
+            out.append(np.asarray(vector, dtype=np.float32))
+        return np.stack(out)

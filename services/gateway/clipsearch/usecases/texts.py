@@ -1,0 +1,95 @@
+"""Text use-cases: store a text-only corpus (for image->text and text->text) and delete."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from clipsearch.core.config import Settings
+from clipsearch.encoder.protocol import Encoder, EncoderError
+from clipsearch.store.protocol import TextRecord, VectorStore
+from clipsearch.usecases.collections import Collections
+from clipsearch.usecases.common import check_metadata, check_text, run_sync, text_id_of, upsert_each
+from clipsearch.usecases.errors import InvalidRequest, NotFoundError, Unavailable, UseCaseError
+from clipsearch.usecases.images import ItemResult
+
+
+@dataclass(slots=True)
+class TextInput:
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class TextService:
+    def __init__(
+        self, settings: Settings, encoder: Encoder, store: VectorStore, collections: Collections
+    ) -> None:
+        self._settings = settings
+        self._encoder = encoder
+        self._store = store
+        self._collections = collections
+
+    async def store_texts(self, collection: str, items: Sequence[TextInput]) -> list[ItemResult]:
+        """Store ``items`` (one encoder call for all new texts); one result per item.
+        ``source`` of a result is the normalised text."""
+        cfg = self._settings
+        if not items:
+            raise InvalidRequest("no texts given", code="no_texts")
+        if len(items) > cfg.max_texts_per_request:
+            raise InvalidRequest(
+                f"{len(items)} texts, more than the limit of {cfg.max_texts_per_request}",
+                code="too_many_texts",
+                details={"max_texts_per_request": cfg.max_texts_per_request},
+            )
+        # Validate everything first: a request with a bad text writes nothing at all.
+        normalised: list[str] = []
+        for i, item in enumerate(items):
+            try:
+                normalised.append(check_text(item.text, max_chars=cfg.max_text_chars))
+                check_metadata(item.metadata)
+            except UseCaseError as err:
+                err.details = {"index": i, **(err.details or {})}
+                raise
+        group = await self._collections.for_write(collection)
+        ids = [text_id_of(t) for t in normalised]
+        existing = await run_sync(self._store.existing_ids, group, "texts", ids)
+        results: list[ItemResult] = []
+        new: dict[str, int] = {}
+        for i, (tid, text) in enumerate(zip(ids, normalised, strict=True)):
+            if tid in existing or tid in new:
+                results.append(ItemResult(tid, text, "duplicate"))
+            else:
+                new[tid] = i
+                results.append(ItemResult(tid, text, "stored"))
+        if not new:
+            return results
+        try:
+            vectors = await self._encoder.encode_texts([normalised[i] for i in new.values()])
+        except EncoderError as exc:
+            raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
+        now = int(time.time())
+        records = [
+            TextRecord(
+                id=tid, vector=vec, text=normalised[i], metadata=items[i].metadata, created_at=now
+            )
+            for (tid, i), vec in zip(new.items(), vectors, strict=True)
+        ]
+        failed = await upsert_each(
+            records, lambda rs: run_sync(self._store.upsert_texts, group, rs)
+        )
+        for tid, reason in failed.items():
+            results[new[tid]] = ItemResult(
+                tid,
+                normalised[new[tid]],
+                "failed",
+                Unavailable(f"could not store the text: {reason}", code="store_write_failed"),
+            )
+        return results
+
+    async def delete_text(self, collection: str, text_id: str) -> None:
+        group = await self._collections.for_read(collection)
+        if not await run_sync(self._store.existing_ids, group, "texts", [text_id]):
+            raise NotFoundError(f"text {text_id!r} not found", code="text_not_found")
+        await run_sync(self._store.delete, group, "texts", [text_id])
