@@ -1,11 +1,12 @@
 """Image bytes -> CLIP pixel tensor, the way clip-server 0.8.2's ONNX executor does it.
 
-clip-server decodes with docarray (``PIL.Image.open`` then ``.convert("RGB")``), turns the
-uint8 array into a float tensor in [0, 1] (``ToTensor``), and only then resizes: bicubic,
-shortest side to ``image_size``, antialiased, on *float* values (no rounding to uint8, no
-clamping), then a centre crop and the CLIP normalisation. We reproduce that with Pillow's
-32-bit float ("F") resampler, which is the algorithm torchvision's antialiased resize was
-ported from, so no torch is needed in the gateway.
+clip-server (``clip._transform_blob``) opens the bytes with ``PIL.Image.open`` and runs
+torchvision on the PIL image: ``Resize`` (bicubic, shortest side to ``image_size``, the other
+side truncated) *in the file's own mode*, ``CenterCrop``, then ``.convert("RGB")``,
+``ToTensor`` and the CLIP normalisation. Resizing before the RGB conversion matters: Pillow
+resizes palette images with nearest-neighbour, RGBA/LA premultiplied by alpha (transparent
+pixels come out black), and CMYK/grayscale in their own channels. Doing the same Pillow calls
+gives bit-identical tensors without torch.
 
 Deliberate differences from clip-server, each measured in ``tests/encoder``:
 
@@ -111,7 +112,7 @@ def decode_image(data: bytes, *, max_pixels: int, draft_size: int | None = None)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
-    """Convert to RGB exactly as clip-server (docarray) does: ``Image.convert("RGB")``."""
+    """``img.convert("RGB")`` (what clip-server does after its resize and crop, not before)."""
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
@@ -128,23 +129,21 @@ def preprocess(
     mean: Sequence[float] = CLIP_MEAN,
     std: Sequence[float] = CLIP_STD,
 ) -> PixelTensor:
-    """RGB, bicubic resize of the shortest side, centre crop, normalise -> float32 [3,S,S]."""
-    rgb = to_rgb(img)
-    new_w, new_h = resized_size(rgb.width, rgb.height, image_size)
+    """Bicubic resize of the shortest side, centre crop, RGB, normalise -> float32 [3,S,S].
+
+    The order (resize and crop in the image's own mode, RGB last) is clip-server's.
+    """
+    new_w, new_h = resized_size(img.width, img.height, image_size)
+    resized = img.resize((new_w, new_h), Image.Resampling.BICUBIC)
     # torchvision's CenterCrop rounds the offset with Python's round (half to even).
     left = round((new_w - image_size) / 2.0)
     top = round((new_h - image_size) / 2.0)
-    out = np.empty((3, image_size, image_size), dtype=np.float32)
-    for c, band in enumerate(rgb.split()):
-        # Resample in float without clamping, as torch does on the ToTensor output. The
-        # resize is linear, so dividing by 255 afterwards differs only by float rounding.
-        resized = band.convert("F").resize((new_w, new_h), Image.Resampling.BICUBIC)
-        crop = resized.crop((left, top, left + image_size, top + image_size))
-        out[c] = np.asarray(crop, dtype=np.float32)
-    out /= np.float32(255.0)
+    crop = resized.crop((left, top, left + image_size, top + image_size)).convert("RGB")
+    # ToTensor: uint8 HWC -> float32 CHW / 255; Normalize: (x - mean) / std, all in float32.
+    out = np.asarray(crop, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
     out -= np.asarray(mean, dtype=np.float32)[:, None, None]
     out /= np.asarray(std, dtype=np.float32)[:, None, None]
-    return out
+    return np.ascontiguousarray(out)
 
 
 def load_and_preprocess(
