@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from clipsearch.encoder.protocol import EncoderError
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,22 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def retry_after_header(exc: BaseException, default_s: float = 5.0) -> dict[str, str]:
+    """``Retry-After`` (whole seconds, >= 1) from an error's ``retry_after_s``, if any."""
+    seconds = getattr(exc, "retry_after_s", None)
+    return {"Retry-After": str(max(1, math.ceil(seconds if seconds is not None else default_s)))}
+
+
+async def _encoder_error(_: Request, exc: Exception) -> JSONResponse:
+    # An encoder failure that no use-case translated (e.g. the service encoder does not know
+    # its model's dim yet): still a 503 the client can retry, never a 500.
+    return JSONResponse(
+        error_body("encoder_unavailable", f"encoder unavailable: {exc}"),
+        status_code=503,
+        headers=retry_after_header(exc),
+    )
+
+
 async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
     # Last resort: still the error shape, never a bare traceback.
     log.exception("unhandled error", exc_info=exc)
@@ -123,4 +142,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(EncoderError, _encoder_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,392 @@
+"""The service encoder: CLIP computed by a clip-server process, reached over its HTTP gateway.
+
+jina (clip-server's framework) pins pydantic<2, so the gateway never imports it: it speaks
+clip-server's JSON protocol directly with a pooled async httpx client.
+
+* ``POST {url}/post`` with ``{"execEndpoint": "/encode", "data": [...], "parameters":
+  {"drop_image_content": true}}``; texts as ``{"text": ...}``, images as ``{"blob": base64}``
+  (shrunk first, see :mod:`clipsearch.encoder.service_images`).
+* Calls are chunked to the batch size, bounded by one deadline each (``timeout_s``, all
+  retries included), retried with jittered exponential backoff (encoding is idempotent) and
+  guarded by a :class:`~clipsearch.encoder.resilience.CircuitBreaker`.
+* An ``"embedding": null`` answer is an error, never a zero vector; vectors are
+  L2-normalised here so both modes give unit vectors.
+* The model: ``dim`` is learned from a probe encode; the fingerprint is the local encoder's
+  (sha256 of the ONNX files) when ``model_path`` names the served folder, else
+  ``service:{name}:{dim}``. With ``CLIPSEARCH_ENCODER_FALLBACK=local`` a local encoder takes
+  over while clip-server is down, but only if both fingerprints are equal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from clipsearch.core.config import Settings
+from clipsearch.encoder.model_config import fingerprint_files, read_model_config
+from clipsearch.encoder.model_files import image_size_for_name
+from clipsearch.encoder.protocol import Encoder, EncoderError, Vectors
+from clipsearch.encoder.resilience import (
+    CircuitBreaker,
+    EncoderProtocolError,
+    EncoderUnavailable,
+    backoff_delay,
+)
+from clipsearch.encoder.service_images import prepare_image
+
+log = logging.getLogger(__name__)
+
+PROBE_TEXT = "a photo"
+DEFAULT_IMAGE_SIZE = 224
+# Server answers that mean "busy or broken right now", worth another attempt.
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RankScore:
+    """One candidate scored against a query by clip-server's ``/rank``."""
+
+    index: int  # position in the ``candidates`` given to :meth:`ServiceEncoder.rank`
+    score: float  # softmax over the candidates (clip_score)
+    cosine: float  # raw cosine similarity (clip_score_cosine)
+
+
+def l2_normalise(x: np.ndarray[Any, Any]) -> Vectors:
+    v = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    if np.any(norms == 0) or not np.all(np.isfinite(norms)):
+        raise EncoderProtocolError("clip-server returned a zero or non-finite vector")
+    out: Vectors = (v / norms).astype(np.float32)
+    return out
+
+
+class ServiceEncoder:
+    """:class:`~clipsearch.encoder.protocol.Encoder` backed by a clip-server over HTTP."""
+
+    mode = "service"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        model_name: str,
+        model_path: Path | None = None,
+        timeout_s: float = 30.0,
+        batch_size: int = 32,
+        retries: int = 2,
+        backoff_s: float = 0.2,
+        breaker: CircuitBreaker | None = None,
+        max_pixels: int = 40_000_000,
+        max_connections: int = 16,
+        fallback: Callable[[], Encoder] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.model_name = model_name
+        self.model_path = model_path
+        self.timeout_s = timeout_s
+        self.batch_size = batch_size
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.breaker = breaker or CircuitBreaker(name=f"clip-server {self.url}")
+        self.max_pixels = max_pixels
+        self._fallback_factory = fallback
+        self._fallback: Encoder | None = None
+        self._dim: int | None = None
+        self._file_fingerprint: str | None = None
+        self.image_size = image_size_for_name(model_name) or DEFAULT_IMAGE_SIZE
+        if model_path is not None:
+            cfg = read_model_config(model_path, model_name)
+            self._dim = cfg.dim
+            self.image_size = image_size_for_name(model_name) or cfg.image_size or self.image_size
+            self._file_fingerprint = cfg.fingerprint or fingerprint_files(
+                model_path / "textual.onnx", model_path / "visual.onnx"
+            )
+        self._client = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=timeout_s,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServiceEncoder:
+        """Build from settings; the model's dim is learned on the first answer from the server."""
+        fallback: Callable[[], Encoder] | None = None
+        if settings.encoder_fallback == "local":
+
+            def fallback() -> Encoder:
+                from clipsearch.encoder.local import LocalEncoder
+
+                return LocalEncoder.from_settings(settings)
+
+        encoder = cls(
+            settings.encoder_url,
+            model_name=settings.model_name,
+            model_path=settings.model_path,
+            timeout_s=settings.encoder_timeout_s,
+            batch_size=settings.encoder_batch_size,
+            retries=settings.encoder_retries,
+            backoff_s=settings.encoder_backoff_s,
+            breaker=CircuitBreaker(
+                settings.encoder_breaker_threshold,
+                settings.encoder_breaker_cooldown_s,
+                name=f"clip-server {settings.encoder_url}",
+            ),
+            max_pixels=settings.max_pixels,
+            max_connections=settings.encoder_max_connections,
+            fallback=fallback,
+        )
+        if encoder._dim is None:
+            encoder.try_learn_dim_sync()
+        return encoder
+
+    def try_learn_dim_sync(self, timeout_s: float = 3.0) -> None:
+        """Best effort at startup: one quick probe so ``dim`` is known before the first request.
+
+        A server that is still starting is normal; ``health()`` and the first encode learn
+        the dim later, and ``dim`` raises :class:`EncoderUnavailable` until then.
+        """
+        payload = {"execEndpoint": "/encode", "data": [{"text": PROBE_TEXT}]}
+        try:
+            with httpx.Client(base_url=self.url, timeout=timeout_s) as client:
+                body = self._parse(client.post("/post", json=payload))
+            self._learn_dim(len(body["data"][0]["embedding"]))
+        except (httpx.HTTPError, EncoderError, KeyError, IndexError, TypeError) as exc:
+            log.info("clip-server at %s not answering yet (%r); dim learned later", self.url, exc)
+
+    # --- model identity ------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            raise EncoderUnavailable(
+                f"the model's dimension is not known yet: clip-server at {self.url} has not "
+                "answered a probe encode"
+            )
+        return self._dim
+
+    @property
+    def fingerprint(self) -> str:
+        if self._file_fingerprint is not None:
+            return self._file_fingerprint
+        return f"service:{self.model_name}:{self.dim}"
+
+    async def probe(self) -> int:
+        """Encode one text to learn (or re-check) the served model's dimension."""
+        vec = await self._encode_chunk([{"text": PROBE_TEXT}])
+        return int(vec.shape[1])
+
+    # --- encoding ------------------------------------------------------------------------
+    async def encode_texts(self, texts: Sequence[str]) -> Vectors:
+        """Texts -> [N,D] unit vectors, one ``/post`` per ``batch_size`` texts."""
+        docs = [{"text": t} for t in texts]
+        return await self._encode_or_fallback(docs, lambda enc: enc.encode_texts(texts))
+
+    async def encode_images(self, images: Sequence[bytes]) -> Vectors:
+        """Image bytes -> [N,D] unit vectors. Invalid images raise ``ImageDecodeError``."""
+        images = list(images)
+        size, max_pixels = self.image_size, self.max_pixels
+        # Decoding (validation and shrinking) is CPU work: keep it off the event loop.
+        wire = await asyncio.to_thread(
+            lambda: [prepare_image(d, image_size=size, max_pixels=max_pixels) for d in images]
+        )
+        docs = [{"blob": base64.b64encode(w.data).decode("ascii")} for w in wire]
+        return await self._encode_or_fallback(docs, lambda enc: enc.encode_images(images))
+
+    async def _encode_or_fallback(
+        self, docs: list[dict[str, str]], local_call: Callable[[Encoder], Any]
+    ) -> Vectors:
+        if not docs:
+            return np.zeros((0, self._dim or 0), dtype=np.float32)
+        try:
+            parts = [
+                await self._encode_chunk(docs[i : i + self.batch_size])
+                for i in range(0, len(docs), self.batch_size)
+            ]
+        except EncoderUnavailable as exc:
+            local = await self._usable_fallback()
+            if local is None:
+                raise
+            log.warning("clip-server unavailable (%s); encoding locally", exc)
+            result: Vectors = await local_call(local)
+            return result
+        return np.concatenate(parts, axis=0)
+
+    async def _usable_fallback(self) -> Encoder | None:
+        """The local encoder, if configured and computing the very same model."""
+        if self._fallback_factory is None:
+            return None
+        if self._fallback is None:
+            self._fallback = await asyncio.to_thread(self._fallback_factory)
+        local = self._fallback
+        try:
+            await local.health()
+            local_fp = await asyncio.to_thread(lambda: local.fingerprint)
+        except EncoderError as exc:
+            log.warning("local fallback encoder unusable: %s", exc)
+            return None
+        if self._file_fingerprint is None or local_fp != self._file_fingerprint:
+            log.warning(
+                "not falling back: local model %s differs from the served one (%s)",
+                local_fp[:16],
+                self._file_fingerprint or f"service:{self.model_name}",
+            )
+            return None
+        return local
+
+    async def _encode_chunk(self, docs: list[dict[str, str]]) -> Vectors:
+        payload = {
+            "execEndpoint": "/encode",
+            "data": docs,
+            "parameters": {"drop_image_content": True},
+        }
+        answer = await self._post(payload, retry=True)
+        out = answer.get("data")
+        if not isinstance(out, list) or len(out) != len(docs):
+            got = len(out) if isinstance(out, list) else type(out).__name__
+            raise EncoderProtocolError(f"clip-server returned {got} docs for {len(docs)} inputs")
+        rows: list[list[float]] = []
+        for i, doc in enumerate(out):
+            emb = doc.get("embedding") if isinstance(doc, dict) else None
+            if not isinstance(emb, list) or not emb:
+                # clip-server answers 200 with embedding null for a doc it could not read.
+                raise EncoderProtocolError(f"clip-server returned no embedding for input {i}")
+            rows.append(emb)
+        try:
+            vecs = np.asarray(rows, dtype=np.float32)
+        except ValueError as exc:  # ragged rows
+            raise EncoderProtocolError(f"clip-server returned malformed vectors: {exc}") from exc
+        self._learn_dim(int(vecs.shape[1]))
+        return l2_normalise(vecs)
+
+    def _learn_dim(self, dim: int) -> None:
+        if self._dim is None:
+            self._dim = dim
+            log.info("clip-server at %s serves %s with dim %d", self.url, self.model_name, dim)
+        elif dim != self._dim:
+            # A server restarted with another model must not write into the old collections.
+            raise EncoderProtocolError(
+                f"clip-server now returns {dim}-d vectors, expected {self._dim}: "
+                "the served model changed"
+            )
+
+    async def _post(self, payload: dict[str, Any], *, retry: bool) -> dict[str, Any]:
+        """POST to ``/post`` within one deadline, retrying transient failures."""
+        deadline = time.monotonic() + self.timeout_s
+        attempts = 1 + (self.retries if retry else 0)
+        last: Exception | None = None
+        for attempt in range(attempts):
+            self.breaker.before_call()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.breaker.release_trial()
+                break
+            try:
+                resp = await self._client.post("/post", json=payload, timeout=remaining)
+            except httpx.TransportError as exc:  # connect, read, timeout, protocol
+                last = exc
+                self.breaker.record_failure()
+            else:
+                if resp.status_code in RETRYABLE_STATUS:
+                    last = EncoderUnavailable(f"HTTP {resp.status_code}: {resp.text[:200]}")
+                    self.breaker.record_failure()
+                else:
+                    self.breaker.record_success()
+                    return self._parse(resp)
+            if attempt + 1 < attempts:
+                delay = min(backoff_delay(attempt, self.backoff_s), deadline - time.monotonic())
+                if delay > 0:
+                    await asyncio.sleep(delay)
+        raise EncoderUnavailable(
+            f"clip-server at {self.url} failed after {attempts} attempt(s) "
+            f"within {self.timeout_s:g}s: {last!r}",
+            retry_after_s=max(1.0, self.breaker.retry_after_s()),
+        )
+
+    @staticmethod
+    def _parse(resp: httpx.Response) -> dict[str, Any]:
+        if resp.status_code != 200:
+            raise EncoderProtocolError(f"clip-server HTTP {resp.status_code}: {resp.text[:300]}")
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise EncoderProtocolError(f"clip-server answered non-JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise EncoderProtocolError("clip-server answered a non-object")
+        status = (body.get("header") or {}).get("status") or {}
+        if status.get("code") not in (None, 0, "SUCCESS"):
+            raise EncoderProtocolError(
+                f"clip-server error: {status.get('description') or status.get('code')}"
+            )
+        return body
+
+    # --- rank ----------------------------------------------------------------------------
+    async def rank(self, text: str, candidates: Sequence[str | bytes]) -> list[RankScore]:
+        """Score ``candidates`` (texts or image bytes) against ``text``; best first."""
+        if not candidates:
+            return []
+        size, max_pixels = self.image_size, self.max_pixels
+
+        def match(i: int, c: str | bytes) -> dict[str, str]:
+            if isinstance(c, str):
+                return {"id": f"c{i}", "text": c}
+            wire = prepare_image(c, image_size=size, max_pixels=max_pixels)
+            return {"id": f"c{i}", "blob": base64.b64encode(wire.data).decode("ascii")}
+
+        matches = await asyncio.to_thread(lambda: [match(i, c) for i, c in enumerate(candidates)])
+        payload = {
+            "execEndpoint": "/rank",
+            "data": [{"text": text, "matches": matches}],
+            "parameters": {"drop_image_content": True},
+        }
+        answer = await self._post(payload, retry=True)
+        try:
+            returned = answer["data"][0]["matches"]
+            scores = [
+                RankScore(
+                    index=int(str(m["id"])[1:]),
+                    score=float(m["scores"]["clip_score"]["value"]),
+                    cosine=float(m["scores"]["clip_score_cosine"]["value"]),
+                )
+                for m in returned
+            ]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise EncoderProtocolError(f"clip-server /rank answer not understood: {exc}") from exc
+        if sorted(s.index for s in scores) != list(range(len(candidates))):
+            raise EncoderProtocolError("clip-server /rank did not score every candidate")
+        return sorted(scores, key=lambda s: s.score, reverse=True)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def health(self) -> None:
+        """Raise unless ``/dry_run`` reports code 0 (the executor, not just the gateway, is up)."""
+        self.breaker.before_call()
+        try:
+            resp = await self._client.get("/dry_run", timeout=min(self.timeout_s, 5.0))
+            body = resp.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            self.breaker.record_failure()
+            raise EncoderUnavailable(f"clip-server at {self.url} unreachable: {exc!r}") from exc
+        code = body.get("code") if isinstance(body, dict) else None
+        if resp.status_code != 200 or code != 0:
+            self.breaker.record_failure()
+            detail = body.get("description") if isinstance(body, dict) else None
+            raise EncoderUnavailable(f"clip-server not ready (code={code}): {detail}")
+        self.breaker.record_success()
+        if self._dim is None:
+            await self.probe()
+
+    async def close(self) -> None:
+        await self._client.aclose()
+        if self._fallback is not None:
+            await self._fallback.close()
