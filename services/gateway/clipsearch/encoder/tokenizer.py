@@ -55,7 +55,7 @@ def _clean(text: str) -> str:
     text = str(ftfy.fix_text(text))
     # Twice: some scraped captions are double-escaped.
     text = html.unescape(html.unescape(text))
-    return _SPACES_RE.sub(" ", text.strip()).strip()
+    return str(_SPACES_RE.sub(" ", text.strip())).strip()
 
 
 class ClipTokenizer:
