@@ -1,0 +1,195 @@
+"""``clipsearch bench search``: end-to-end text search vs its parts, and batch vs singles.
+
+For each corpus size (random unit vectors stored in a fresh Milvus Lite file, as image
+records): p50/p95 of ``POST /v1/search/text`` through a real uvicorn server on loopback,
+measured in the same run as the bare parts (one ``encode_texts`` call; one store search
+with an already-encoded vector), and one batch request of 64 text queries vs 64 single
+requests. It measures only: it never fails because something is slow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from clipsearch.bench.encoder import captions
+from clipsearch.store.protocol import ImageRecord
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sizes", default="10000,100000", help="stored vectors, comma list")
+    parser.add_argument("--queries", type=int, default=200, help="timed queries per measure")
+    parser.add_argument("--batch", type=int, default=64, help="queries in the batch request")
+    parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument("--model-path", type=Path, default=None, help="default: settings")
+    parser.add_argument("--out", type=Path, default=None, help="append a section to this file")
+
+
+def _pct(samples: list[float]) -> dict[str, float]:
+    p50, p95 = np.percentile(np.asarray(samples), [50, 95])
+    return {"p50_ms": round(float(p50), 2), "p95_ms": round(float(p95), 2)}
+
+
+def _timed(n: int, fn: Callable[[int], object]) -> list[float]:
+    out = []
+    for i in range(n):
+        start = time.perf_counter()
+        fn(i)
+        out.append((time.perf_counter() - start) * 1000.0)
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _fill(store: Any, group: str, n: int, dim: int) -> float:
+    rng = np.random.default_rng(0)
+    started = time.perf_counter()
+    for start in range(0, n, 5000):
+        m = min(5000, n - start)
+        vecs = rng.standard_normal((m, dim)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        store.upsert_images(
+            group,
+            [
+                ImageRecord(id=f"{start + i:064x}", vector=vecs[i], source=f"r{start + i}")
+                for i in range(m)
+            ],
+        )
+    return time.perf_counter() - started
+
+
+def _measure(size: int, args: argparse.Namespace, base: Any) -> dict[str, Any]:
+    import uvicorn
+
+    from clipsearch.api.app import create_app
+    from clipsearch.core.wiring import build_encoder, build_store
+
+    with tempfile.TemporaryDirectory(prefix="clipsearch-bench-") as tmp:
+        settings = base.model_copy(
+            update={"data_dir": Path(tmp), "milvus_uri": "", "max_batch_queries": args.batch}
+        )
+        encoder = build_encoder(settings)
+        store = build_store(settings)
+        group = settings.default_collection
+        store.ensure_group(
+            group, dim=encoder.dim, model_name=encoder.model_name, fingerprint=encoder.fingerprint
+        )
+        fill_s = _fill(store, group, size, encoder.dim)
+        queries = captions(max(args.queries, args.batch))
+        # Warm: loads the collection, the ONNX sessions and the HNSW graph.
+        loop = asyncio.new_event_loop()
+        vec = loop.run_until_complete(encoder.encode_texts([queries[0]]))
+        store.search(group, "images", vec, top_k=args.top_k)
+
+        encode = _timed(
+            args.queries, lambda i: loop.run_until_complete(encoder.encode_texts([queries[i]]))
+        )
+        vectors = loop.run_until_complete(encoder.encode_texts(queries[: args.queries]))
+        bare_search = _timed(
+            args.queries,
+            lambda i: store.search(group, "images", vectors[i : i + 1], top_k=args.top_k),
+        )
+
+        port = _free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings, encoder=encoder, store=store),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                access_log=False,
+            )
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+
+                def one(i: int) -> None:
+                    r = client.post(
+                        "/v1/search/text", json={"query": queries[i], "top_k": args.top_k}
+                    )
+                    r.raise_for_status()
+
+                one(0)
+                e2e = _timed(args.queries, one)
+                batch_body = {
+                    "queries": [{"text": q} for q in queries[: args.batch]],
+                    "top_k": args.top_k,
+                }
+                batch = _timed(
+                    5, lambda _: client.post("/v1/search/batch", json=batch_body).raise_for_status()
+                )
+                singles = _timed(5, lambda _: [one(i) for i in range(args.batch)])
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            loop.run_until_complete(encoder.close())
+            loop.close()
+            store.close()
+    return {
+        "stored": size,
+        "fill_s": round(fill_s, 1),
+        "e2e": _pct(e2e),
+        "encode": _pct(encode),
+        "store_search": _pct(bare_search),
+        "parts_sum_p50_ms": round(float(np.median(encode) + np.median(bare_search)), 2),
+        f"batch_{args.batch}_ms": round(float(np.median(batch)), 1),
+        f"singles_{args.batch}_ms": round(float(np.median(singles)), 1),
+    }
+
+
+def _table(rows: list[dict[str, Any]], args: argparse.Namespace, base: Any) -> str:
+    b = args.batch
+    lines = [
+        f"index {base.index_type.value}, top_k {args.top_k}, {args.queries} queries per figure, "
+        f"model {base.model_path or base.model_name}",
+        "",
+        "| stored | e2e p50 / p95 (ms) | encode p50 / p95 | store search p50 / p95 | "
+        f"encode+search p50 | batch of {b} | {b} single requests |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['stored']:,} | {r['e2e']['p50_ms']} / {r['e2e']['p95_ms']} "
+            f"| {r['encode']['p50_ms']} / {r['encode']['p95_ms']} "
+            f"| {r['store_search']['p50_ms']} / {r['store_search']['p95_ms']} "
+            f"| {r['parts_sum_p50_ms']} | {r[f'batch_{b}_ms']} ms | {r[f'singles_{b}_ms']} ms |"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from clipsearch.core.config import get_settings
+
+    base = get_settings()
+    if args.model_path is not None:
+        base = base.model_copy(update={"model_path": args.model_path})
+    rows = []
+    for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
+        print(f"measuring with {size:,} stored vectors ...", flush=True)
+        rows.append(_measure(size, args, base))
+    table = _table(rows, args, base)
+    print(table)
+    print(json.dumps(rows))
+    if args.out is not None:
+        with args.out.open("a", encoding="utf-8") as fh:
+            fh.write(f"\n## Search (clipsearch bench search)\n\n{table}\n")
+    return 0
