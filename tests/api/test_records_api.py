@@ -24,6 +24,9 @@ def test_record_file_and_thumbnail(gateway: Gateway) -> None:
     assert f.headers["content-type"] == "image/png"
     assert f.headers["etag"] == f'"{image_id}"'
     assert "immutable" in f.headers["cache-control"]
+    cached = gateway.client.get(rec["image_url"], headers={"If-None-Match": f'"{image_id}"'})
+    assert cached.status_code == 304
+    assert cached.content == b""
     t = gateway.client.get(rec["thumbnail_url"])
     assert t.status_code == 200
     assert t.headers["etag"] == f'"{image_id}"'

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from clipsearch.api.deps import CollectionDep, StateDep
@@ -134,9 +134,13 @@ async def get_image(state: StateDep, collection: CollectionDep, image_id: str) -
 
 
 async def _blob_response(
-    state: StateDep, collection: str, image_id: str, thumbnail: bool
+    state: StateDep, request: Request, collection: str, image_id: str, thumbnail: bool
 ) -> Response:
     row = await state.images.get_image(collection, image_id)
+    etag = f'"{image_id}"'
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
     try:
         if thumbnail:
             data = await run_in_threadpool(state.blobs.thumbnail, image_id)
@@ -151,7 +155,7 @@ async def _blob_response(
     return Response(
         content=data,
         media_type=media,
-        headers={"ETag": f'"{image_id}"', "Cache-Control": IMMUTABLE},
+        headers=headers,
     )
 
 
@@ -161,9 +165,12 @@ async def _blob_response(
     response_class=Response,
     responses={200: {"content": {"image/*": {}}}, **error_responses(404)},
 )
-async def get_image_file(state: StateDep, collection: CollectionDep, image_id: str) -> Response:
-    """The original bytes as uploaded; `ETag` is the id and the response is immutable."""
-    return await _blob_response(state, collection, image_id, thumbnail=False)
+async def get_image_file(
+    state: StateDep, request: Request, collection: CollectionDep, image_id: str
+) -> Response:
+    """The original bytes as uploaded; `ETag` is the id and the response is immutable
+    (`If-None-Match` with the id answers 304)."""
+    return await _blob_response(state, request, collection, image_id, thumbnail=False)
 
 
 @router.get(
@@ -173,10 +180,10 @@ async def get_image_file(state: StateDep, collection: CollectionDep, image_id: s
     responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404)},
 )
 async def get_image_thumbnail(
-    state: StateDep, collection: CollectionDep, image_id: str
+    state: StateDep, request: Request, collection: CollectionDep, image_id: str
 ) -> Response:
     """A small JPEG of the image, with the same cache headers as the file."""
-    return await _blob_response(state, collection, image_id, thumbnail=True)
+    return await _blob_response(state, request, collection, image_id, thumbnail=True)
 
 
 @router.delete(
