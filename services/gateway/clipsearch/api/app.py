@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from clipsearch import __version__
 from clipsearch.api.errors import install_use_case_errors
 from clipsearch.api.middleware import BodySizeLimit
-from clipsearch.api.routes import health, images, search, stats, texts, web
+from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
 from clipsearch.api.state import AppState
 from clipsearch.core.config import Settings, get_settings
 from clipsearch.core.errors import install_error_handlers
@@ -20,6 +20,7 @@ from clipsearch.core.instrument import InstrumentedEncoder, InstrumentedStore
 from clipsearch.core.metrics import Metrics, RequestMetrics
 from clipsearch.core.wiring import build_encoder, build_store
 from clipsearch.encoder.protocol import Encoder
+from clipsearch.jobs.runner import JobManager
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.errors import CollectionMismatch
@@ -69,9 +70,14 @@ def create_app(
             )
             await ensure_default_collection(state.collections, cfg.default_collection)
             app.state.clipsearch = state
+            # Ingest jobs: the raw encoder, for its sync pixel fast path; resumes old jobs.
+            app.state.jobs = JobManager(cfg, enc, state.store, bl, state.collections)
+            await app.state.jobs.start()
             log.info("clipsearch ready: encoder=%s store=%s", enc.mode, st.kind)
             yield
         finally:
+            if getattr(app.state, "jobs", None) is not None:
+                await app.state.jobs.stop()
             # Close what we built; adapters passed in belong to the caller.
             if encoder is None:
                 await enc.close()
@@ -89,6 +95,6 @@ def create_app(
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
     install_use_case_errors(app)
-    for module in (health, images, texts, search, stats, web):
+    for module in (health, images, texts, search, stats, web, jobs):
         app.include_router(module.router)
     return app

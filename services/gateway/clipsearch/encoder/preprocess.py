@@ -59,6 +59,13 @@ class DecodedImage(NamedTuple):
     info: ImageInfo
 
 
+def _registered_formats() -> list[str]:
+    # Pillow 13 has no separate MPO opener (its JPEG plugin reads MPO files); asking
+    # Image.open for an unregistered format raises KeyError, so pass only known ones.
+    Image.init()
+    return [f for f in ALLOWED_FORMATS if f in Image.OPEN]
+
+
 def decode_image(data: bytes, *, max_pixels: int, draft_size: int | None = None) -> DecodedImage:
     """Decode ``data`` into an upright PIL image, refusing anything unsafe or unsupported.
 
@@ -72,7 +79,7 @@ def decode_image(data: bytes, *, max_pixels: int, draft_size: int | None = None)
     if not data:
         raise ImageDecodeError("empty file")
     try:
-        img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+        img = Image.open(io.BytesIO(data), formats=_registered_formats())
     except UnidentifiedImageError:
         raise ImageDecodeError(
             f"not a supported image (allowed formats: {', '.join(ALLOWED_FORMATS)})"

@@ -138,12 +138,13 @@ class JobStore:
         *,
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        job_id: str | None = None,
     ) -> tuple[Job, bool]:
         """Insert a job with its items in one transaction; returns (job, created).
 
         With an ``idempotency_key`` already used, the existing job is returned unchanged.
         """
-        job_id = uuid.uuid4().hex
+        job_id = job_id or uuid.uuid4().hex
         existing: str | None = None
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -194,6 +195,13 @@ class JobStore:
                 return None
             counts = self._counts(job_id)
         return _job(row, counts)
+
+    def find_by_key(self, idempotency_key: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id FROM jobs WHERE idempotency_key = ?", (idempotency_key,)
+            ).fetchone()
+        return self.get_job(row["id"]) if row is not None else None
 
     def _counts(self, job_id: str) -> dict[str, int]:
         counts = {"pending": 0, "stored": 0, "duplicate": 0, "failed": 0}

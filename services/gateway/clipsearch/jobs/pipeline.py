@@ -1,0 +1,370 @@
+"""The ingest pipeline of one job: four overlapping stages joined by bounded queues.
+
+    read/fetch + hash + dedupe -> decode + preprocess (thread pool) -> encode (batches)
+        -> blobs + upsert (batches) -> mark items
+
+Each stage is an asyncio task; CPU work runs in threads, so while the encoder works on one
+batch the decoders already prepare the next and the writer stores the previous one. Queues
+are bounded, so memory stays flat whatever the job size. Bad items are marked ``failed``
+where they fail and never stop the job. The upsert of a batch is preceded by marking its
+items ``attempted`` (see :mod:`clipsearch.jobs.store`), which makes a resumed job exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from clipsearch.core.config import Settings
+from clipsearch.encoder.protocol import Encoder, Vectors
+from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
+from clipsearch.jobs.paths import PathRefused, read_checked
+from clipsearch.jobs.store import Item, ItemStatus, Job, JobStore
+from clipsearch.store.protocol import ImageRecord, TextRecord, VectorStore
+from clipsearch.usecases.common import check_text, text_id_of
+from clipsearch.usecases.errors import UseCaseError
+from clipsearch.usecases.images import Blobs
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Result = tuple[int, ItemStatus, str | None, str | None]
+_END = None
+
+
+class PixelEncoder(Protocol):
+    """The local encoder's sync fast path: we preprocess, it only runs the model."""
+
+    def encode_pixels(self, pixels: npt.NDArray[np.float32]) -> Vectors: ...
+
+    @property
+    def config(self) -> Any: ...
+
+
+@dataclass(slots=True)
+class Entry:
+    item: Item
+    data: bytes
+    id: str
+    content_type: str = ""
+    width: int = 0
+    height: int = 0
+    pixels: npt.NDArray[np.float32] | None = None
+    vector: npt.NDArray[np.float32] | None = None
+    captions: list[str] = field(default_factory=list)
+    caption_vectors: list[npt.NDArray[np.float32]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Deps:
+    settings: Settings
+    encoder: Encoder
+    store: VectorStore
+    blobs: Blobs
+    jobs: JobStore
+
+
+class Pipeline:
+    """Runs the pending items of one job; ``on_final(n)`` is told of each finished batch."""
+
+    def __init__(self, deps: Deps, job: Job, group: str, on_final: Callable[[int], None]) -> None:
+        self.d = deps
+        self.cfg = deps.settings
+        self.job = job
+        self.group = group
+        self.on_final = on_final
+        workers = self.cfg.ingest_decode_workers or max(1, _cpu_count())
+        self.workers = workers
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-decode")
+        self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-io")
+        cap = self.cfg.ingest_queue_items
+        self.q_decode: asyncio.Queue[Entry | None] = asyncio.Queue(cap)
+        self.q_encode: asyncio.Queue[Entry | None] = asyncio.Queue(cap)
+        self.q_store: asyncio.Queue[list[Entry] | None] = asyncio.Queue(max(2, cap // 32))
+        self.seen: set[str] = set()
+        enc: Any = deps.encoder
+        self.pixel_encoder: PixelEncoder | None = enc if hasattr(enc, "encode_pixels") else None
+
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
+
+    async def finish(self, results: Sequence[Result], entries: Iterable[Entry] = ()) -> None:
+        """Record final states, then drop the spooled uploads they no longer need."""
+        if results:
+            await self._io(self.d.jobs.finish_items, self.job.id, list(results))
+            spools = [e.item.spool for e in entries if e.item.spool]
+            await self._io(_unlink_all, spools)
+            self.on_final(len(results))
+
+    async def fail(self, item: Item, error: str, image_id: str | None = None) -> None:
+        await self.finish([(item.seq, "failed", image_id, error)], [_stub(item)])
+
+    # --- run -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        fetcher = Fetcher(
+            allow_networks=self.cfg.fetch_allow_networks,
+            max_bytes=self.cfg.fetch_max_bytes,
+            timeout_s=self.cfg.fetch_timeout_s,
+            max_redirects=self.cfg.fetch_max_redirects,
+            max_connections=self.cfg.fetch_concurrency,
+        )
+        # Register every Pillow plugin once, here: concurrent first calls of Image.open from
+        # several decode threads race in Pillow's lazy plugin init (KeyError: 'MPO').
+        await self._io(Image.init)
+        tasks = [asyncio.create_task(self._reader(fetcher), name="ingest-read")]
+        tasks += [asyncio.create_task(self._decoder()) for _ in range(self.workers)]
+        tasks += [asyncio.create_task(self._encoder()), asyncio.create_task(self._writer())]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await fetcher.aclose()
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.io.shutdown(wait=False, cancel_futures=True)
+
+    # --- stage 1: read, hash, dedupe ------------------------------------------------------
+    async def _reader(self, fetcher: Fetcher) -> None:
+        pending = await self._io(self.d.jobs.pending_items, self.job.id)
+        redo = await self._reconcile([i for i in pending if i.attempted and i.image_id])
+        pending = [i for i in pending if not (i.attempted and i.image_id) or i.seq in redo]
+        chunk = max(8, self.cfg.fetch_concurrency)
+        for start in range(0, len(pending), chunk):
+            part = pending[start : start + chunk]
+            read = await asyncio.gather(*(self._read(fetcher, it) for it in part))
+            fresh: list[Entry] = []
+            results: list[Result] = []
+            finished: list[Entry] = []
+            for it, got in zip(part, read, strict=True):
+                if isinstance(got, str):
+                    results.append((it.seq, "failed", None, got))
+                    finished.append(_stub(it))
+                elif got.id in self.seen:  # the same picture earlier in this job
+                    results.append((it.seq, "duplicate", got.id, None))
+                    finished.append(got)
+                else:
+                    self.seen.add(got.id)
+                    fresh.append(got)
+            existing = await self._io(
+                self.d.store.existing_ids, self.group, "images", [e.id for e in fresh]
+            )
+            for e in fresh:
+                if e.id in existing:
+                    results.append((e.item.seq, "duplicate", e.id, None))
+                    finished.append(e)
+            await self.finish(results, finished)
+            for e in fresh:
+                if e.id not in existing:
+                    await self.q_decode.put(e)
+        for _ in range(self.workers):
+            await self.q_decode.put(_END)
+
+    async def _reconcile(self, attempted: list[Item]) -> set[int]:
+        """Items a crash caught between upsert and marking: in Milvus -> stored (that
+        upsert was ours), otherwise they are redone. Returns the seqs to redo."""
+        if not attempted:
+            return set()
+        ids = [str(i.image_id) for i in attempted]
+        there = await self._io(self.d.store.existing_ids, self.group, "images", ids)
+        done = [i for i in attempted if i.image_id in there]
+        self.seen.update(str(i.image_id) for i in done)
+        await self.finish([(i.seq, "stored", i.image_id, None) for i in done], map(_stub, done))
+        return {i.seq for i in attempted if i.image_id not in there}
+
+    async def _read(self, fetcher: Fetcher, item: Item) -> Entry | str:
+        """The item's bytes and content id, or an error message."""
+        cfg = self.cfg
+        try:
+            if item.kind == "url":
+                data = (await fetcher.fetch(item.source)).data
+            elif item.kind == "path":
+                data = await self._io(read_checked, Path(item.source), cfg.ingest_roots,
+                                      cfg.max_upload_bytes)  # fmt: skip
+            else:
+                if not item.spool:
+                    return "upload has no spooled file"
+                data = await self._io(Path(item.spool).read_bytes)
+        except FetchError as exc:
+            return f"fetch {exc.reason}: {exc}"
+        except PathRefused as exc:
+            return str(exc)
+        except OSError as exc:
+            return f"cannot read: {exc.strerror or exc}"
+        if not data:
+            return "empty file"
+        if len(data) > cfg.max_upload_bytes:
+            return f"file is {len(data)} bytes, more than the limit of {cfg.max_upload_bytes}"
+        content_type = sniff_image_type(data)
+        if content_type is None:
+            return "unsupported format (not JPEG, PNG, GIF, WebP, BMP or TIFF)"
+        digest = await self._io(lambda: hashlib.sha256(data).hexdigest())
+        return Entry(item=item, data=data, id=digest, content_type=content_type)
+
+    # --- stage 2: decode + preprocess ------------------------------------------------------
+    async def _decoder(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (e := await self.q_decode.get()) is not _END:
+            try:
+                await loop.run_in_executor(self.pool, self._decode, e)
+                e.captions = [
+                    check_text(c, max_chars=self.cfg.max_text_chars, what="caption")
+                    for c in e.item.captions
+                    if c.strip()
+                ]
+            except UseCaseError as exc:
+                await self.fail(e.item, exc.message, e.id)
+                continue
+            except Exception as exc:  # ImageDecodeError and whatever Pillow raises
+                await self.fail(e.item, f"cannot decode image: {exc}", e.id)
+                continue
+            await self.q_encode.put(e)
+        await self.q_encode.put(_END)
+
+    def _decode(self, e: Entry) -> None:
+        from clipsearch.encoder.preprocess import decode_image, load_and_preprocess
+
+        if self.pixel_encoder is not None:
+            c = self.pixel_encoder.config
+            e.pixels, info = load_and_preprocess(
+                e.data, int(c.image_size), self.cfg.max_pixels, c.mean, c.std
+            )
+        else:  # a remote encoder decodes itself; we still validate before sending
+            info = decode_image(e.data, max_pixels=self.cfg.max_pixels).info
+        e.width, e.height = info.width, info.height
+
+    # --- stage 3: encode in batches --------------------------------------------------------
+    async def _encoder(self) -> None:
+        ends = 0
+        size = self.cfg.encoder_batch_size
+        while ends < self.workers:
+            batch: list[Entry] = []
+            while len(batch) < size and ends < self.workers:
+                # Block for the first item; then take what is ready, waiting briefly so a
+                # batch is full when the decoders are only a little behind.
+                try:
+                    timeout = None if not batch else 0.02
+                    e = await asyncio.wait_for(self.q_encode.get(), timeout)
+                except TimeoutError:
+                    break
+                if e is _END:
+                    ends += 1
+                else:
+                    batch.append(e)
+            if batch:
+                await self._encode_batch(batch)
+        await self.q_store.put(_END)
+
+    async def _encode_batch(self, batch: list[Entry]) -> None:
+        enc = self.d.encoder
+        try:
+            if self.pixel_encoder is not None:
+                pixels = np.stack([e.pixels for e in batch if e.pixels is not None])
+                vectors = await self._io(self.pixel_encoder.encode_pixels, pixels)
+            else:
+                vectors = await enc.encode_images([e.data for e in batch])
+            texts = [c for e in batch for c in e.captions]
+            text_vectors = await enc.encode_texts(texts) if texts else None
+        except Exception as exc:
+            if len(batch) == 1:
+                await self.fail(batch[0].item, f"encoder failed: {exc}", batch[0].id)
+                return
+            for e in batch:  # find the bad one; the others still go through
+                await self._encode_batch([e])
+            return
+        k = 0
+        for e, v in zip(batch, vectors, strict=True):
+            e.vector, e.pixels, e.caption_vectors = v, None, []
+            for _ in e.captions:
+                assert text_vectors is not None
+                e.caption_vectors.append(text_vectors[k])
+                k += 1
+        await self.q_store.put(batch)
+
+    # --- stage 4: blobs + upsert + mark -----------------------------------------------------
+    async def _writer(self) -> None:
+        size = self.cfg.ingest_upsert_batch_size
+        pending: list[Entry] = []
+        ended = False
+        while not ended:
+            got = await self.q_store.get()
+            if got is _END:
+                ended = True
+            else:
+                pending.extend(got)
+                while not self.q_store.empty() and len(pending) < size:
+                    more = self.q_store.get_nowait()
+                    if more is _END:
+                        ended = True
+                        break
+                    pending.extend(more)
+            if pending and (ended or len(pending) >= size or self.q_store.empty()):
+                await self._write(pending)
+                pending = []
+
+    async def _write(self, batch: list[Entry]) -> None:
+        now = int(time.time())
+        ok: list[Entry] = []
+        for e in batch:
+            try:
+                if not await self._io(self.d.blobs.exists, e.id):
+                    await self._io(self.d.blobs.put, e.id, e.data, e.content_type)
+                ok.append(e)
+            except Exception as exc:
+                await self.fail(e.item, f"could not store the file: {exc}", e.id)
+        if not ok:
+            return
+        await self._io(self.d.jobs.mark_attempted, self.job.id, [(e.item.seq, e.id) for e in ok])
+        meta = self.job.metadata
+        texts = [
+            TextRecord(id=text_id_of(c, e.id), vector=v, text=c, image_id=e.id,
+                       metadata={**meta, **e.item.metadata}, created_at=now)
+            for e in ok
+            for c, v in zip(e.captions, e.caption_vectors, strict=True)
+        ]  # fmt: skip
+        images = [
+            ImageRecord(id=e.id, vector=e.vector, source=e.item.source,  # type: ignore[arg-type]
+                        content_type=e.content_type, width=e.width, height=e.height,
+                        caption=e.captions[0] if e.captions else "",
+                        metadata={**meta, **e.item.metadata}, created_at=now)
+            for e in ok
+        ]  # fmt: skip
+        try:
+            # Texts first, image last: an image is searchable only once its captions are.
+            if texts:
+                await self._io(self.d.store.upsert_texts, self.group, texts)
+            await self._io(self.d.store.upsert_images, self.group, images)
+        except Exception as exc:
+            log.warning("upsert of %d images failed: %s", len(ok), exc)
+            if len(ok) == 1:
+                await self.fail(ok[0].item, f"could not store the vector: {exc}", ok[0].id)
+                return
+            for e in ok:  # one by one, so one bad record fails alone
+                await self._write([e])
+            return
+        await self.finish([(e.item.seq, "stored", e.id, None) for e in ok], ok)
+
+
+def _stub(item: Item) -> Entry:
+    return Entry(item=item, data=b"", id="")
+
+
+def _unlink_all(paths: Sequence[str]) -> None:
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

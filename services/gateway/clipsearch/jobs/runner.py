@@ -1,0 +1,215 @@
+"""The job manager: one worker that runs jobs in order, started in the app lifespan.
+
+On start-up it re-queues every job a previous process left ``queued`` or ``running`` (the
+crash case): their pending items are simply worked again, and the ``attempted`` marks make
+that exact (see :mod:`clipsearch.jobs.store`). Jobs run one at a time because they all
+compete for the same encoder; within a job the pipeline keeps every stage busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from anyio import to_thread
+
+from clipsearch.core.config import Settings
+from clipsearch.encoder.protocol import Encoder
+from clipsearch.jobs.pipeline import Deps, Pipeline
+from clipsearch.jobs.store import Job, JobStatus, JobStore, NewItem
+from clipsearch.store.protocol import VectorStore
+from clipsearch.usecases.collections import Collections
+from clipsearch.usecases.errors import UseCaseError
+from clipsearch.usecases.images import Blobs
+
+log = logging.getLogger(__name__)
+
+
+class QueueFull(Exception):
+    """Too much work is pending; the client should retry after ``retry_after`` seconds."""
+
+    def __init__(self, pending: int, retry_after: int) -> None:
+        super().__init__(f"{pending} items are already waiting to be ingested")
+        self.pending = pending
+        self.retry_after = retry_after
+
+
+@dataclass(slots=True)
+class _Progress:
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+
+class JobManager:
+    """Owns the job store and the worker task. All public methods are async-safe."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        encoder: Encoder,
+        store: VectorStore,
+        blobs: Blobs,
+        collections: Collections,
+        jobs: JobStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.jobs = jobs or JobStore(settings.data_dir / "jobs.db")
+        self.deps = Deps(settings, encoder, store, blobs, self.jobs)
+        self.collections = collections
+        self.spool_root = settings.data_dir / "spool"
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._current: tuple[str, asyncio.Task[None]] | None = None
+        self._cancelled: set[str] = set()
+        self._progress: dict[str, _Progress] = {}
+        self._last_rate = 0.0
+
+    async def start(self) -> None:
+        """Re-queue unfinished jobs (crash recovery) and start the worker."""
+        for job_id in await to_thread.run_sync(self.jobs.active_job_ids):
+            self._queue.put_nowait(job_id)
+        if not self._queue.empty():
+            log.info("resuming %d unfinished ingest job(s)", self._queue.qsize())
+        self._worker = asyncio.create_task(self._work(), name="ingest-jobs")
+
+    async def stop(self) -> None:
+        """Stop working; an interrupted job stays ``running`` and resumes on next start."""
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        await to_thread.run_sync(self.jobs.close)
+
+    # --- submit / cancel -------------------------------------------------------------------
+    async def check_capacity(self, adding: int = 0) -> None:
+        """Raise :class:`QueueFull` when ``adding`` more items would pass the limit."""
+        pending = await to_thread.run_sync(self.jobs.pending_item_count)
+        limit = self.settings.ingest_max_pending_items
+        if pending + adding > limit or (adding == 0 and pending >= limit):
+            rate = self._last_rate or 10.0
+            retry = int(min(3600, max(1, (pending + adding - limit) / rate)))
+            raise QueueFull(pending, retry)
+
+    async def submit(
+        self,
+        collection: str,
+        items: Sequence[NewItem],
+        *,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        job_id: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Record the job with all its items (durably), then queue it; (job, created)."""
+        job, created = await to_thread.run_sync(
+            lambda: self.jobs.create_job(
+                collection,
+                items,
+                metadata=metadata,
+                idempotency_key=idempotency_key,
+                job_id=job_id,
+            )
+        )
+        if created:
+            self._queue.put_nowait(job.id)
+        return job, created
+
+    async def find_by_key(self, key: str) -> Job | None:
+        return await to_thread.run_sync(self.jobs.find_by_key, key)
+
+    async def cancel(self, job_id: str) -> Job | None:
+        """Cancel a queued or running job; finished jobs are returned unchanged."""
+        job = await self.get(job_id)
+        if job is None or job.status not in ("queued", "running"):
+            return job
+        self._cancelled.add(job_id)
+        if self._current is not None and self._current[0] == job_id:
+            self._current[1].cancel()
+        await to_thread.run_sync(self.jobs.set_status, job_id, "cancelled")
+        return await self.get(job_id)
+
+    # --- read -------------------------------------------------------------------------------
+    async def get(self, job_id: str) -> Job | None:
+        return await to_thread.run_sync(self.jobs.get_job, job_id)
+
+    def rate_eta(self, job: Job) -> tuple[float, float | None]:
+        """Items/s since this process started the job, and seconds left at that rate."""
+        progress = self._progress.get(job.id)
+        if progress is None or job.status != "running":
+            return 0.0, (0.0 if job.status not in ("queued", "running") else None)
+        rate = progress.rate()
+        pending = job.counts.get("pending", 0)
+        return rate, (pending / rate if rate > 0 else None)
+
+    # --- worker ------------------------------------------------------------------------------
+    async def _work(self) -> None:
+        while True:
+            job_id = await self._queue.get()
+            if job_id in self._cancelled:
+                continue
+            try:
+                await self._run(job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("ingest job %s crashed", job_id)
+                await to_thread.run_sync(
+                    self.jobs.set_status, job_id, "failed", "internal error (see server log)"
+                )
+
+    async def _run(self, job_id: str) -> None:
+        job = await self.get(job_id)
+        if job is None or job.status not in ("queued", "running"):
+            return
+        await to_thread.run_sync(self.jobs.set_status, job_id, "running")
+        try:
+            group = await self.collections.for_write(job.collection)
+        except UseCaseError as exc:
+            await to_thread.run_sync(self.jobs.set_status, job_id, "failed", exc.message)
+            return
+        progress = self._progress[job_id] = _Progress()
+
+        def on_final(n: int) -> None:
+            progress.done += n
+            self._last_rate = progress.rate()
+
+        pipeline = Pipeline(self.deps, job, group, on_final)
+        task = asyncio.create_task(pipeline.run(), name=f"ingest-{job_id}")
+        self._current = (job_id, task)
+        try:
+            await task
+        except asyncio.CancelledError:
+            if job_id not in self._cancelled:
+                raise  # shutdown: the job stays running and resumes on the next start
+        finally:
+            self._current = None
+            self._progress.pop(job_id, None)
+        final = await self.get(job_id)
+        assert final is not None
+        status = _final_status(final, cancelled=job_id in self._cancelled)
+        await to_thread.run_sync(self.jobs.set_status, job_id, status)
+        if status != "cancelled":
+            await to_thread.run_sync(shutil.rmtree, self.spool_dir(job_id), True)
+        log.info("ingest job %s %s: %s", job_id, status, final.counts)
+
+    def spool_dir(self, key: str) -> Path:
+        return self.spool_root / key
+
+
+def _final_status(job: Job, *, cancelled: bool) -> JobStatus:
+    c = job.counts
+    if cancelled:
+        return "cancelled"
+    if c.get("pending", 0):
+        return "partial"  # should not happen: the pipeline finishes every item it reads
+    if c.get("failed", 0) == 0:
+        return "done"
+    return "partial" if c.get("stored", 0) + c.get("duplicate", 0) else "failed"
