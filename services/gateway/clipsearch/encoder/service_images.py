@@ -24,6 +24,8 @@ from clipsearch.encoder.preprocess import decode_image, to_rgb
 SHRINK_FACTOR = 2
 # High quality keeps the re-encode error far below what the bicubic downscale averages out.
 JPEG_QUALITY = 95
+NEAREST_ONLY_MODES = frozenset({"P", "1"})
+PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"})
 
 
 class WireImage(NamedTuple):
@@ -48,14 +50,16 @@ def prepare_image(data: bytes, *, image_size: int, max_pixels: int) -> WireImage
         raw_size = raw.size
         # 0x0112 = EXIF Orientation; 1 (or absent) means the pixels are already upright.
         rotated = raw.getexif().get(0x0112, 1) not in (0, 1)
-    too_big = min(raw_size) > target
+    # Pillow resizes palette and 1-bit images with nearest-neighbour, whose result depends
+    # on the exact source grid: a two-step resize (here, then on the server) picks other
+    # pixels (measured cosine 0.993). They compress well anyway: send them at full size.
+    too_big = min(raw_size) > target and img.mode not in NEAREST_ONLY_MODES
     if not too_big and not rotated:
         return WireImage(data, reencoded=False)
 
-    # clip-server converts to RGB before anything else (alpha dropped, palettes expanded);
-    # doing it first here also keeps Pillow from resizing a palette image with NEAREST.
-    img = to_rgb(img)
-    if min(img.size) > target:
+    # Keep the file's mode: clip-server resizes in that mode (palette images nearest-
+    # neighbour, RGBA premultiplied) and converts to RGB last, and so does the local encoder.
+    if min(img.size) > target and img.mode not in NEAREST_ONLY_MODES:
         w, h = img.size
         scale = target / min(w, h)
         # Round the long side, but never let the short side drop below the target.
@@ -66,9 +70,12 @@ def prepare_image(data: bytes, *, image_size: int, max_pixels: int) -> WireImage
         img = img.resize(new, Image.Resampling.BICUBIC, reducing_gap=None)
 
     out = io.BytesIO()
-    if decoded.info.format in ("JPEG", "MPO"):
+    if decoded.info.format in ("JPEG", "MPO") and img.mode in ("RGB", "L", "CMYK"):
         img.save(out, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
-    else:
-        # Lossless for everything else: graphics and screenshots compress well as PNG.
+    elif img.mode in PNG_MODES:
+        # Lossless for everything else: graphics, transparency and palettes survive as is.
         img.save(out, format="PNG", compress_level=1)
+    else:
+        # Modes PNG cannot hold (CMYK, YCbCr TIFFs): clip-server would end in RGB anyway.
+        to_rgb(img).save(out, format="PNG", compress_level=1)
     return WireImage(out.getvalue(), reencoded=True)
