@@ -233,12 +233,16 @@ class LocalEncoder:
     def encode_texts_sync(self, texts: Sequence[str]) -> Vectors:
         """Tokenize and encode, chunked; texts are grouped by length so trimming pays off."""
         ids, mask = self.tokenize(texts)
-        order = np.argsort(mask.sum(axis=1), kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for i in range(0, len(order), self.batch_size):
-            idx = order[i : i + self.batch_size]
+        for idx in self._length_chunks(mask):
             out[idx] = self.encode_token_batch(ids[idx], mask[idx])
         return out
+
+    def _length_chunks(self, mask: TokenIds) -> list[npt.NDArray[np.intp]]:
+        """Row indices in chunks of ``batch_size``, shortest texts first: a chunk of similar
+        lengths trims to less padding. Results go back to their rows, so order is kept."""
+        order = np.argsort(mask.sum(axis=1), kind="stable")
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
     # --- async API (thread pool) ---------------------------------------------------------
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -251,10 +255,8 @@ class LocalEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         await self._run(self.load)
         ids, mask = await self._run(partial(self.tokenize, texts))
-        order = np.argsort(mask.sum(axis=1), kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for i in range(0, len(order), self.batch_size):
-            idx = order[i : i + self.batch_size]
+        for idx in self._length_chunks(mask):
             out[idx] = await self._run(partial(self.encode_token_batch, ids[idx], mask[idx]))
         return out
 

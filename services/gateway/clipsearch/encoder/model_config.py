@@ -71,7 +71,10 @@ def read_model_config(folder: Path, default_name: str) -> ModelConfig:
 
 
 def fingerprint_files(textual: Path, visual: Path, chunk: int = 1 << 20) -> str:
-    """sha256 over the bytes of ``textual.onnx`` then ``visual.onnx``: identifies the weights."""
+    """sha256 over the bytes of ``textual.onnx`` then ``visual.onnx``: identifies the weights.
+
+    The same definition as :func:`clipsearch.encoder.quantize.fingerprint`, for two paths.
+    """
     digest = hashlib.sha256()
     for path in (textual, visual):
         with path.open("rb") as fh:
