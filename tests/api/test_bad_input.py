@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -99,7 +100,7 @@ def test_one_bad_file_does_not_cost_the_good_one(seeded: Gateway) -> None:
     items = r.json()["items"]
     assert [i["status"] for i in items] == ["failed", "stored"]
     assert items[0]["error"]["code"] == "invalid_image"
-    assert items[0]["id"] is None
+    assert items[0]["id"] == hashlib.sha256(b"nope").hexdigest()  # the id it would have had
     after, _ = snapshot(seeded)
     assert after == {"images": before["images"] + 1, "texts": before["texts"] + 1}
 
