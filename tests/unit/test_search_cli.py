@@ -1,0 +1,70 @@
+"""``clipsearch search``: request shape, table output and error reporting (mock transport)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from clipsearch.cli import main
+from clipsearch.commands import search as cmd
+
+HITS = {
+    "hits": [
+        {"id": "a" * 64, "score": 0.91234, "caption": "a red circle", "source": "x.png"},
+        {"id": "b" * 64, "score": 0.5, "caption": "", "source": "y.png"},
+    ],
+    "took_ms": 3.2,
+}
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if request.url.params.get("collection") == "missing":
+            body = {"error": {"code": "unknown_collection", "message": "unknown", "details": None}}
+            return httpx.Response(404, json=body)
+        return httpx.Response(200, json=HITS)
+
+    real = httpx.Client
+
+    def client(**kwargs: Any) -> httpx.Client:
+        return real(transport=httpx.MockTransport(handler), **kwargs)
+
+    monkeypatch.setattr(cmd.httpx, "Client", client)
+    return requests
+
+
+def test_text_search_prints_table(seen: list[httpx.Request], capsys: Any) -> None:
+    code = main(["search", "a red circle", "--url", "http://gw.test", "--top-k", "2"])
+    assert code == 0
+    (req,) = seen
+    assert str(req.url) == "http://gw.test/v1/search/text"
+    assert json.loads(req.content) == {"query": "a red circle", "target": "images", "top_k": 2}
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split() == ["1", "0.9123", "a" * 12, "a", "red", "circle"]
+    assert out[2].split() == ["2", "0.5000", "b" * 12, "y.png"]  # no caption: the source
+    assert "2 hits" in out[-1]
+
+
+def test_image_search_uploads_file(seen: list[httpx.Request], tmp_path: Path) -> None:
+    pic = tmp_path / "q.png"
+    pic.write_bytes(b"\x89PNG fake")
+    code = main(["search", "--image", str(pic), "--target", "texts", "--url", "http://gw.test"])
+    assert code == 0
+    (req,) = seen
+    assert req.url.path == "/v1/search/image"
+    assert b"\x89PNG fake" in req.content
+    assert b'name="target"' in req.content
+
+
+def test_errors(seen: list[httpx.Request], capsys: Any) -> None:
+    assert main(["search"]) == 2
+    assert main(["search", "x", "--url", "http://gw.test", "--collection", "missing"]) == 1
+    assert "unknown_collection" in capsys.readouterr().err
