@@ -25,10 +25,15 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv
+pytest: venv export-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# torch + open_clip for scripts/export_open_clip.py and its test; the script keeps a stamp.
+.PHONY: export-venv
+export-venv:
+	PYTHON=$(PYTHON) bash scripts/build_export_venv.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
