@@ -29,7 +29,7 @@ def test_bench_encoder_smoke(
 ) -> None:
     folder = request.getfixturevalue(model)
     argv = ["bench", "encoder", "--model-path", str(folder), "--images", "4", "--texts", "8"]
-    assert main([*argv, "--repeats", "2", "--batch-size", "4"]) == 0
+    assert main([*argv, "--repeats", "2", "--rounds", "2", "--batch-size", "4"]) == 0
     out = capsys.readouterr().out
     assert "images/s" in out
     result = json.loads(out.strip().splitlines()[-1])
