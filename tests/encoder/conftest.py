@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.encoder.encoder_venv import encoder_python  # noqa: F401  (fixture)
 from tests.encoder.onnx_fixtures import build_model_dir
 
 

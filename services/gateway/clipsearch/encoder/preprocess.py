@@ -14,6 +14,8 @@ Deliberate differences from clip-server, each measured in ``tests/encoder``:
   side there). Callers that forward bytes to clip-server should forward the re-oriented image.
 * Large JPEGs are decoded with ``Image.draft`` to a size still >= 2x the model input, which
   is several times faster; the effect on the tensor is small and bounded by the tests.
+* 16-bit (and 32-bit/float) single-channel images are rescaled to 8 bits; clip-server's
+  ``convert("RGB")`` clamps them, which makes most 16-bit PNGs a white square.
 * Decoding is restricted to an allowlist of formats and refuses images over ``max_pixels``
   before their pixels are allocated (clip-server has no such limit).
 """
@@ -41,6 +43,8 @@ ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", 
 # model input on the shortest side so the bicubic resize still has real pixels to average.
 DRAFT_FACTOR = 2
 
+_EXIF_ORIENTATION = 0x0112
+
 PixelTensor = npt.NDArray[np.float32]
 
 
@@ -53,10 +57,21 @@ class ImageInfo(NamedTuple):
 
 
 class DecodedImage(NamedTuple):
-    """A fully decoded, upright image and the metadata of the original file."""
+    """A fully decoded, upright image and the metadata of the original file.
+
+    ``server_differs`` is True when clip-server, given the original bytes, would start from
+    other pixels (EXIF rotation applied, 16-bit samples rescaled): whoever forwards the image
+    to clip-server should then send a re-encode of ``image`` instead of the original bytes.
+    """
 
     image: Image.Image
     info: ImageInfo
+    server_differs: bool = False
+
+
+# Modes whose samples are wider than 8 bits. Pillow's convert("RGB") clamps them to 255, so
+# clip-server turns e.g. every 16-bit grayscale PNG into a white square; we rescale instead.
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 def _registered_formats() -> list[str]:
@@ -105,17 +120,40 @@ def decode_image(data: bytes, *, max_pixels: int, draft_size: int | None = None)
 
     try:
         img.load()
-        upright = ImageOps.exif_transpose(img)
+        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+        # 2..8 flip and/or rotate; exif_transpose copies the image, so only call it then.
+        rotated = orientation in range(2, 9)
+        upright = ImageOps.exif_transpose(img) if rotated else img
     except Image.DecompressionBombError:
         raise ImageDecodeError(f"image too large (more than {max_pixels} pixels)") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise ImageDecodeError(f"corrupt or truncated image: {exc}") from None
 
-    swapped = upright.size != img.size and upright.size == (img.size[1], img.size[0])
+    rescaled = upright.mode in _WIDE_MODES
+    if rescaled:
+        upright = _to_8bit(upright)
+    swapped = orientation in (5, 6, 7, 8)  # the transposing orientations
     info = ImageInfo(
         width=height if swapped else width, height=width if swapped else height, format=fmt
     )
-    return DecodedImage(upright, info)
+    return DecodedImage(upright, info, server_differs=rotated or rescaled)
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """A single-channel image with wide samples -> mode "L" over the same dynamic range.
+
+    16-bit integers map 0..65535 -> 0..255; 32-bit integers holding only 8-bit values are
+    kept; floats in [0, 1] are scaled by 255, other floats clipped to 0..255.
+    """
+    arr = np.asarray(img)
+    if img.mode == "F":
+        top = 1.0 if float(arr.max(initial=0.0)) <= 1.0 else 255.0
+        scaled = np.clip(arr.astype(np.float64) * (255.0 / top), 0, 255)
+    elif img.mode == "I" and int(arr.max(initial=0)) <= 255:
+        scaled = np.clip(arr, 0, 255)
+    else:
+        scaled = np.clip(arr.astype(np.float64) / 257.0, 0, 255)
+    return Image.fromarray(np.rint(scaled).astype(np.uint8))  # 2-D uint8 -> mode "L"
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
