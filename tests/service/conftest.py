@@ -9,6 +9,7 @@ venv is missing: `make test` builds it (scripts/build_encoder_venv.sh).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -20,7 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "clip_server.py"
-ENCODER_VENV = ROOT / ".venv-encoder"
+# CLIPSEARCH_TEST_ENCODER_VENV points the tests at another build of the same venv.
+ENCODER_VENV = Path(os.environ.get("CLIPSEARCH_TEST_ENCODER_VENV", ROOT / ".venv-encoder"))
 SHAPES_MODEL = ROOT / "services" / "encoder" / "models" / "shapes"
 MODEL_NAME = "ViT-B-32::openai"  # tokenizer and 224 px input, as clip-server needs a name
 
@@ -69,6 +71,8 @@ class ClipServer:
             "8",
             "--timeout",
             str(timeout),
+            "--venv",
+            str(ENCODER_VENV),
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30)
         if done.returncode != 0:

@@ -18,34 +18,10 @@ from clipsearch.encoder.local import LocalEncoder
 from clipsearch.encoder.model_files import ModelFiles
 from clipsearch.encoder.service_images import SHRINK_FACTOR, prepare_image
 from tests.service.conftest import MODEL_NAME
+from tests.service.pictures import encoded, photo
 
 IMAGE_SIZE = 224
 MAX_PIXELS = 40_000_000
-
-
-def photo(width: int, height: int, seed: int) -> Image.Image:
-    """Photo-like content: smooth colour gradients, a few shapes, mild sensor noise."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    img = np.stack(
-        [
-            128 + 100 * np.sin(x / width * 3 + seed),
-            128 + 100 * np.cos(y / height * 4),
-            128 + 80 * np.sin((x + y) / (width + height) * 6),
-        ],
-        axis=-1,
-    )
-    for _ in range(6):
-        cx, cy, r = rng.integers(0, width), rng.integers(0, height), rng.integers(20, height // 4)
-        img[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = rng.integers(0, 256, 3)
-    img += rng.normal(0, 4, img.shape)
-    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
-
-
-def encoded(img: Image.Image, fmt: str, **kw: object) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **kw)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ import base64
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,8 @@ import httpx
 import numpy as np
 
 from clipsearch.core.config import Settings
+from clipsearch.encoder import clip_protocol as wire
+from clipsearch.encoder.clip_protocol import Doc, RankScore
 from clipsearch.encoder.model_config import fingerprint_files, read_model_config
 from clipsearch.encoder.model_files import image_size_for_name
 from clipsearch.encoder.protocol import Encoder, EncoderError, Vectors
@@ -49,24 +50,6 @@ PROBE_TEXT = "a photo"
 DEFAULT_IMAGE_SIZE = 224
 # Server answers that mean "busy or broken right now", worth another attempt.
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class RankScore:
-    """One candidate scored against a query by clip-server's ``/rank``."""
-
-    index: int  # position in the ``candidates`` given to :meth:`ServiceEncoder.rank`
-    score: float  # softmax over the candidates (clip_score)
-    cosine: float  # raw cosine similarity (clip_score_cosine)
-
-
-def l2_normalise(x: np.ndarray[Any, Any]) -> Vectors:
-    v = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    if np.any(norms == 0) or not np.all(np.isfinite(norms)):
-        raise EncoderProtocolError("clip-server returned a zero or non-finite vector")
-    out: Vectors = (v / norms).astype(np.float32)
-    return out
 
 
 class ServiceEncoder:
@@ -111,14 +94,27 @@ class ServiceEncoder:
             self._file_fingerprint = cfg.fingerprint or fingerprint_files(
                 model_path / "textual.onnx", model_path / "visual.onnx"
             )
-        self._client = httpx.AsyncClient(
-            base_url=self.url,
-            timeout=timeout_s,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
-        )
+        self._max_connections = max_connections
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        """The pooled client of the running event loop (one per loop: connections are bound
+        to the loop that opened them, and CLI tools may call ``asyncio.run`` repeatedly)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client = httpx.AsyncClient(
+                base_url=self.url,
+                timeout=self.timeout_s,
+                limits=httpx.Limits(
+                    max_connections=self._max_connections,
+                    max_keepalive_connections=self._max_connections,
+                ),
+                transport=self._transport,
+            )
+            self._client_loop = loop
+        return self._client
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServiceEncoder:
@@ -158,12 +154,12 @@ class ServiceEncoder:
         A server that is still starting is normal; ``health()`` and the first encode learn
         the dim later, and ``dim`` raises :class:`EncoderUnavailable` until then.
         """
-        payload = {"execEndpoint": "/encode", "data": [{"text": PROBE_TEXT}]}
+        payload = wire.request("/encode", [{"text": PROBE_TEXT}])
         try:
             with httpx.Client(base_url=self.url, timeout=timeout_s) as client:
-                body = self._parse(client.post("/post", json=payload))
-            self._learn_dim(len(body["data"][0]["embedding"]))
-        except (httpx.HTTPError, EncoderError, KeyError, IndexError, TypeError) as exc:
+                body = wire.parse_response(client.post("/post", json=payload))
+            self._learn_dim(int(wire.embeddings(body, 1).shape[1]))
+        except (httpx.HTTPError, EncoderError) as exc:
             log.info("clip-server at %s not answering yet (%r); dim learned later", self.url, exc)
 
     # --- model identity ------------------------------------------------------------------
@@ -190,7 +186,10 @@ class ServiceEncoder:
     # --- encoding ------------------------------------------------------------------------
     async def encode_texts(self, texts: Sequence[str]) -> Vectors:
         """Texts -> [N,D] unit vectors, one ``/post`` per ``batch_size`` texts."""
-        docs = [{"text": t} for t in texts]
+        if any(not t for t in texts):
+            # clip-server answers an empty text with embedding null: refuse it up front.
+            raise EncoderProtocolError("clip-server cannot embed an empty text")
+        docs: list[Doc] = [{"text": t} for t in texts]
         return await self._encode_or_fallback(docs, lambda enc: enc.encode_texts(texts))
 
     async def encode_images(self, images: Sequence[bytes]) -> Vectors:
@@ -198,14 +197,14 @@ class ServiceEncoder:
         images = list(images)
         size, max_pixels = self.image_size, self.max_pixels
         # Decoding (validation and shrinking) is CPU work: keep it off the event loop.
-        wire = await asyncio.to_thread(
+        sent = await asyncio.to_thread(
             lambda: [prepare_image(d, image_size=size, max_pixels=max_pixels) for d in images]
         )
-        docs = [{"blob": base64.b64encode(w.data).decode("ascii")} for w in wire]
+        docs: list[Doc] = [{"blob": base64.b64encode(w.data).decode("ascii")} for w in sent]
         return await self._encode_or_fallback(docs, lambda enc: enc.encode_images(images))
 
     async def _encode_or_fallback(
-        self, docs: list[dict[str, str]], local_call: Callable[[Encoder], Any]
+        self, docs: list[Doc], local_call: Callable[[Encoder], Any]
     ) -> Vectors:
         if not docs:
             return np.zeros((0, self._dim or 0), dtype=np.float32)
@@ -245,30 +244,11 @@ class ServiceEncoder:
             return None
         return local
 
-    async def _encode_chunk(self, docs: list[dict[str, str]]) -> Vectors:
-        payload = {
-            "execEndpoint": "/encode",
-            "data": docs,
-            "parameters": {"drop_image_content": True},
-        }
-        answer = await self._post(payload, retry=True)
-        out = answer.get("data")
-        if not isinstance(out, list) or len(out) != len(docs):
-            got = len(out) if isinstance(out, list) else type(out).__name__
-            raise EncoderProtocolError(f"clip-server returned {got} docs for {len(docs)} inputs")
-        rows: list[list[float]] = []
-        for i, doc in enumerate(out):
-            emb = doc.get("embedding") if isinstance(doc, dict) else None
-            if not isinstance(emb, list) or not emb:
-                # clip-server answers 200 with embedding null for a doc it could not read.
-                raise EncoderProtocolError(f"clip-server returned no embedding for input {i}")
-            rows.append(emb)
-        try:
-            vecs = np.asarray(rows, dtype=np.float32)
-        except ValueError as exc:  # ragged rows
-            raise EncoderProtocolError(f"clip-server returned malformed vectors: {exc}") from exc
+    async def _encode_chunk(self, docs: list[Doc]) -> Vectors:
+        answer = await self._post(wire.request("/encode", docs), retry=True)
+        vecs = wire.embeddings(answer, len(docs))
         self._learn_dim(int(vecs.shape[1]))
-        return l2_normalise(vecs)
+        return vecs
 
     def _learn_dim(self, dim: int) -> None:
         if self._dim is None:
@@ -293,7 +273,7 @@ class ServiceEncoder:
                 self.breaker.release_trial()
                 break
             try:
-                resp = await self._client.post("/post", json=payload, timeout=remaining)
+                resp = await self._http().post("/post", json=payload, timeout=remaining)
             except httpx.TransportError as exc:  # connect, read, timeout, protocol
                 last = exc
                 self.breaker.record_failure()
@@ -303,7 +283,7 @@ class ServiceEncoder:
                     self.breaker.record_failure()
                 else:
                     self.breaker.record_success()
-                    return self._parse(resp)
+                    return wire.parse_response(resp)
             if attempt + 1 < attempts:
                 delay = min(backoff_delay(attempt, self.backoff_s), deadline - time.monotonic())
                 if delay > 0:
@@ -314,23 +294,6 @@ class ServiceEncoder:
             retry_after_s=max(1.0, self.breaker.retry_after_s()),
         )
 
-    @staticmethod
-    def _parse(resp: httpx.Response) -> dict[str, Any]:
-        if resp.status_code != 200:
-            raise EncoderProtocolError(f"clip-server HTTP {resp.status_code}: {resp.text[:300]}")
-        try:
-            body = resp.json()
-        except ValueError as exc:
-            raise EncoderProtocolError(f"clip-server answered non-JSON: {exc}") from exc
-        if not isinstance(body, dict):
-            raise EncoderProtocolError("clip-server answered a non-object")
-        status = (body.get("header") or {}).get("status") or {}
-        if status.get("code") not in (None, 0, "SUCCESS"):
-            raise EncoderProtocolError(
-                f"clip-server error: {status.get('description') or status.get('code')}"
-            )
-        return body
-
     # --- rank ----------------------------------------------------------------------------
     async def rank(self, text: str, candidates: Sequence[str | bytes]) -> list[RankScore]:
         """Score ``candidates`` (texts or image bytes) against ``text``; best first."""
@@ -338,41 +301,22 @@ class ServiceEncoder:
             return []
         size, max_pixels = self.image_size, self.max_pixels
 
-        def match(i: int, c: str | bytes) -> dict[str, str]:
+        def match(c: str | bytes) -> Doc:
             if isinstance(c, str):
-                return {"id": f"c{i}", "text": c}
-            wire = prepare_image(c, image_size=size, max_pixels=max_pixels)
-            return {"id": f"c{i}", "blob": base64.b64encode(wire.data).decode("ascii")}
+                return {"text": c}
+            data = prepare_image(c, image_size=size, max_pixels=max_pixels).data
+            return {"blob": base64.b64encode(data).decode("ascii")}
 
-        matches = await asyncio.to_thread(lambda: [match(i, c) for i, c in enumerate(candidates)])
-        payload = {
-            "execEndpoint": "/rank",
-            "data": [{"text": text, "matches": matches}],
-            "parameters": {"drop_image_content": True},
-        }
-        answer = await self._post(payload, retry=True)
-        try:
-            returned = answer["data"][0]["matches"]
-            scores = [
-                RankScore(
-                    index=int(str(m["id"])[1:]),
-                    score=float(m["scores"]["clip_score"]["value"]),
-                    cosine=float(m["scores"]["clip_score_cosine"]["value"]),
-                )
-                for m in returned
-            ]
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise EncoderProtocolError(f"clip-server /rank answer not understood: {exc}") from exc
-        if sorted(s.index for s in scores) != list(range(len(candidates))):
-            raise EncoderProtocolError("clip-server /rank did not score every candidate")
-        return sorted(scores, key=lambda s: s.score, reverse=True)
+        matches = await asyncio.to_thread(lambda: [match(c) for c in candidates])
+        answer = await self._post(wire.rank_request(text, matches), retry=True)
+        return wire.rank_scores(answer, len(candidates))
 
     # --- lifecycle -----------------------------------------------------------------------
     async def health(self) -> None:
         """Raise unless ``/dry_run`` reports code 0 (the executor, not just the gateway, is up)."""
         self.breaker.before_call()
         try:
-            resp = await self._client.get("/dry_run", timeout=min(self.timeout_s, 5.0))
+            resp = await self._http().get("/dry_run", timeout=min(self.timeout_s, 5.0))
             body = resp.json()
         except (httpx.HTTPError, ValueError) as exc:
             self.breaker.record_failure()
@@ -387,6 +331,8 @@ class ServiceEncoder:
             await self.probe()
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._client is not None and self._client_loop is asyncio.get_running_loop():
+            await self._client.aclose()
+        self._client = None
         if self._fallback is not None:
             await self._fallback.close()
