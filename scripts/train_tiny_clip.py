@@ -1,0 +1,203 @@
+"""Train the tiny ``shapes`` CLIP on CPU within a wall-clock budget.
+
+Run in ``.venv-train`` (``scripts/build_train_venv.sh``)::
+
+    nice -n -10 .venv-train/bin/python scripts/train_tiny_clip.py --minutes 18
+
+Training pictures are rendered once by :mod:`clipsearch.demo.shapes` and cached as a uint8
+array (``.cache/tiny_clip/``), so a step costs only the model. The learning-rate schedule
+is a warm-up then cosine decay over a step count fixed after timing the first steps, so
+the run ends on time on a busy machine. Writes ``checkpoint.pt`` (weights, config, token
+list) for ``scripts/export_tiny_clip.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 - the conventional name
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from clipsearch.demo import shapes
+from clipsearch.encoder.tokenizer import get_tokenizer
+from tiny_clip.model import CLIP_MEAN, CLIP_STD, TinyClip, TinyClipConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache" / "tiny_clip"
+
+
+def load_split(n: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """``n`` pictures as uint8 [n,224,224,3] plus captions, cached on disk after first use."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    pixels_file = CACHE / f"pixels_{seed}_{n}.npy"
+    captions_file = CACHE / f"captions_{seed}_{n}.txt"
+    if pixels_file.exists() and captions_file.exists():
+        return np.load(pixels_file, mmap_mode="r"), captions_file.read_text().splitlines()
+    started = time.time()
+    pixels = np.lib.format.open_memmap(
+        CACHE / f"tmp_{seed}_{n}.npy", mode="w+", dtype=np.uint8, shape=(n, 224, 224, 3)
+    )
+    captions = []
+    for index, (image, caption) in enumerate(shapes.iter_samples(n, seed)):
+        pixels[index] = np.asarray(image)
+        captions.append(caption)
+    pixels.flush()
+    del pixels
+    (CACHE / f"tmp_{seed}_{n}.npy").rename(pixels_file)
+    captions_file.write_text("\n".join(captions) + "\n")
+    print(f"rendered {n} pictures (seed {seed}) in {time.time() - started:.0f} s", flush=True)
+    return np.load(pixels_file, mmap_mode="r"), captions
+
+
+def to_pixels(batch: np.ndarray) -> torch.Tensor:
+    """uint8 [B,H,W,3] -> CLIP-normalised float32 [B,3,H,W]."""
+    x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(255)
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def tokenize(captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids and mask trimmed to the longest caption: exact for a causal, EOT-pooled tower."""
+    ids, mask = get_tokenizer().tokenize(captions)
+    length = int(mask.sum(axis=1).max())
+    return torch.from_numpy(ids[:, :length].copy()), torch.from_numpy(mask[:, :length].copy())
+
+
+@torch.no_grad()
+def embed(model: TinyClip, pixels: np.ndarray, captions: list[str]) -> tuple[torch.Tensor, ...]:
+    """L2-normalised image and text embeddings of a split, in batches."""
+    model.eval()
+    images, texts = [], []
+    ids, mask = tokenize(captions)
+    for start in range(0, len(captions), 128):
+        images.append(model.visual(to_pixels(pixels[start : start + 128])))
+        texts.append(model.textual(ids[start : start + 128], mask[start : start + 128]))
+    model.train()
+    return F.normalize(torch.cat(images), dim=-1), F.normalize(torch.cat(texts), dim=-1)
+
+
+def recall_at(similarity: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """R@k where query i's only correct answer is item i (rows: queries)."""
+    correct = similarity[np.arange(len(similarity)), np.arange(len(similarity))]
+    rank = (similarity > correct[:, None]).sum(axis=1)
+    return {f"R@{k}": float((rank < k).mean()) for k in ks}
+
+
+def evaluate(model: TinyClip, pixels: np.ndarray, captions: list[str]) -> dict[str, float]:
+    """Held-out recall both ways: text->image and image->text."""
+    image, text = embed(model, pixels, captions)
+    sim = (text @ image.t()).numpy()
+    t2i = {f"t2i_{k}": v for k, v in recall_at(sim).items()}
+    i2t = {f"i2t_{k}": v for k, v in recall_at(sim.T).items()}
+    return t2i | i2t
+
+
+def main() -> int:
+    """Train, evaluate on the held-out split, save the checkpoint."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=18.0, help="training budget")
+    parser.add_argument("--train-n", type=int, default=16000)
+    parser.add_argument("--heldout-n", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    # One thread: on a shared 2-core machine, a 2-thread OpenMP step waits at every barrier
+    # for a descheduled sibling and ran 7x slower (4.1 vs 0.59 s/step) than one thread.
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=CACHE / "checkpoint.pt")
+    parser.add_argument("--bf16", action="store_true", help="autocast matmuls to bfloat16")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    train_pixels, train_captions = load_split(args.train_n, shapes.TRAIN_SEED)
+    held_pixels, held_captions = load_split(args.heldout_n, shapes.HELDOUT_SEED)
+    # Resident copy: the memmap is only for the cache file.
+    train_pixels = np.array(train_pixels)
+    train_ids, train_mask = tokenize(train_captions)
+    vocabulary = sorted({int(t) for t in train_ids.flatten().tolist()} - {0})
+    cfg = TinyClipConfig(vision_width=96, vision_layers=3, vision_heads=3, text_width=96)
+    model = TinyClip(cfg, vocabulary)
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr,
+        betas=(0.9, 0.98),
+    )
+    params = sum(p.numel() for p in model.parameters())
+    print(f"config {cfg.as_dict()} params {params:,} vocabulary {len(vocabulary)}", flush=True)
+
+    rng = np.random.default_rng(0)
+    budget = args.minutes * 60
+    warmup, total_steps, timing_steps = 100, 10**9, 20
+    started = time.time()
+    timing_started = (started, 0)
+    step = 0
+    order = rng.permutation(args.train_n)
+    cursor = 0
+    while step < total_steps:
+        if cursor + args.batch > args.train_n:
+            order, cursor = rng.permutation(args.train_n), 0
+        index = np.sort(order[cursor : cursor + args.batch])
+        cursor += args.batch
+        lr = args.lr * min(1.0, (step + 1) / warmup)
+        if step >= warmup and total_steps < 10**9:
+            progress = (step - warmup) / max(1, total_steps - warmup)
+            lr = args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        ids, mask = train_ids[index], train_mask[index]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = model.loss(to_pixels(train_pixels[index]), ids, mask)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        elapsed = time.time() - started
+        if step == timing_steps:
+            timing_started = (time.time(), step)
+        if step > timing_steps and step % 25 == 0:
+            # Re-plan the schedule from the recent pace: the machine's load changes.
+            rate = (step - timing_started[1]) / (time.time() - timing_started[0])
+            total_steps = max(step + 1, step + int((budget - elapsed) * rate))
+            if step % 200 == 0:
+                print(f"{1 / rate:.2f} s/step -> {total_steps} steps", flush=True)
+        if step % 50 == 0 or step == total_steps:
+            scale = model.logit_scale.exp().item()
+            print(
+                f"step {step}/{total_steps} loss {loss.item():.3f} lr {lr:.2e} "
+                f"scale {scale:.1f} {elapsed / 60:.1f} min",
+                flush=True,
+            )
+        if step % 400 == 0:
+            quick = evaluate(model, held_pixels[:500], held_captions[:500])
+            print("held-out[:500]", {k: round(v, 3) for k, v in quick.items()}, flush=True)
+    minutes = (time.time() - started) / 60
+    metrics = evaluate(model, held_pixels, held_captions)
+    print(f"trained {step} steps ({step * args.batch:,} samples) in {minutes:.1f} min")
+    print("held-out", {k: round(v, 3) for k, v in metrics.items()}, flush=True)
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "config": cfg.as_dict(),
+            "vocabulary": vocabulary,
+            "metrics": metrics,
+            "steps": step,
+            "minutes": minutes,
+        },
+        args.out,
+    )
+    print(f"saved {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
