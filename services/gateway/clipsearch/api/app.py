@@ -35,8 +35,9 @@ class StartupError(RuntimeError):
 
 def build_blobs(settings: Settings) -> Blobs:
     from clipsearch.store.blobs import FileBlobStore
+    from clipsearch.usecases.blobs import BlobAdapter
 
-    return FileBlobStore(settings.data_dir / "blobs")
+    return BlobAdapter(FileBlobStore(settings.data_dir))
 
 
 async def ensure_default_collection(collections: Collections, name: str) -> None:

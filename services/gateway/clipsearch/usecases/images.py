@@ -193,6 +193,7 @@ class ImageService:
                     await run_sync(self._blobs.put, w.id, w.input.data, w.info.content_type)
             except Exception as exc:
                 log.warning("blob write failed for %s: %s", w.id, exc)
+                await self._undo(group, w, None)  # e.g. original written, thumbnail not
                 fail(w, Unavailable(f"could not store the file: {exc}", code="blob_write_failed"))
                 continue
             blobbed.append(w)

@@ -1,0 +1,43 @@
+"""Adapts the store's :class:`~clipsearch.store.blobs.BlobStore` to the use-cases' ``Blobs``:
+one ``put`` writes the original and its thumbnail, and a missing blob is a
+``FileNotFoundError`` (what the HTTP layer turns into 404)."""
+
+from __future__ import annotations
+
+from clipsearch.store.blobs import BlobNotFound, BlobStore
+
+
+class BlobAdapter:
+    def __init__(self, inner: BlobStore) -> None:
+        self.inner = inner
+
+    def exists(self, blob_id: str) -> bool:
+        return self.inner.exists(blob_id)
+
+    def put(self, blob_id: str, data: bytes, content_type: str) -> None:
+        stored = self.inner.put(data)
+        if stored != blob_id:  # ids are sha256 of the bytes on both sides
+            raise ValueError(f"blob store gave id {stored}, expected {blob_id}")
+        # The thumbnail is written before the caller writes any vector, so every
+        # searchable image has one.
+        self.inner.put_thumbnail(blob_id, data)
+
+    def read(self, blob_id: str) -> bytes:
+        try:
+            return self.inner.get(blob_id)
+        except BlobNotFound as exc:
+            raise FileNotFoundError(blob_id) from exc
+
+    def thumbnail(self, blob_id: str) -> bytes:
+        try:
+            return self.inner.get_thumbnail(blob_id)
+        except BlobNotFound:
+            # Rebuild a lost thumbnail from the original when that still exists.
+            self.inner.put_thumbnail(blob_id, self.read(blob_id))
+            return self.inner.get_thumbnail(blob_id)
+
+    def delete(self, blob_id: str) -> None:
+        self.inner.delete(blob_id)
+
+    def total_bytes(self) -> int:
+        return self.inner.total_bytes()
