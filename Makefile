@@ -25,7 +25,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv export-venv
+pytest: venv export-venv encoder-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -34,6 +34,12 @@ test: lint typecheck pytest
 .PHONY: export-venv
 export-venv:
 	PYTHON=$(PYTHON) bash scripts/build_export_venv.sh
+
+# clip-server 0.8.2 + clip-client (jina pins pydantic<2): a second venv, .venv-encoder,
+# rebuilt only when services/encoder/{requirements,constraints}.txt change (stamp inside).
+.PHONY: encoder-venv
+encoder-venv:
+	PYTHON=$(PYTHON) bash scripts/build_encoder_venv.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
