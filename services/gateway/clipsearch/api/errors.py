@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from clipsearch.core.errors import error_body
+from clipsearch.core.errors import error_body, retry_after_header
 from clipsearch.store.protocol import InvalidStoreRequest, StoreError
 from clipsearch.usecases.errors import Kind, UseCaseError
 
@@ -24,7 +24,12 @@ def status_of(err: UseCaseError) -> int:
 
 async def _use_case_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, UseCaseError)
-    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status_of(exc))
+    status = status_of(exc)
+    # A 503 tells the client when to come back (the encoder's breaker cooldown, if known).
+    headers = retry_after_header(exc.__cause__ or exc) if status == 503 else None
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
+    )
 
 
 async def _store_request_error(_: Request, exc: Exception) -> JSONResponse:
