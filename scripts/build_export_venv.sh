@@ -28,8 +28,13 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 # Remove the stamp first so an interrupted build is never taken for a finished one.
 rm -f "$STAMP"
-"$VENV/bin/python" -m pip install --quiet -r "$REQS"
-"$VENV/bin/python" -m pip install --quiet -e "$ROOT"
+# pip warns about every package missing from the machine's local package folders: noise.
+quiet_pip() {
+    "$VENV/bin/python" -m pip install --quiet "$@" \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+quiet_pip -r "$REQS"
+quiet_pip -e "$ROOT"
 # Fail here, not in a test, if the stack does not import together.
 "$VENV/bin/python" -c "import open_clip, onnx, onnxruntime, torch, torchvision; \
 from clipsearch.encoder.tokenizer import get_tokenizer; \

@@ -26,6 +26,8 @@ import argparse
 import contextlib
 import hashlib
 import json
+import os
+import shutil
 import sys
 import time
 import warnings
@@ -287,29 +289,52 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:6.1f}s] {msg}", flush=True)
 
     pretrained = None if args.random_init else args.pretrained
-    tag = f"random-init-seed{args.seed}" if args.random_init else args.pretrained
+    if args.random_init:
+        tag = f"random-init-seed{args.seed}"
+    else:
+        tag = Path(args.pretrained).stem if Path(args.pretrained).is_file() else args.pretrained
     name = args.name or f"{args.model}::{tag}"
-    model = build_model(args.model, pretrained, args.seed)
+    try:
+        model = build_model(args.model, pretrained, args.seed)
+    except RuntimeError as exc:
+        # open_clip raises RuntimeError when the weights cannot be downloaded (offline).
+        print(
+            f"error: cannot load {args.model} with pretrained={pretrained!r}: {exc}\n"
+            "Pass a local checkpoint file to --pretrained, or --random-init to test.",
+            file=sys.stderr,
+        )
+        return 2
     context_length = int(model.context_length)
     image_size = _image_size(model)
     step(f"built {name}: context {context_length}, image {image_size}")
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    export_textual(model, args.out / "textual.onnx", context_length)
+    # Build next to the target and move in only after the check: a failed or interrupted
+    # export never leaves a half-written model where an encoder would load it.
+    work = args.out.with_name(args.out.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    export_textual(model, work / "textual.onnx", context_length)
     step("wrote textual.onnx")
-    export_visual(model, args.out / "visual.onnx", image_size)
+    export_visual(model, work / "visual.onnx", image_size)
     step("wrote visual.onnx")
 
-    card = model_card(model, name, args.out, context_length)
-    (args.out / "clipsearch.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    card = model_card(model, name, work, context_length)
+    (work / "clipsearch.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     step(f"wrote clipsearch.json: dim {card['dim']}, fingerprint {card['fingerprint'][:16]}…")
 
     if not args.no_check:
-        diffs = self_check(model, args.out, image_size, context_length)
+        diffs = self_check(model, work, image_size, context_length)
         step(f"ONNX Runtime vs open_clip: {json.dumps(diffs)}")
         if max(diffs.values()) > 1e-3:
-            print("error: the exported graphs disagree with open_clip", file=sys.stderr)
+            print(f"error: the graphs in {work} disagree with open_clip", file=sys.stderr)
             return 1
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    # clipsearch.json last: once it is there, the files it describes are too.
+    for file in ("textual.onnx", "visual.onnx", "clipsearch.json"):
+        os.replace(work / file, args.out / file)
+    work.rmdir()
+    step(f"done: {args.out}")
     return 0
 
 
