@@ -43,7 +43,6 @@ def cosine_after_shrink(local: LocalEncoder, data: bytes) -> tuple[float, bytes]
         ((1200, 1600), "JPEG", "RGB"),  # portrait, shortest side just over 2x
         ((2000, 1500), "PNG", "RGB"),
         ((1800, 1000), "PNG", "RGBA"),
-        ((2400, 1200), "WEBP", "RGB"),
     ],
 )
 def test_shrunk_image_gives_the_same_vector(
@@ -78,6 +77,14 @@ def test_exif_rotated_photo_is_sent_upright(local: LocalEncoder) -> None:
         assert sent.size == (400, 600)  # upright; not shrunk (shortest side < 448)
         assert sent.getexif().get(0x0112, 1) == 1
     assert cos >= 0.9999
+
+
+def test_reencode_that_would_not_save_bytes_is_skipped() -> None:
+    # A lossy WebP shrunk and stored losslessly as PNG grows: the original is sent.
+    data = encoded(photo(2400, 1200, seed=9), "WEBP", quality=80)
+    wire = prepare_image(data, image_size=IMAGE_SIZE, max_pixels=MAX_PIXELS)
+    assert not wire.reencoded
+    assert wire.data is data
 
 
 def test_small_image_is_forwarded_unchanged() -> None:

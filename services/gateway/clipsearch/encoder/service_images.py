@@ -78,4 +78,7 @@ def prepare_image(data: bytes, *, image_size: int, max_pixels: int) -> WireImage
     else:
         # Modes PNG cannot hold (CMYK, YCbCr TIFFs): clip-server would end in RGB anyway.
         to_rgb(img).save(out, format="PNG", compress_level=1)
+    if not rotated and out.tell() >= len(data):
+        # A lossless re-encode of a well-compressed file (e.g. WebP) can be larger.
+        return WireImage(data, reencoded=False)
     return WireImage(out.getvalue(), reencoded=True)
