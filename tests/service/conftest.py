@@ -8,11 +8,14 @@ venv is missing: `make test` builds it (scripts/build_encoder_venv.sh).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,3 +129,31 @@ def clip_server(
         yield server
     finally:
         server.stop()
+
+
+def crash(server: ClipServer) -> None:
+    """SIGKILL the server and its children, as a crash or an OOM kill would."""
+    record = json.loads(server.pid_file.read_text())
+    for pid in [record["main"], *record["children"]]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    stat = Path(f"/proc/{record['main']}/stat")
+    deadline = time.monotonic() + 10
+    # Gone, or a zombie nobody has reaped yet: either way it serves nothing.
+    while time.monotonic() < deadline and stat.exists() and ") Z " not in stat.read_text():
+        time.sleep(0.1)
+    server.pid_file.unlink()
+
+
+@pytest.fixture
+def own_server(
+    encoder_python: Path, service_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ClipServer]:
+    """A clip-server of the test's own, for tests that crash and restart it."""
+    server = ClipServer(service_model, tmp_path_factory.mktemp("outage"))
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.pid_file.exists():
+            server.stop()

@@ -6,12 +6,7 @@ over Milvus Lite, in service mode.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,41 +14,12 @@ from fastapi.testclient import TestClient
 
 from clipsearch.api.app import create_app
 from clipsearch.core.config import EncoderMode, Settings
-from tests.service.conftest import MODEL_NAME, ClipServer
+from tests.service.conftest import MODEL_NAME, ClipServer, crash
 
 pytestmark = pytest.mark.encoder_venv
 
 TIMEOUT_S = 3.0
 COOLDOWN_S = 2.0
-
-
-def crash(server: ClipServer) -> None:
-    """SIGKILL the server and its children, as a crash or an OOM kill would."""
-    record = json.loads(server.pid_file.read_text())
-    for pid in [record["main"], *record["children"]]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(record["main"], 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    server.pid_file.unlink()
-
-
-@pytest.fixture
-def own_server(
-    encoder_python: Path, service_model: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ClipServer]:
-    server = ClipServer(service_model, tmp_path_factory.mktemp("outage"))
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.pid_file.exists():
-            server.stop()
 
 
 def test_outage_gives_503_fast_and_recovers_after_restart(
