@@ -19,7 +19,7 @@ from clipsearch.core.errors import install_error_handlers
 from clipsearch.core.instrument import InstrumentedEncoder, InstrumentedStore
 from clipsearch.core.metrics import Metrics, RequestMetrics
 from clipsearch.core.wiring import build_encoder, build_store
-from clipsearch.encoder.protocol import Encoder
+from clipsearch.encoder.protocol import Encoder, EncoderError
 from clipsearch.jobs.runner import JobManager
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.collections import Collections
@@ -46,6 +46,10 @@ async def ensure_default_collection(collections: Collections, name: str) -> None
         await collections.for_write(name)
     except CollectionMismatch as exc:
         raise StartupError(exc.message) from exc
+    except EncoderError as exc:
+        # Service mode with clip-server still starting: serve anyway (/readyz says the
+        # encoder is down); the group is checked on first use, when the model is known.
+        log.warning("default collection not checked at start-up: %s", exc)
 
 
 def create_app(
