@@ -1,6 +1,6 @@
 """Real adapters for the job tests: the local ONNX encoder on a small model folder (the
 tiny shapes model when present, else a random CLIP-shaped one), Milvus Lite in tmp, and the
-file blob store."""
+file blob store the gateway builds."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from clipsearch.api.app import build_blobs
 from clipsearch.core.config import Settings
 from clipsearch.encoder.local import LocalEncoder
 from clipsearch.store.milvus import MilvusStore
+from clipsearch.usecases.images import Blobs
 from tests.encoder.onnx_fixtures import build_model_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,30 +66,8 @@ def picture(seed: int, size: tuple[int, int] = (40, 36), fmt: str = "PNG") -> by
     return buf.getvalue()
 
 
-class DirBlobs:
-    """A content-addressed directory (used until/unless the gateway's FileBlobStore is
-    importable; both are plain files on disk)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-
-    def exists(self, blob_id: str) -> bool:
-        return (self.root / blob_id).is_file()
-
-    def put(self, blob_id: str, data: bytes, content_type: str) -> None:
-        tmp = self.root / f".{blob_id}.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(self.root / blob_id)
-
-    def delete(self, blob_id: str) -> None:
-        (self.root / blob_id).unlink(missing_ok=True)
-
-
 @pytest.fixture
-def blobs(settings: Settings) -> object:
-    try:
-        from clipsearch.store.blobs import FileBlobStore  # type: ignore[import-not-found]
-    except ImportError:
-        return DirBlobs(settings.data_dir / "blobs")
-    return FileBlobStore(settings.data_dir / "blobs")
+def blobs(settings: Settings) -> Blobs:
+    """The gateway's own blob wiring (file store + thumbnails), exactly as `serve` builds it."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return build_blobs(settings)
