@@ -46,7 +46,7 @@ PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install --quiet \
   --progress-bar off -r "$REQ" -c "$CON"
 
 # Import what the project uses, so that a broken install fails here and not in a test.
-# From inside the venv: a clip_server.py in the caller's directory would shadow the package.
+# From inside the venv, so that nothing in the caller's directory shadows a package.
 (cd "$VENV" && "$VENV/bin/python" - <<'PY'
 import warnings
 warnings.simplefilter("ignore")

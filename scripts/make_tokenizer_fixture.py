@@ -19,7 +19,6 @@ import gzip
 import io
 import json
 import random
-import sys
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "tests/fixtures/tokenizer/clip_server_tokens.jsonl.gz"
@@ -153,9 +152,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
-    # scripts/ is sys.path[0] and may hold a module named like the package (clip_server.py).
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     from clip_server.model.tokenization import Tokenizer
 
     tokenizer = Tokenizer(MODEL_NAME)

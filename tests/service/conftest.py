@@ -1,4 +1,4 @@
-"""Real clip-server processes for the service-mode tests, started with scripts/clip_server.py.
+"""Real clip-server processes for the service-mode tests, started with scripts/clipserver_ctl.py.
 
 The model served is ``services/encoder/models/shapes`` (the project's tiny trained CLIP)
 when present, else a random-weight model with the same I/O contract (224 px images,
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "clip_server.py"
+SCRIPT = ROOT / "scripts" / "clipserver_ctl.py"
 # CLIPSEARCH_TEST_ENCODER_VENV points the tests at another build of the same venv.
 ENCODER_VENV = Path(os.environ.get("CLIPSEARCH_TEST_ENCODER_VENV", ROOT / ".venv-encoder"))
 SHAPES_MODEL = ROOT / "services" / "encoder" / "models" / "shapes"

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Start, stop and inspect a clip-server on loopback, by pid (standard library only).
 
-    scripts/clip_server.py start --model-path services/encoder/models/shapes \\
+    scripts/clipserver_ctl.py start --model-path services/encoder/models/shapes \\
         --http-port 51001 --grpc-port 51000 --pid-file data/clip-server.pid
-    scripts/clip_server.py status --pid-file data/clip-server.pid
-    scripts/clip_server.py stop --pid-file data/clip-server.pid
+    scripts/clipserver_ctl.py status --pid-file data/clip-server.pid
+    scripts/clipserver_ctl.py stop --pid-file data/clip-server.pid
 
 ``start`` runs ``python -m clip_server <flow>`` from the encoder venv (``.venv-encoder``)
 with one of ``services/encoder/flow-*.yml``, waits until ``GET /dry_run`` reports
