@@ -75,8 +75,9 @@ def create_app(
             )
             await ensure_default_collection(state.collections, cfg.default_collection)
             app.state.clipsearch = state
-            # Ingest jobs: the raw encoder, for its sync pixel fast path; resumes old jobs.
-            app.state.jobs = JobManager(cfg, enc, state.store, bl, state.collections)
+            # Ingest jobs (resumes old ones): the measured encoder, whose pixel_encoder()
+            # gives the pipeline the local sync fast path with the same metrics.
+            app.state.jobs = JobManager(cfg, state.encoder, state.store, bl, state.collections)
             await app.state.jobs.start()
             log.info("clipsearch ready: encoder=%s store=%s", enc.mode, st.kind)
             yield

@@ -63,11 +63,41 @@ class InstrumentedEncoder:
         finally:
             self._m.encoder_seconds.labels("image", outcome).observe(time.perf_counter() - started)
 
+    def pixel_encoder(self) -> InstrumentedPixels | None:
+        """The inner encoder's sync pixel path (local mode), measured like the async
+        calls; None when the inner encoder has none (service mode)."""
+        if not hasattr(self.inner, "encode_pixels"):
+            return None
+        return InstrumentedPixels(self.inner, self._m)
+
     async def health(self) -> None:
         await self.inner.health()
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+class InstrumentedPixels:
+    """``encode_pixels`` (already preprocessed batches, used by ingest jobs) with the same
+    ``image`` batch-size and latency metrics as :meth:`InstrumentedEncoder.encode_images`."""
+
+    def __init__(self, inner: Any, metrics: Metrics) -> None:
+        self.inner = inner
+        self._m = metrics
+
+    @property
+    def config(self) -> Any:
+        return self.inner.config
+
+    def encode_pixels(self, pixels: npt.NDArray[np.float32]) -> Vectors:
+        self._m.encoder_batch.labels("image").observe(len(pixels))
+        started, outcome = time.perf_counter(), "error"
+        try:
+            out: Vectors = self.inner.encode_pixels(pixels)
+            outcome = "ok"
+            return out
+        finally:
+            self._m.encoder_seconds.labels("image", outcome).observe(time.perf_counter() - started)
 
 
 class InstrumentedStore:

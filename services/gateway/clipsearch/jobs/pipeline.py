@@ -28,6 +28,7 @@ from PIL import Image
 
 from clipsearch.core.config import Settings
 from clipsearch.encoder.protocol import Encoder, Vectors
+from clipsearch.jobs.dedupe import InJobDuplicates
 from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
 from clipsearch.jobs.paths import PathRefused, read_checked
 from clipsearch.jobs.store import Item, ItemStatus, Job, JobStore
@@ -91,20 +92,27 @@ class Pipeline:
         self.q_decode: asyncio.Queue[Entry | None] = asyncio.Queue(cap)
         self.q_encode: asyncio.Queue[Entry | None] = asyncio.Queue(cap)
         self.q_store: asyncio.Queue[list[Entry] | None] = asyncio.Queue(max(2, cap // 32))
-        self.seen: set[str] = set()
-        enc: Any = deps.encoder
-        self.pixel_encoder: PixelEncoder | None = enc if hasattr(enc, "encode_pixels") else None
+        self.dups = InJobDuplicates()
+        self.pixel_encoder = pixel_path(deps.encoder)
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
 
     async def finish(self, results: Sequence[Result], entries: Iterable[Entry] = ()) -> None:
-        """Record final states, then drop the spooled uploads they no longer need."""
-        if results:
-            await self._io(self.d.jobs.finish_items, self.job.id, list(results))
-            spools = [e.item.spool for e in entries if e.item.spool]
-            await self._io(_unlink_all, spools)
-            self.on_final(len(results))
+        """Record final states, then drop the spooled uploads they no longer need; copies
+        waiting on a now stored picture are finished as duplicates right after."""
+        if not results:
+            return
+        await self._io(self.d.jobs.finish_items, self.job.id, list(results))
+        spools = [e.item.spool for e in entries if e.item.spool]
+        await self._io(_unlink_all, spools)
+        self.on_final(len(results))
+        copies = [(it, r[2]) for r in results for it in self.dups.settle(r[0], r[1], r[2])]
+        if copies:
+            await self.finish(
+                [(it.seq, "duplicate", image_id, None) for it, image_id in copies],
+                [_stub(it) for it, _ in copies],
+            )
 
     async def fail(self, item: Item, error: str, image_id: str | None = None) -> None:
         await self.finish([(item.seq, "failed", image_id, error)], [_stub(item)])
@@ -139,9 +147,24 @@ class Pipeline:
         pending = await self._io(self.d.jobs.pending_items, self.job.id)
         redo = await self._reconcile([i for i in pending if i.attempted and i.image_id])
         pending = [i for i in pending if not (i.attempted and i.image_id) or i.seq in redo]
+        await self._admit(fetcher, pending)
+        # Copies of a picture wait for its first copy (see clipsearch.jobs.dedupe); stay
+        # until none does, so that copies whose first copy failed can still be tried.
+        dups = self.dups
+        while dups.waiting():
+            dups.changed.clear()
+            if again := dups.take_redo():
+                await self._admit(fetcher, again)
+            else:
+                await dups.changed.wait()
+        for _ in range(self.workers):
+            await self.q_decode.put(_END)
+
+    async def _admit(self, fetcher: Fetcher, items: Sequence[Item]) -> None:
+        """Read ``items`` a chunk at a time; queue the new pictures, finish the rest."""
         chunk = max(8, self.cfg.fetch_concurrency)
-        for start in range(0, len(pending), chunk):
-            part = pending[start : start + chunk]
+        for start in range(0, len(items), chunk):
+            part = items[start : start + chunk]
             read = await asyncio.gather(*(self._read(fetcher, it) for it in part))
             fresh: list[Entry] = []
             results: list[Result] = []
@@ -150,12 +173,14 @@ class Pipeline:
                 if isinstance(got, str):
                     results.append((it.seq, "failed", None, got))
                     finished.append(_stub(it))
-                elif got.id in self.seen:  # the same picture earlier in this job
+                    continue
+                verdict = self.dups.classify(it, got.id)
+                if verdict == "duplicate":
                     results.append((it.seq, "duplicate", got.id, None))
                     finished.append(got)
-                else:
-                    self.seen.add(got.id)
+                elif verdict == "new":
                     fresh.append(got)
+                # "wait": its bytes are dropped here; re-read only if it must be tried
             existing = await self._io(
                 self.d.store.existing_ids, self.group, "images", [e.id for e in fresh]
             )
@@ -167,8 +192,6 @@ class Pipeline:
             for e in fresh:
                 if e.id not in existing:
                     await self.q_decode.put(e)
-        for _ in range(self.workers):
-            await self.q_decode.put(_END)
 
     async def _reconcile(self, attempted: list[Item]) -> set[int]:
         """Items a crash caught between upsert and marking: in Milvus -> stored (that
@@ -178,7 +201,7 @@ class Pipeline:
         ids = [str(i.image_id) for i in attempted]
         there = await self._io(self.d.store.existing_ids, self.group, "images", ids)
         done = [i for i in attempted if i.image_id in there]
-        self.seen.update(str(i.image_id) for i in done)
+        self.dups.known.update(str(i.image_id) for i in done)
         await self.finish([(i.seq, "stored", i.image_id, None) for i in done], map(_stub, done))
         return {i.seq for i in attempted if i.image_id not in there}
 
@@ -353,6 +376,17 @@ class Pipeline:
                 await self._write([e])
             return
         await self.finish([(e.item.seq, "stored", e.id, None) for e in ok], ok)
+
+
+def pixel_path(encoder: Encoder) -> PixelEncoder | None:
+    """The encoder's sync pixel fast path, measured when the encoder is (the gateway's
+    instrumented wrapper offers ``pixel_encoder()``), or None for a remote encoder."""
+    enc: Any = encoder
+    get = getattr(enc, "pixel_encoder", None)
+    if callable(get):
+        found: PixelEncoder | None = get()
+        return found
+    return enc if hasattr(enc, "encode_pixels") else None
 
 
 def _stub(item: Item) -> Entry:

@@ -75,8 +75,12 @@ class JobManager:
         self._last_rate = 0.0
 
     async def start(self) -> None:
-        """Re-queue unfinished jobs (crash recovery) and start the worker."""
-        for job_id in await to_thread.run_sync(self.jobs.active_job_ids):
+        """Re-queue unfinished jobs (crash recovery), drop spool folders no unfinished job
+        needs (a crash between a job's end and its clean-up, or a half-received upload),
+        and start the worker."""
+        active = await to_thread.run_sync(self.jobs.active_job_ids)
+        await to_thread.run_sync(_sweep_spool, self.spool_root, set(active))
+        for job_id in active:
             self._queue.put_nowait(job_id)
         if not self._queue.empty():
             log.info("resuming %d unfinished ingest job(s)", self._queue.qsize())
@@ -131,9 +135,12 @@ class JobManager:
         if job is None or job.status not in ("queued", "running"):
             return job
         self._cancelled.add(job_id)
-        if self._current is not None and self._current[0] == job_id:
+        running = self._current is not None and self._current[0] == job_id
+        if self._current is not None and running:
             self._current[1].cancel()
         await to_thread.run_sync(self.jobs.set_status, job_id, "cancelled")
+        if not running:  # a running job's worker removes its uploads once it has stopped
+            await to_thread.run_sync(shutil.rmtree, self.spool_dir(job_id), True)
         return await self.get(job_id)
 
     # --- read -------------------------------------------------------------------------------
@@ -175,6 +182,8 @@ class JobManager:
         except UseCaseError as exc:
             await to_thread.run_sync(self.jobs.set_status, job_id, "failed", exc.message)
             return
+        if job_id in self._cancelled:  # cancelled while we waited for the collection
+            return
         progress = self._progress[job_id] = _Progress()
 
         def on_final(n: int) -> None:
@@ -196,12 +205,21 @@ class JobManager:
         assert final is not None
         status = _final_status(final, cancelled=job_id in self._cancelled)
         await to_thread.run_sync(self.jobs.set_status, job_id, status)
-        if status != "cancelled":
-            await to_thread.run_sync(shutil.rmtree, self.spool_dir(job_id), True)
+        # Final, cancelled included: nothing will read these uploads again.
+        await to_thread.run_sync(shutil.rmtree, self.spool_dir(job_id), True)
         log.info("ingest job %s %s: %s", job_id, status, final.counts)
 
     def spool_dir(self, key: str) -> Path:
         return self.spool_root / key
+
+
+def _sweep_spool(root: Path, keep: set[str]) -> None:
+    """Remove every job folder under ``root`` except those of ``keep``."""
+    if not root.is_dir():
+        return
+    for d in root.iterdir():
+        if d.name not in keep:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _final_status(job: Job, *, cancelled: bool) -> JobStatus:
