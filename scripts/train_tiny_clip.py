@@ -58,7 +58,7 @@ def load_split(n: int, seed: int) -> tuple[np.ndarray, list[str]]:
 
 def to_pixels(batch: np.ndarray) -> torch.Tensor:
     """uint8 [B,H,W,3] -> CLIP-normalised float32 [B,3,H,W]."""
-    x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(255)
+    x = torch.from_numpy(np.array(batch)).permute(0, 3, 1, 2).float().div_(255)
     mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
     return (x - mean) / std
