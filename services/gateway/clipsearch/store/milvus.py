@@ -44,7 +44,6 @@ from clipsearch.store.protocol import (
 )
 
 TARGETS: tuple[Target, ...] = ("images", "texts")
-MAX_TOPK = 16384  # Milvus: top_k + offset and nq are each capped at 16,384
 RPC_BUDGET_BYTES = 16 * 1024 * 1024  # upsert chunks; the RPC limit is 64 MB
 IDS_PER_QUERY = 1000
 STRONG = {"consistency_level": "Strong"}
@@ -192,12 +191,7 @@ class MilvusStore:
             if meta is not None:
                 if meta.fingerprint != fingerprint or meta.dim != dim:
                     raise GroupMismatch(
-                        f"collection group {group!r} was built with model "
-                        f"{meta.model_name!r} (fingerprint {meta.fingerprint}, dim {meta.dim}) "
-                        f"but the encoder is {model_name!r} (fingerprint {fingerprint}, "
-                        f"dim {dim}). Vectors of different models are not comparable: use a "
-                        "new collection group name (?collection=<name>, or "
-                        "CLIPSEARCH_DEFAULT_COLLECTION), or switch back to the old model."
+                        ms.mismatch_message(group, meta, model_name, fingerprint, dim)
                     )
             else:
                 meta = self._create_group(group, dim, model_name, fingerprint)
@@ -217,6 +211,7 @@ class MilvusStore:
             created_at=int(time.time()),
         )
         with self._call("create group", ddl=True) as c:
+            created = []
             for target in TARGETS:
                 name = self.collection(group, target)
                 if c.has_collection(name):
@@ -231,12 +226,13 @@ class MilvusStore:
                             f"the encoder has dim {dim}: use a new collection group name"
                         )
                     continue
-                c.create_collection(
-                    name,
-                    schema=ms.data_schema(target, dim),
-                    index_params=ms.index_params(self.index_type, dict(params)),
-                    **STRONG,
-                )
+                c.create_collection(name, schema=ms.data_schema(target, dim), **STRONG)
+                c.create_index(name, ms.index_params(self.index_type, dict(params)))
+                created.append(name)
+            # Load both at once: on a server each load takes seconds, mostly waiting.
+            for name in created:
+                c.load_collection(name, _async=True)
+            self._wait_loaded(c, created)
             # Written last: a meta row means both collections are complete.
             c.upsert(
                 self._meta_name,
@@ -249,6 +245,16 @@ class MilvusStore:
                 ],
             )
         return meta
+
+    def _wait_loaded(self, c: MilvusClient, names: list[str]) -> None:
+        deadline = time.monotonic() + self._timeout
+        pending = list(names)
+        while pending:
+            pending = [n for n in pending if c.get_load_state(n)["state"].name != "Loaded"]
+            if pending and time.monotonic() > deadline:
+                raise StoreError(f"Milvus did not load {pending} within {self._timeout}s")
+            if pending:
+                time.sleep(0.1)
 
     def drop_group(self, group: str) -> bool:
         ms.check_group(group)
@@ -380,19 +386,7 @@ class MilvusStore:
         page may be shorter than ``top_k``; ``filter`` matches metadata values exactly.
         """
         meta = self._group(group)
-        queries = np.asarray(vectors, dtype=np.float32)
-        if queries.ndim == 1:
-            queries = queries[None, :]
-        if queries.ndim != 2 or queries.shape[1] != meta.dim:
-            raise InvalidStoreRequest(
-                f"query vectors must have shape (n, {meta.dim}), got {queries.shape}"
-            )
-        if not 1 <= queries.shape[0] <= MAX_TOPK:
-            raise InvalidStoreRequest(f"between 1 and {MAX_TOPK} query vectors per search")
-        if top_k < 1 or offset < 0 or top_k + offset > MAX_TOPK:
-            raise InvalidStoreRequest(f"need top_k >= 1, offset >= 0, top_k + offset <= {MAX_TOPK}")
-        if not np.all(np.isfinite(queries)):
-            raise InvalidStoreRequest("query vectors have non-finite values")
+        queries = ms.check_queries(vectors, meta.dim, top_k, offset)
         params: dict[str, Any] = {}
         if meta.index_type == "HNSW":
             # HNSW cannot return more than ef candidates: widen ef for deep pages.
@@ -427,6 +421,17 @@ class MilvusStore:
                 )
             results.append(page)
         return results
+
+    def flush(self, group: str) -> None:
+        """Seal the group's growing segments so the server builds their vector index.
+
+        Worth calling after a bulk ingest on a server: until a segment is sealed (1 GB or
+        idle minutes later) Milvus searches it without the HNSW index. Not needed per write.
+        """
+        self._group(group)
+        with self._call("flush") as c:
+            for target in TARGETS:
+                c.flush(self.collection(group, target))
 
     def close(self) -> None:
         with self._ddl_lock:

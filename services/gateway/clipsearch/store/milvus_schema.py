@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pymilvus import DataType, MilvusClient
 
 from clipsearch.store.protocol import ImageRecord, InvalidStoreRequest, Target, TextRecord
@@ -30,6 +31,7 @@ VARCHAR_LIMITS = {
     "image_id": ID_BYTES,
 }
 METADATA_MAX_BYTES = 65536
+MAX_TOPK = 16384  # Milvus: top_k + offset and nq are each capped at 16,384
 
 # Every scalar field, per target: what search/get return besides the vector.
 OUTPUT_FIELDS: dict[Target, list[str]] = {
@@ -186,3 +188,31 @@ def text_row(rec: TextRecord, dim: int) -> tuple[dict[str, Any], int]:
     }
     size = 4 * dim + msize + len(rec.text) * 4 + 256
     return row, size
+
+
+def check_queries(vectors: Any, dim: int, top_k: int, offset: int) -> npt.NDArray[np.float32]:
+    """Query vectors as a float32 (n, dim) matrix, with Milvus' limits checked up front."""
+    queries = np.asarray(vectors, dtype=np.float32)
+    if queries.ndim == 1:
+        queries = queries[None, :]
+    if queries.ndim != 2 or queries.shape[1] != dim:
+        raise InvalidStoreRequest(f"query vectors must have shape (n, {dim}), got {queries.shape}")
+    if not 1 <= queries.shape[0] <= MAX_TOPK:
+        raise InvalidStoreRequest(f"between 1 and {MAX_TOPK} query vectors per search")
+    if top_k < 1 or offset < 0 or top_k + offset > MAX_TOPK:
+        raise InvalidStoreRequest(f"need top_k >= 1, offset >= 0, top_k + offset <= {MAX_TOPK}")
+    if not np.all(np.isfinite(queries)):
+        raise InvalidStoreRequest("query vectors have non-finite values")
+    return queries
+
+
+def mismatch_message(
+    group: str, meta: GroupMeta, model_name: str, fingerprint: str, dim: int
+) -> str:
+    return (
+        f"collection group {group!r} was built with model {meta.model_name!r} "
+        f"(fingerprint {meta.fingerprint}, dim {meta.dim}) but the encoder is {model_name!r} "
+        f"(fingerprint {fingerprint}, dim {dim}). Vectors of different models are not "
+        "comparable: use a new collection group name (?collection=<name>, or "
+        "CLIPSEARCH_DEFAULT_COLLECTION), or switch back to the old model."
+    )

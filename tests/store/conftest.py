@@ -1,0 +1,146 @@
+"""Fixtures running the same store tests against Milvus Lite and a real standalone server.
+
+``CLIPSEARCH_TEST_MILVUS_URI=http://127.0.0.1:19530`` reuses a server you already run
+instead of starting one (handy while iterating; CI leaves it unset).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from clipsearch.store.milvus import MilvusStore
+from tests.store.milvus_server import StandaloneMilvus
+
+StoreFactory = Callable[..., MilvusStore]
+
+DIM = 16
+MODEL = "test-model"
+FINGERPRINT = "fp-aaaa"
+
+
+@pytest.fixture(scope="session")
+def standalone_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running Milvus standalone for the session; stopped (and checked gone) after."""
+    given = os.environ.get("CLIPSEARCH_TEST_MILVUS_URI")
+    if given:
+        yield given
+        return
+    server = StandaloneMilvus(tmp_path_factory.mktemp("milvus-standalone"))
+    server.start()
+    pid = server.pid
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # no orphan left behind
+
+
+@pytest.fixture(scope="session")
+def lite_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    # One Lite file for the session: opening one costs about a second, and tests are
+    # isolated by a unique collection prefix instead.
+    return str(tmp_path_factory.mktemp("milvus-lite") / "store.db")
+
+
+@pytest.fixture(
+    params=["lite", pytest.param("standalone", marks=pytest.mark.standalone)],
+)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def _session_stores() -> Iterator[dict[tuple[str, str], MilvusStore]]:
+    """One store per (backend, index type) for the whole session, sharing one prefix.
+
+    Creating collections is the slow part on a server (about 2.5 s to load each), so the
+    meta collection is made once and each test only creates its own group.
+    """
+    cache: dict[tuple[str, str], MilvusStore] = {}
+    yield cache
+    dropped: set[str] = set()
+    for (backend, _), store in cache.items():
+        if backend not in dropped:
+            dropped.add(backend)
+            with contextlib.suppress(Exception):
+                store._client.drop_collection(store._meta_name)
+        store.close()
+
+
+SESSION_PREFIX = f"t{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def make_store(
+    request: pytest.FixtureRequest,
+    backend: str,
+    _session_stores: dict[tuple[str, str], MilvusStore],
+) -> Iterator[StoreFactory]:
+    """The session store for this backend and index type, or with ``uri_override`` /
+    ``prefix`` a store of its own (closed after the test)."""
+    uri = request.getfixturevalue(f"{backend}_uri")
+    own: list[MilvusStore] = []
+
+    def factory(
+        index_type: str = "HNSW", prefix: str | None = None, uri_override: str | None = None
+    ) -> MilvusStore:
+        if prefix is None and uri_override is None:
+            key = (backend, index_type)
+            if key not in _session_stores:
+                _session_stores[key] = MilvusStore(
+                    uri, prefix=SESSION_PREFIX, index_type=index_type, hnsw_ef_search=64
+                )
+            return _session_stores[key]
+        store = MilvusStore(
+            uri_override or uri,
+            prefix=prefix or f"t{uuid.uuid4().hex[:10]}",
+            index_type=index_type,
+            hnsw_ef_search=64,
+        )
+        own.append(store)
+        return store
+
+    yield factory
+    for store in own:
+        store.close()
+
+
+@pytest.fixture
+def new_group(make_store: StoreFactory) -> Iterator[Callable[..., str]]:
+    """Create a uniquely named group (dropped after the test) and return its name."""
+    made: list[tuple[MilvusStore, str]] = []
+
+    def factory(store: MilvusStore, dim: int = DIM, fingerprint: str = FINGERPRINT) -> str:
+        name = f"g{uuid.uuid4().hex[:12]}"
+        store.ensure_group(name, dim=dim, model_name=MODEL, fingerprint=fingerprint)
+        made.append((store, name))
+        return name
+
+    yield factory
+    for store, name in made:
+        with contextlib.suppress(Exception):
+            store.drop_group(name)
+
+
+@pytest.fixture
+def store(make_store: StoreFactory) -> MilvusStore:
+    """The session FLAT store (exact answers) of this test's backend."""
+    return make_store("FLAT")
+
+
+@pytest.fixture
+def g(store: MilvusStore, new_group: Callable[..., str]) -> str:
+    """A fresh, empty group of :data:`DIM` in ``store``."""
+    return new_group(store)
+
+
+@pytest.fixture
+def lite_path(tmp_path: Path) -> str:
+    return str(tmp_path / "own.db")

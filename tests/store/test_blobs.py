@@ -1,0 +1,150 @@
+"""FileBlobStore: content addressing, atomic writes, deletes, sizes and thumbnails."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from clipsearch.store.blobs import (
+    BlobNotFound,
+    BlobStore,
+    FileBlobStore,
+    blob_id_of,
+    make_thumbnail,
+)
+
+
+def png(width: int, height: int, mode: str = "RGB", color: object = (200, 10, 10)) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, (width, height), color).save(out, format="PNG")  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> FileBlobStore:
+    return FileBlobStore(tmp_path)
+
+
+def test_put_is_content_addressed_and_idempotent(blobs: FileBlobStore, tmp_path: Path) -> None:
+    assert isinstance(blobs, BlobStore)
+    data = b"hello blob"
+    blob_id = blobs.put(data)
+    assert blob_id == blob_id_of(data)
+    assert len(blob_id) == 64
+    assert blobs.put(data) == blob_id
+    path = tmp_path / "blobs" / blob_id[:2] / blob_id[2:4] / blob_id
+    assert path.read_bytes() == data
+    assert blobs.local_path(blob_id) == path
+    assert blobs.exists(blob_id)
+    assert blobs.get(blob_id) == data
+    with blobs.open(blob_id) as fh:
+        assert fh.read() == data
+    assert blobs.total_bytes() == len(data)  # stored once
+
+
+def test_missing_and_deleted(blobs: FileBlobStore) -> None:
+    absent = blob_id_of(b"never stored")
+    assert not blobs.exists(absent)
+    assert blobs.local_path(absent) is None
+    with pytest.raises(BlobNotFound):
+        blobs.get(absent)
+    with pytest.raises(BlobNotFound):
+        blobs.open(absent)
+    blob_id = blobs.put(b"x" * 100)
+    blobs.put(b"y" * 50)
+    assert blobs.total_bytes() == 150
+    assert blobs.delete(blob_id) is True
+    assert blobs.delete(blob_id) is False
+    assert not blobs.exists(blob_id)
+    assert blobs.total_bytes() == 50
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "A" * 64, "ab", "0" * 63 + "/", "0" * 65, ""])
+def test_ids_that_are_not_sha256_hex_are_refused(blobs: FileBlobStore, bad: str) -> None:
+    for call in (blobs.exists, blobs.get, blobs.delete, blobs.get_thumbnail):
+        with pytest.raises(ValueError, match="invalid blob id"):
+            call(bad)
+
+
+def test_total_bytes_counts_existing_files_on_restart(tmp_path: Path) -> None:
+    first = FileBlobStore(tmp_path)
+    first.put(b"a" * 10)
+    first.put(b"b" * 20)
+    assert FileBlobStore(tmp_path).total_bytes() == 30
+
+
+def test_interrupted_write_leaves_no_partial_blob(
+    blobs: FileBlobStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    data = b"important bytes"
+    with pytest.raises(OSError, match="disk full"):
+        blobs.put(data)
+    assert not blobs.exists(blob_id_of(data))
+    leftovers = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_stale_temp_files_are_swept_on_start(tmp_path: Path) -> None:
+    stale = tmp_path / "blobs" / "ab" / "cd" / ".xyz.tmp"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half")
+    store = FileBlobStore(tmp_path)
+    assert not stale.exists()
+    assert store.total_bytes() == 0
+
+
+def test_thumbnail_is_small_jpeg_keeping_aspect(blobs: FileBlobStore) -> None:
+    data = png(1000, 500)
+    blob_id = blobs.put(data)
+    blobs.put_thumbnail(blob_id, data)
+    thumb = blobs.get_thumbnail(blob_id)
+    with Image.open(io.BytesIO(thumb)) as img:
+        assert img.format == "JPEG"
+        assert img.size == (256, 128)
+        r, g, b = img.getpixel((128, 64))  # type: ignore[misc]
+        assert r > 180
+        assert g < 40
+        assert b < 40
+    assert blobs.thumbnail_path(blob_id) is not None
+    assert blobs.total_bytes() == len(data)  # thumbnails are not counted as blobs
+    blobs.delete(blob_id)
+    assert blobs.thumbnail_path(blob_id) is None
+    with pytest.raises(BlobNotFound):
+        blobs.get_thumbnail(blob_id)
+
+
+def test_small_images_are_not_upscaled_and_alpha_goes_white() -> None:
+    thumb = make_thumbnail(png(40, 30, "RGBA", (0, 0, 0, 0)))
+    with Image.open(io.BytesIO(thumb)) as img:
+        assert img.size == (40, 30)
+        assert img.mode == "RGB"
+        assert min(img.getpixel((20, 15))) > 245  # type: ignore[arg-type]
+
+
+def test_exif_orientation_is_applied() -> None:
+    img = Image.new("RGB", (300, 100), (0, 0, 255))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90° on display
+    out = io.BytesIO()
+    img.save(out, format="JPEG", exif=exif)
+    with Image.open(io.BytesIO(make_thumbnail(out.getvalue()))) as thumb:
+        assert thumb.size == (86, 256) or thumb.size == (85, 256)
+
+
+def test_palette_and_grayscale_images_become_rgb() -> None:
+    for mode, color in (("P", 3), ("L", 128), ("1", 1), ("I;16", 300)):
+        with Image.open(io.BytesIO(make_thumbnail(png(64, 64, mode, color)))) as img:
+            assert img.mode == "RGB", mode
+
+
+def test_thumbnail_refuses_pixel_bombs() -> None:
+    with pytest.raises(ValueError, match="pixels"):
+        make_thumbnail(png(2000, 2000), max_pixels=1_000_000)
