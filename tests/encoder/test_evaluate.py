@@ -120,3 +120,23 @@ def test_evaluate_url_mode_says_not_implemented(
     code = main(["evaluate", "--captions", str(caption_dir / "captions.csv"), "--url", "http://x"])
     assert code == 2
     assert "not implemented" in capsys.readouterr().err
+
+
+SHAPES_MODEL = Path(__file__).resolve().parents[2] / "services" / "encoder" / "models" / "shapes"
+
+
+@pytest.mark.usefixtures("clean_settings")
+def test_shapes_model_meets_the_held_out_bar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's bar, on the committed model and the full held-out split: t2i R@5 >= 0.5."""
+    from clipsearch.demo.shapes import HELDOUT_SEED, generate
+
+    generate(tmp_path / "heldout", 1000, HELDOUT_SEED)
+    argv = ["evaluate", "--captions", str(tmp_path / "heldout" / "captions.csv")]
+    assert main([*argv, "--model-path", str(SHAPES_MODEL)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["evaluate"]
+    assert result["model"] == "shapes-tiny"
+    assert result["n_images"] == 1000
+    assert result["text_to_image"]["R@5"] >= 0.5
+    assert result["image_to_text"]["R@5"] >= 0.5
