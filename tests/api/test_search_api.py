@@ -21,7 +21,9 @@ def test_red_circle_finds_red_circles(gateway: Gateway) -> None:
     hits = search_text(gateway, "a red circle", top_k=5)
     assert len(hits) == 5
     red_circles = [h for h in hits if "red circle" in h["caption"]]
-    assert len(red_circles) >= 4, [h["caption"] for h in hits]
+    # The tiny model scored 4/5 when this was written (a red cross crept in); keep margin.
+    assert "red circle" in hits[0]["caption"], [h["caption"] for h in hits]
+    assert len(red_circles) >= 3, [h["caption"] for h in hits]
     scores = [h["score"] for h in hits]
     assert scores == sorted(scores, reverse=True)
     first = hits[0]
