@@ -56,48 +56,52 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="session")
-def _session_stores() -> Iterator[dict[tuple[str, str], MilvusStore]]:
-    """One store per (backend, index type) for the whole session, sharing one prefix.
-
-    Creating collections is the slow part on a server (about 2.5 s to load each), so the
-    meta collection is made once and each test only creates its own group.
-    """
-    cache: dict[tuple[str, str], MilvusStore] = {}
-    yield cache
-    dropped: set[str] = set()
-    for (backend, _), store in cache.items():
-        if backend not in dropped:
-            dropped.add(backend)
+def _close_all(cache: dict[str, MilvusStore]) -> None:
+    for i, store in enumerate(cache.values()):
+        if i == 0:  # the stores share one prefix, hence one meta collection
             with contextlib.suppress(Exception):
                 store._client.drop_collection(store._meta_name)
         store.close()
+
+
+# One cache of stores per backend, each depending on its backend's URI fixture, so pytest
+# closes the stores before it stops the server they talk to. Creating collections is the
+# slow part on a server (about 2.5 s to load each), so the meta collection is made once per
+# session and each test only creates its own group.
+@pytest.fixture(scope="session")
+def _lite_stores(lite_uri: str) -> Iterator[dict[str, MilvusStore]]:
+    cache: dict[str, MilvusStore] = {}
+    yield cache
+    _close_all(cache)
+
+
+@pytest.fixture(scope="session")
+def _standalone_stores(standalone_uri: str) -> Iterator[dict[str, MilvusStore]]:
+    cache: dict[str, MilvusStore] = {}
+    yield cache
+    _close_all(cache)
 
 
 SESSION_PREFIX = f"t{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
-def make_store(
-    request: pytest.FixtureRequest,
-    backend: str,
-    _session_stores: dict[tuple[str, str], MilvusStore],
-) -> Iterator[StoreFactory]:
+def make_store(request: pytest.FixtureRequest, backend: str) -> Iterator[StoreFactory]:
     """The session store for this backend and index type, or with ``uri_override`` /
     ``prefix`` a store of its own (closed after the test)."""
     uri = request.getfixturevalue(f"{backend}_uri")
+    shared: dict[str, MilvusStore] = request.getfixturevalue(f"_{backend}_stores")
     own: list[MilvusStore] = []
 
     def factory(
         index_type: str = "HNSW", prefix: str | None = None, uri_override: str | None = None
     ) -> MilvusStore:
         if prefix is None and uri_override is None:
-            key = (backend, index_type)
-            if key not in _session_stores:
-                _session_stores[key] = MilvusStore(
+            if index_type not in shared:
+                shared[index_type] = MilvusStore(
                     uri, prefix=SESSION_PREFIX, index_type=index_type, hnsw_ef_search=64
                 )
-            return _session_stores[key]
+            return shared[index_type]
         store = MilvusStore(
             uri_override or uri,
             prefix=prefix or f"t{uuid.uuid4().hex[:10]}",
