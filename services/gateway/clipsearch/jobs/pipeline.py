@@ -18,61 +18,25 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 from PIL import Image
 
-from clipsearch.core.config import Settings
-from clipsearch.encoder.protocol import Encoder, Vectors
 from clipsearch.jobs.dedupe import InJobDuplicates
+from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, pixel_path, stub, unlink_all
 from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
 from clipsearch.jobs.paths import PathRefused, read_checked
-from clipsearch.jobs.store import Item, ItemStatus, Job, JobStore
-from clipsearch.store.protocol import ImageRecord, TextRecord, VectorStore
+from clipsearch.jobs.store import Item, Job
+from clipsearch.store.protocol import ImageRecord, TextRecord
 from clipsearch.usecases.common import check_text, text_id_of
 from clipsearch.usecases.errors import UseCaseError
-from clipsearch.usecases.images import Blobs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Result = tuple[int, ItemStatus, str | None, str | None]
 _END = None
-
-
-class PixelEncoder(Protocol):
-    """The local encoder's sync fast path: we preprocess, it only runs the model."""
-
-    def encode_pixels(self, pixels: npt.NDArray[np.float32]) -> Vectors: ...
-
-    @property
-    def config(self) -> Any: ...
-
-
-@dataclass(slots=True)
-class Entry:
-    item: Item
-    data: bytes
-    id: str
-    content_type: str = ""
-    width: int = 0
-    height: int = 0
-    pixels: npt.NDArray[np.float32] | None = None
-    vector: npt.NDArray[np.float32] | None = None
-    captions: list[str] = field(default_factory=list)
-    caption_vectors: list[npt.NDArray[np.float32]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Deps:
-    settings: Settings
-    encoder: Encoder
-    store: VectorStore
-    blobs: Blobs
-    jobs: JobStore
+_HASH_INLINE = 256 * 1024
 
 
 class Pipeline:
@@ -84,10 +48,13 @@ class Pipeline:
         self.job = job
         self.group = group
         self.on_final = on_final
-        workers = self.cfg.ingest_decode_workers or max(1, _cpu_count())
+        workers = self.cfg.ingest_decode_workers or max(1, cpu_count())
         self.workers = workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-decode")
         self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-io")
+        # Blob writes (thumbnail + two fsyncs each) wait on the disk far more than they
+        # compute: several at once, so a batch's writes overlap instead of queueing.
+        self.blob_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ingest-blob")
         cap = self.cfg.ingest_queue_items
         self.q_decode: asyncio.Queue[Entry | None] = asyncio.Queue(cap)
         self.q_encode: asyncio.Queue[Entry | None] = asyncio.Queue(cap)
@@ -105,17 +72,17 @@ class Pipeline:
             return
         await self._io(self.d.jobs.finish_items, self.job.id, list(results))
         spools = [e.item.spool for e in entries if e.item.spool]
-        await self._io(_unlink_all, spools)
+        await self._io(unlink_all, spools)
         self.on_final(len(results))
         copies = [(it, r[2]) for r in results for it in self.dups.settle(r[0], r[1], r[2])]
         if copies:
             await self.finish(
                 [(it.seq, "duplicate", image_id, None) for it, image_id in copies],
-                [_stub(it) for it, _ in copies],
+                [stub(it) for it, _ in copies],
             )
 
     async def fail(self, item: Item, error: str, image_id: str | None = None) -> None:
-        await self.finish([(item.seq, "failed", image_id, error)], [_stub(item)])
+        await self.finish([(item.seq, "failed", image_id, error)], [stub(item)])
 
     # --- run -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -139,8 +106,8 @@ class Pipeline:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await fetcher.aclose()
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.io.shutdown(wait=False, cancel_futures=True)
+            for pool in (self.pool, self.io, self.blob_pool):
+                pool.shutdown(wait=False, cancel_futures=True)
 
     # --- stage 1: read, hash, dedupe ------------------------------------------------------
     async def _reader(self, fetcher: Fetcher) -> None:
@@ -162,7 +129,9 @@ class Pipeline:
 
     async def _admit(self, fetcher: Fetcher, items: Sequence[Item]) -> None:
         """Read ``items`` a chunk at a time; queue the new pictures, finish the rest."""
-        chunk = max(8, self.cfg.fetch_concurrency)
+        # One vector-store lookup per chunk: not too small (a query per handful of local
+        # files is mostly overhead), not so large that many big downloads are held at once.
+        chunk = max(32, self.cfg.fetch_concurrency)
         for start in range(0, len(items), chunk):
             part = items[start : start + chunk]
             read = await asyncio.gather(*(self._read(fetcher, it) for it in part))
@@ -172,7 +141,7 @@ class Pipeline:
             for it, got in zip(part, read, strict=True):
                 if isinstance(got, str):
                     results.append((it.seq, "failed", None, got))
-                    finished.append(_stub(it))
+                    finished.append(stub(it))
                     continue
                 verdict = self.dups.classify(it, got.id)
                 if verdict == "duplicate":
@@ -202,7 +171,7 @@ class Pipeline:
         there = await self._io(self.d.store.existing_ids, self.group, "images", ids)
         done = [i for i in attempted if i.image_id in there]
         self.dups.known.update(str(i.image_id) for i in done)
-        await self.finish([(i.seq, "stored", i.image_id, None) for i in done], map(_stub, done))
+        await self.finish([(i.seq, "stored", i.image_id, None) for i in done], map(stub, done))
         return {i.seq for i in attempted if i.image_id not in there}
 
     async def _read(self, fetcher: Fetcher, item: Item) -> Entry | str:
@@ -231,7 +200,10 @@ class Pipeline:
         content_type = sniff_image_type(data)
         if content_type is None:
             return "unsupported format (not JPEG, PNG, GIF, WebP, BMP or TIFF)"
-        digest = await self._io(lambda: hashlib.sha256(data).hexdigest())
+        if len(data) < _HASH_INLINE:  # microseconds: cheaper than a hop to a thread
+            digest = hashlib.sha256(data).hexdigest()
+        else:
+            digest = await self._io(lambda: hashlib.sha256(data).hexdigest())
         return Entry(item=item, data=data, id=digest, content_type=content_type)
 
     # --- stage 2: decode + preprocess ------------------------------------------------------
@@ -251,6 +223,9 @@ class Pipeline:
             except Exception as exc:  # ImageDecodeError and whatever Pillow raises
                 await self.fail(e.item, f"cannot decode image: {exc}", e.id)
                 continue
+            # A decodable picture: write its blob now, while it is encoded, not after.
+            e.blob = loop.run_in_executor(self.blob_pool, self._put_blob, e)
+            e.blob.add_done_callback(_retrieved)
             await self.q_encode.put(e)
         await self.q_encode.put(_END)
 
@@ -265,6 +240,13 @@ class Pipeline:
         else:  # a remote encoder decodes itself; we still validate before sending
             info = decode_image(e.data, max_pixels=self.cfg.max_pixels).info
         e.width, e.height = info.width, info.height
+
+    def _put_blob(self, e: Entry) -> None:
+        """Original + thumbnail, unless there already. Started once the picture decoded:
+        should it fail later (encode, upsert) the blob stays, unreferenced and harmless,
+        and is reused by the next ingest of the same bytes (ids are content hashes)."""
+        if not self.d.blobs.exists(e.id):
+            self.d.blobs.put(e.id, e.data, e.content_type)
 
     # --- stage 3: encode in batches --------------------------------------------------------
     async def _encoder(self) -> None:
@@ -340,8 +322,8 @@ class Pipeline:
         ok: list[Entry] = []
         for e in batch:
             try:
-                if not await self._io(self.d.blobs.exists, e.id):
-                    await self._io(self.d.blobs.put, e.id, e.data, e.content_type)
+                # Blob before vector: a searchable image always has its file.
+                await (e.blob if e.blob is not None else self._io(self._put_blob, e))
                 ok.append(e)
             except Exception as exc:
                 await self.fail(e.item, f"could not store the file: {exc}", e.id)
@@ -378,27 +360,8 @@ class Pipeline:
         await self.finish([(e.item.seq, "stored", e.id, None) for e in ok], ok)
 
 
-def pixel_path(encoder: Encoder) -> PixelEncoder | None:
-    """The encoder's sync pixel fast path, measured when the encoder is (the gateway's
-    instrumented wrapper offers ``pixel_encoder()``), or None for a remote encoder."""
-    enc: Any = encoder
-    get = getattr(enc, "pixel_encoder", None)
-    if callable(get):
-        found: PixelEncoder | None = get()
-        return found
-    return enc if hasattr(enc, "encode_pixels") else None
-
-
-def _stub(item: Item) -> Entry:
-    return Entry(item=item, data=b"", id="")
-
-
-def _unlink_all(paths: Sequence[str]) -> None:
-    for p in paths:
-        Path(p).unlink(missing_ok=True)
-
-
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def _retrieved(fut: asyncio.Future[None]) -> None:
+    """Mark a blob write's error as seen: the writer reports it for its item, and an item
+    failed earlier (encode) must not log 'exception was never retrieved'."""
+    if not fut.cancelled():
+        fut.exception()

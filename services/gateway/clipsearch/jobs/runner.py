@@ -21,7 +21,8 @@ from anyio import to_thread
 
 from clipsearch.core.config import Settings
 from clipsearch.encoder.protocol import Encoder
-from clipsearch.jobs.pipeline import Deps, Pipeline
+from clipsearch.jobs.entry import Deps
+from clipsearch.jobs.pipeline import Pipeline
 from clipsearch.jobs.store import Job, JobStatus, JobStore, NewItem
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.collections import Collections

@@ -1,0 +1,267 @@
+"""``clipsearch bench ingest``: the ingest job pipeline against its ceiling and a naive loop.
+
+On ``--n`` generated shape pictures (PNG, :mod:`clipsearch.demo.shapes`), in one run:
+
+* **ceiling** - the bare image encoder on the same preprocessed batches (decoding and
+  preprocessing done beforehand, untimed): no pipeline can beat it.
+* **pipeline** - the product end to end: one multipart ``POST /v1/ingest`` to a real
+  gateway (uvicorn on loopback, in this process), timed until the job is ``done``; then
+  checked (untimed) to be searchable: every picture counted, one found by its own vector.
+* **naive** - what a first script does: for each picture decode + preprocess, encode it
+  alone, write its blob (original + thumbnail, as the pipeline does) and insert its one
+  vector record.
+
+Prints images/s of each and the ratios pipeline/ceiling and pipeline/naive, as a table and
+one JSON line. It measures only: it never fails because something is slow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import io
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from clipsearch.bench.search import _free_port
+from clipsearch.store.protocol import ImageRecord
+
+ROOT = Path(__file__).resolve().parents[4]
+TINY = ROOT / "services" / "encoder" / "models" / "shapes"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n", type=int, default=2000, help="pictures to ingest")
+    parser.add_argument(
+        "--naive-n", type=int, default=None, help="pictures for the naive loop (default: n)"
+    )
+    parser.add_argument("--seed", type=int, default=11, help="picture generator seed")
+    parser.add_argument(
+        "--model-path", type=Path, default=None, help="default: the shapes model, else settings"
+    )
+    parser.add_argument("--batch-size", type=int, default=None, help="default: settings")
+    parser.add_argument("--out", type=Path, default=None, help="append a section to this file")
+
+
+def pictures(n: int, seed: int) -> list[bytes]:
+    """``n`` distinct PNG pictures, deterministic in ``(n, seed)``."""
+    from clipsearch.demo.shapes import iter_samples
+
+    out = []
+    for image, _ in iter_samples(n, seed):
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        out.append(buf.getvalue())
+    return out
+
+
+def _preprocess(enc: Any, data: bytes, max_pixels: int) -> np.ndarray:
+    from clipsearch.encoder.preprocess import load_and_preprocess
+
+    c = enc.config
+    pixels, _ = load_and_preprocess(data, int(c.image_size), max_pixels, c.mean, c.std)
+    return pixels
+
+
+def ceiling(enc: Any, pics: list[bytes], settings: Any) -> float:
+    """Images/s of ``encode_pixels`` alone, on the batches the pipeline would form."""
+    size = settings.encoder_batch_size
+    batches = [
+        np.stack([_preprocess(enc, d, settings.max_pixels) for d in pics[i : i + size]])
+        for i in range(0, len(pics), size)
+    ]
+    enc.encode_pixels(batches[0])  # warm-up: session arenas sized for a full batch
+    started = time.perf_counter()
+    for batch in batches:
+        enc.encode_pixels(batch)
+    return len(pics) / max(time.perf_counter() - started, 1e-9)
+
+
+@contextmanager
+def _gateway(settings: Any, encoder: Any, store: Any, blobs: Any) -> Iterator[str]:
+    """A real gateway on loopback in a thread; yields its base URL."""
+    import uvicorn
+
+    from clipsearch.api.app import create_app
+
+    port = _free_port()
+    app = create_app(settings, encoder=encoder, store=store, blobs=blobs)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True, name="bench-gateway")
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def pipeline(enc: Any, pics: list[bytes], base: Any, tmp: Path) -> dict[str, Any]:
+    """Upload all pictures in one job and time it until ``done``; then check searchable."""
+    from clipsearch.api.app import build_blobs
+    from clipsearch.core.wiring import build_store
+
+    settings = base.model_copy(update={"data_dir": tmp, "milvus_uri": ""})
+    tmp.mkdir(parents=True, exist_ok=True)
+    store = build_store(settings)
+    try:
+        with (
+            _gateway(settings, enc, store, build_blobs(settings)) as url,
+            httpx.Client(base_url=url, timeout=600) as client,
+        ):
+            files = [("files", (f"{i:06d}.png", d, "image/png")) for i, d in enumerate(pics)]
+            started = time.perf_counter()
+            r = client.post("/v1/ingest", files=files)
+            r.raise_for_status()
+            upload_s = time.perf_counter() - started
+            job_id = r.json()["job_id"]
+            while True:  # light polling: status reads cost the gateway too
+                body = client.get(f"/v1/jobs/{job_id}", params={"limit": 0}).json()
+                if body["status"] not in ("queued", "running"):
+                    break
+                time.sleep(0.1)
+            seconds = time.perf_counter() - started
+            metrics = client.get("/metrics").text
+        group = settings.default_collection
+        first = enc.encode_pixels(_preprocess(enc, pics[0], settings.max_pixels)[None])
+        hit = store.search(group, "images", first, top_k=1)[0]
+        searchable = (
+            store.count(group, "images") == len(pics)
+            and bool(hit)
+            and hit[0].id == hashlib.sha256(pics[0]).hexdigest()
+        )
+    finally:
+        store.close()
+    return {
+        "images_per_s": len(pics) / max(seconds, 1e-9),
+        "seconds": seconds,
+        "upload_s": upload_s,
+        "status": body["status"],
+        "counts": body["counts"],
+        "searchable": searchable,
+        "encode_s": _metric(metrics, "clipsearch_encoder_duration_seconds_sum", 'kind="image"'),
+        "upsert_s": _metric(metrics, "clipsearch_store_call_duration_seconds_sum", "upsert_images"),
+    }
+
+
+def naive(enc: Any, pics: list[bytes], base: Any, tmp: Path) -> float:
+    """Images/s of one-at-a-time decode, encode, blob write and insert."""
+    from clipsearch.api.app import build_blobs
+    from clipsearch.core.wiring import build_store
+
+    settings = base.model_copy(update={"data_dir": tmp, "milvus_uri": ""})
+    tmp.mkdir(parents=True, exist_ok=True)
+    store = build_store(settings)
+    blobs = build_blobs(settings)
+    group = settings.default_collection
+    store.ensure_group(group, dim=enc.dim, model_name=enc.model_name, fingerprint=enc.fingerprint)
+    try:
+        started = time.perf_counter()
+        for i, data in enumerate(pics):
+            vector = enc.encode_pixels(_preprocess(enc, data, settings.max_pixels)[None])[0]
+            blob_id = hashlib.sha256(data).hexdigest()
+            blobs.put(blob_id, data, "image/png")
+            store.upsert_images(group, [ImageRecord(id=blob_id, vector=vector, source=f"{i}.png")])
+        seconds = time.perf_counter() - started
+    finally:
+        store.close()
+    return len(pics) / max(seconds, 1e-9)
+
+
+def _metric(text: str, name: str, label: str) -> float:
+    """Sum of the samples of ``name`` whose labels contain ``label``."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and label in line:
+            total += float(line.rsplit(" ", 1)[-1])
+    return round(total, 3)
+
+
+def format_table(r: dict[str, Any]) -> str:
+    p = r["pipeline"]
+    lines = [
+        f"ingest bench: n={r['n']} model={r['model']} image_size={r['image_size']} "
+        f"batch={r['batch_size']} nproc={r['nproc']}",
+        "",
+        "| path | images/s |",
+        "|---|---|",
+        f"| ceiling: bare encoder on preprocessed batches | {r['ceiling_images_per_s']:.1f} |",
+        f"| pipeline: POST /v1/ingest -> job done | {r['pipeline_images_per_s']:.1f} |",
+        f"| naive: one at a time (n={r['naive_n']}) | {r['naive_images_per_s']:.1f} |",
+        "",
+        f"pipeline / ceiling = {r['pipeline_vs_ceiling']:.2f}, "
+        f"pipeline / naive = {r['pipeline_vs_naive']:.1f}; job {p['status']}, "
+        f"searchable {p['searchable']}, {p['seconds']:.1f} s of which upload "
+        f"{p['upload_s']:.1f} s; encoder "
+        f"{p['encode_s']:.1f} s, upserts {p['upsert_s']:.1f} s",
+    ]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from clipsearch.core.config import EncoderMode, get_settings
+    from clipsearch.encoder.local import LocalEncoder
+
+    base = get_settings()
+    model_path = args.model_path or (TINY if (TINY / "visual.onnx").is_file() else None)
+    update: dict[str, Any] = {"encoder_mode": EncoderMode.local}
+    if model_path is not None:
+        update["model_path"] = model_path
+    if args.batch_size:
+        update["encoder_batch_size"] = args.batch_size
+    base = base.model_copy(update=update)
+    n = max(1, args.n)
+    print(f"generating {n} pictures ...", flush=True)
+    pics = pictures(n, args.seed)
+    naive_pics = pics[: max(1, min(n, args.naive_n or n))]
+    enc = LocalEncoder.from_settings(base)
+    try:
+        print("ceiling ...", flush=True)
+        top = ceiling(enc, pics, base)
+        with tempfile.TemporaryDirectory(prefix="clipsearch-bench-ingest-") as tmp:
+            print("pipeline ...", flush=True)
+            job = pipeline(enc, pics, base, Path(tmp) / "pipeline")
+            print("naive ...", flush=True)
+            slow = naive(enc, naive_pics, base, Path(tmp) / "naive")
+    finally:
+        asyncio.run(enc.close())
+    rate = job.pop("images_per_s")
+    result = {
+        "bench": "ingest",
+        "n": n,
+        "naive_n": len(naive_pics),
+        "nproc": os.cpu_count(),
+        "model": str(model_path or base.model_name),
+        "image_size": enc.image_size,
+        "batch_size": base.encoder_batch_size,
+        "ceiling_images_per_s": round(top, 2),
+        "pipeline_images_per_s": round(rate, 2),
+        "naive_images_per_s": round(slow, 2),
+        "pipeline_vs_ceiling": round(rate / top, 3),
+        "pipeline_vs_naive": round(rate / slow, 2),
+        "pipeline": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in job.items()},
+    }
+    table = format_table(result)
+    print(table)
+    print(json.dumps(result, sort_keys=True))
+    if args.out is not None:
+        with args.out.open("a", encoding="utf-8") as fh:
+            fh.write(f"\n## Ingest (clipsearch bench ingest --n {n})\n\n{table}\n")
+    return 0

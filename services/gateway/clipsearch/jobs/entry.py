@@ -1,0 +1,83 @@
+"""What flows through the ingest pipeline (:mod:`clipsearch.jobs.pipeline`), and the small
+helpers its stages share."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from clipsearch.core.config import Settings
+from clipsearch.encoder.protocol import Encoder, Vectors
+from clipsearch.jobs.store import Item, ItemStatus, JobStore
+from clipsearch.store.protocol import VectorStore
+from clipsearch.usecases.images import Blobs
+
+# (seq, final status, content id, error) of one item, as JobStore.finish_items takes them.
+Result = tuple[int, ItemStatus, str | None, str | None]
+
+
+class PixelEncoder(Protocol):
+    """The local encoder's sync fast path: we preprocess, it only runs the model."""
+
+    def encode_pixels(self, pixels: npt.NDArray[np.float32]) -> Vectors: ...
+
+    @property
+    def config(self) -> Any: ...
+
+
+@dataclass(slots=True)
+class Entry:
+    """One item on its way: its bytes, content id and what the stages add to it."""
+
+    item: Item
+    data: bytes
+    id: str
+    content_type: str = ""
+    width: int = 0
+    height: int = 0
+    pixels: npt.NDArray[np.float32] | None = None
+    vector: npt.NDArray[np.float32] | None = None
+    captions: list[str] = field(default_factory=list)
+    caption_vectors: list[npt.NDArray[np.float32]] = field(default_factory=list)
+    # The blob write, started as soon as the picture decoded; the writer awaits it.
+    blob: asyncio.Future[None] | None = None
+
+
+@dataclass(slots=True)
+class Deps:
+    settings: Settings
+    encoder: Encoder
+    store: VectorStore
+    blobs: Blobs
+    jobs: JobStore
+
+
+def pixel_path(encoder: Encoder) -> PixelEncoder | None:
+    """The encoder's sync pixel fast path, measured when the encoder is (the gateway's
+    instrumented wrapper offers ``pixel_encoder()``), or None for a remote encoder."""
+    enc: Any = encoder
+    get = getattr(enc, "pixel_encoder", None)
+    if callable(get):
+        found: PixelEncoder | None = get()
+        return found
+    return enc if hasattr(enc, "encode_pixels") else None
+
+
+def stub(item: Item) -> Entry:
+    """An entry for an item that never got (or no longer has) its bytes."""
+    return Entry(item=item, data=b"", id="")
+
+
+def unlink_all(paths: list[str]) -> None:
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,0 +1,56 @@
+"""Smoke test of ``clipsearch bench ingest`` with a tiny N: it runs all three paths for real
+(encoder, a uvicorn gateway and its job, the naive loop) and reports every figure."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clipsearch.cli import main
+from clipsearch.core.config import get_settings
+
+KEYS = {
+    "bench", "n", "naive_n", "nproc", "model", "image_size", "batch_size",
+    "ceiling_images_per_s", "pipeline_images_per_s", "naive_images_per_s",
+    "pipeline_vs_ceiling", "pipeline_vs_naive", "pipeline",
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("CLIPSEARCH_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CLIPSEARCH_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_bench_ingest_smoke(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "BENCH.md"
+    argv = ["bench", "ingest", "--n", "12", "--naive-n", "5", "--batch-size", "4"]
+    assert main([*argv, "--model-path", str(model_dir), "--out", str(out_file)]) == 0
+    out = capsys.readouterr().out
+    assert "| pipeline: POST /v1/ingest -> job done |" in out
+    result = json.loads(out.strip().splitlines()[-1])
+    assert set(result) >= KEYS, KEYS - set(result)
+    assert result["bench"] == "ingest"
+    assert (result["n"], result["naive_n"], result["batch_size"]) == (12, 5, 4)
+    for key in ("ceiling_images_per_s", "pipeline_images_per_s", "naive_images_per_s"):
+        assert result[key] > 0, key
+    ratio = result["pipeline_images_per_s"] / result["ceiling_images_per_s"]
+    assert result["pipeline_vs_ceiling"] == pytest.approx(ratio, rel=0.01, abs=0.001)
+    job = result["pipeline"]
+    # The timed job really ingested everything, and the result is searchable.
+    assert job["status"] == "done"
+    assert job["counts"]["stored"] == 12
+    assert job["searchable"] is True
+    assert job["encode_s"] > 0  # the job's encodes went through the measured encoder
+    assert "## Ingest (clipsearch bench ingest --n 12)" in out_file.read_text()
