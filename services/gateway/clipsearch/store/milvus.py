@@ -67,6 +67,7 @@ class MilvusStore:
         hnsw_ef_construction: int = 200,
         hnsw_ef_search: int = 128,
         timeout: float = 60.0,
+        connect_timeout: float = 10.0,
     ) -> None:
         self.kind = "standalone" if uri.startswith(("http://", "https://", "tcp://")) else "lite"
         if self.kind == "lite":
@@ -87,7 +88,7 @@ class MilvusStore:
         self._groups: dict[str, ms.GroupMeta] = {}
         self._meta_ready = False
         try:
-            self._client = MilvusClient(uri=uri, token=token, timeout=timeout)
+            self._client = MilvusClient(uri=uri, token=token, timeout=connect_timeout)
         except MilvusException as exc:
             raise StoreError(f"cannot open Milvus at {self._safe_uri(uri)}: {exc}") from exc
 
@@ -210,51 +211,15 @@ class MilvusStore:
             index_params=dict(params),
             created_at=int(time.time()),
         )
+        names = {t: self.collection(group, t) for t in TARGETS}
         with self._call("create group", ddl=True) as c:
-            created = []
-            for target in TARGETS:
-                name = self.collection(group, target)
-                if c.has_collection(name):
-                    # Left by a crash before the meta row was written: reuse it only if the
-                    # vectors are of the same size, else refuse rather than mix models.
-                    field = next(
-                        f for f in c.describe_collection(name)["fields"] if f["name"] == "vector"
-                    )
-                    if int(field["params"]["dim"]) != dim:
-                        raise GroupMismatch(
-                            f"collection {name} exists with dim {field['params']['dim']}, "
-                            f"the encoder has dim {dim}: use a new collection group name"
-                        )
-                    continue
-                c.create_collection(name, schema=ms.data_schema(target, dim), **STRONG)
-                c.create_index(name, ms.index_params(self.index_type, dict(params)))
-                created.append(name)
-            # Load both at once: on a server each load takes seconds, mostly waiting.
-            for name in created:
-                c.load_collection(name, _async=True)
-            self._wait_loaded(c, created)
+            ms.create_collections(c, names, dim, self.index_type, params, self._timeout)
             # Written last: a meta row means both collections are complete.
             c.upsert(
                 self._meta_name,
-                [
-                    {
-                        "id": group,
-                        "vector": [1.0] + [0.0] * (ms.META_DIM - 1),
-                        "info": meta.to_json(),
-                    }
-                ],
+                [{"id": group, "vector": ms.META_VECTOR, "info": meta.to_json()}],
             )
         return meta
-
-    def _wait_loaded(self, c: MilvusClient, names: list[str]) -> None:
-        deadline = time.monotonic() + self._timeout
-        pending = list(names)
-        while pending:
-            pending = [n for n in pending if c.get_load_state(n)["state"].name != "Loaded"]
-            if pending and time.monotonic() > deadline:
-                raise StoreError(f"Milvus did not load {pending} within {self._timeout}s")
-            if pending:
-                time.sleep(0.1)
 
     def drop_group(self, group: str) -> bool:
         ms.check_group(group)

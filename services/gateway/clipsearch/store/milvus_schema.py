@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +18,18 @@ import numpy as np
 import numpy.typing as npt
 from pymilvus import DataType, MilvusClient
 
-from clipsearch.store.protocol import ImageRecord, InvalidStoreRequest, Target, TextRecord
+from clipsearch.store.protocol import (
+    GroupMismatch,
+    ImageRecord,
+    InvalidStoreRequest,
+    StoreError,
+    Target,
+    TextRecord,
+)
 
 GROUP_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 META_DIM = 2  # the meta collection needs a vector field; it is never searched
+META_VECTOR = [1.0] + [0.0] * (META_DIM - 1)
 
 ID_BYTES = 64
 VARCHAR_LIMITS = {
@@ -216,3 +225,40 @@ def mismatch_message(
         "comparable: use a new collection group name (?collection=<name>, or "
         "CLIPSEARCH_DEFAULT_COLLECTION), or switch back to the old model."
     )
+
+
+def create_collections(
+    client: Any,
+    names: Mapping[Target, str],
+    dim: int,
+    index_type: str,
+    params: dict[str, Any],
+    timeout: float,
+) -> None:
+    """Create and load the collections of a group; reuse any that exist with ``dim``."""
+    created = []
+    for target, name in names.items():
+        if client.has_collection(name):
+            # Left by a crash before the meta row was written: reuse it only if the
+            # vectors are of the same size, else refuse rather than mix models.
+            fields = client.describe_collection(name)["fields"]
+            have = int(next(f for f in fields if f["name"] == "vector")["params"]["dim"])
+            if have != dim:
+                raise GroupMismatch(
+                    f"collection {name} exists with dim {have}, the encoder has dim {dim}: "
+                    "use a new collection group name"
+                )
+            continue
+        client.create_collection(name, schema=data_schema(target, dim), consistency_level="Strong")
+        client.create_index(name, index_params(index_type, dict(params)))
+        created.append(name)
+    # Load all at once: on a server each load takes seconds, mostly waiting.
+    for name in created:
+        client.load_collection(name, _async=True)
+    deadline = time.monotonic() + timeout
+    while created:
+        created = [n for n in created if client.get_load_state(n)["state"].name != "Loaded"]
+        if created and time.monotonic() > deadline:
+            raise StoreError(f"Milvus did not load {created} within {timeout}s")
+        if created:
+            time.sleep(0.1)
