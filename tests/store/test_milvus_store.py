@@ -236,11 +236,9 @@ def test_concurrent_writes_and_searches(store: MilvusStore, g: str) -> None:
     assert store.count(g, "images") == 20
 
 
-def test_lite_file_persists_across_reopen(
-    make_store: StoreFactory, lite_path: str, backend: str
-) -> None:
-    if backend != "lite":
-        pytest.skip("a Lite file only")
+# A Lite file only: parametrising `backend` here overrides the fixture's backend list.
+@pytest.mark.parametrize("backend", ["lite"], indirect=True)
+def test_lite_file_persists_across_reopen(make_store: StoreFactory, lite_path: str) -> None:
     g = "g"
     first = make_store("FLAT", prefix="persist", uri_override=lite_path)
     first.ensure_group(g, dim=DIM, model_name=MODEL, fingerprint=FINGERPRINT)
