@@ -113,15 +113,6 @@ def test_evaluate_command_end_to_end(
         assert r["R@5"] == 1.0
 
 
-@pytest.mark.usefixtures("clean_settings")
-def test_evaluate_url_mode_says_not_implemented(
-    caption_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = main(["evaluate", "--captions", str(caption_dir / "captions.csv"), "--url", "http://x"])
-    assert code == 2
-    assert "not implemented" in capsys.readouterr().err
-
-
 SHAPES_MODEL = Path(__file__).resolve().parents[2] / "services" / "encoder" / "models" / "shapes"
 
 

@@ -85,12 +85,20 @@ def recalls(
 ) -> dict[str, dict[str, float]]:
     """R@K text→image and image→text from unit vectors (cosine = dot product)."""
     sim = text_vecs @ image_vecs.T  # [captions, images]
-    t2i = first_hit_ranks(sim, [[i] for i in image_of])
-    captions_of: list[list[int]] = [[] for _ in range(len(image_vecs))]
-    for c, i in enumerate(image_of):
-        captions_of[i].append(c)
+    image_of_caption, captions_of = relevant_sets(image_of, len(image_vecs))
+    t2i = first_hit_ranks(sim, image_of_caption)
     i2t = first_hit_ranks(np.ascontiguousarray(sim.T), captions_of)
     return {"text_to_image": recall_at(t2i, ks), "image_to_text": recall_at(i2t, ks)}
+
+
+def relevant_sets(
+    image_of: Sequence[int], n_images: int
+) -> tuple[list[list[int]], list[list[int]]]:
+    """What counts as a hit: per caption its image; per image all of its captions."""
+    captions_of: list[list[int]] = [[] for _ in range(n_images)]
+    for c, i in enumerate(image_of):
+        captions_of[i].append(c)
+    return [[i] for i in image_of], captions_of
 
 
 async def evaluate(encoder: Encoder, data: CaptionSet) -> dict[str, Any]:
@@ -123,7 +131,8 @@ def format_table(result: dict[str, Any]) -> str:
     ks = list(result["text_to_image"])
     lines = [
         f"model {result['model']} ({result['mode']}), {result['n_images']} images, "
-        f"{result['n_captions']} captions, {result['seconds']} s",
+        f"{result['n_captions']} captions, {result['seconds']} s"
+        + (f", via {result['url']} collection {result['collection']}" if "url" in result else ""),
         f"{'direction':<15}" + "".join(f"{k:>8}" for k in ks),
     ]
     for key, label in (("text_to_image", "text->image"), ("image_to_text", "image->text")):

@@ -22,7 +22,17 @@ def register(sub: Any) -> None:
         "--model-path", type=Path, default=None, help="model folder (overrides settings)"
     )
     parser.add_argument(
-        "--url", default=None, help="evaluate through a running gateway (not yet implemented)"
+        "--url",
+        default=None,
+        help="evaluate through a running gateway (uploads the pictures, then searches)",
+    )
+    parser.add_argument(
+        "--collection",
+        default="eval",
+        help="with --url: the collection to upload into and search (default: eval)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="with --url: seconds per request"
     )
     parser.set_defaults(handler=run)
 
@@ -33,18 +43,17 @@ def run(args: argparse.Namespace) -> int:
     from clipsearch.encoder.protocol import EncoderError
     from clipsearch.evaluation import evaluate, format_table, read_captions
 
-    if args.url:
-        print(
-            "clipsearch evaluate: --url (through a running gateway) is not implemented yet; "
-            "run without --url to use the configured encoder directly",
-            file=sys.stderr,
-        )
+    if args.url and args.model_path is not None:
+        # The gateway encodes with its own model; a local one would be silently ignored.
+        print("clipsearch evaluate: --model-path and --url exclude each other", file=sys.stderr)
         return 2
     try:
         data = read_captions(args.captions, args.images)
     except (OSError, ValueError) as exc:
         print(f"clipsearch evaluate: {exc}", file=sys.stderr)
         return 2
+    if args.url:
+        return _run_url(args, data)
     settings = get_settings()
     if args.model_path is not None:
         if not args.model_path.is_dir():
@@ -64,6 +73,26 @@ def run(args: argparse.Namespace) -> int:
     except EncoderError as exc:
         print(f"clipsearch evaluate: {exc}", file=sys.stderr)
         return 1
+    print(format_table(result))
+    print(json.dumps({"evaluate": result}, sort_keys=True))
+    return 0
+
+
+def _run_url(args: argparse.Namespace, data: Any) -> int:
+    """--url: the same figures, from a running gateway's answers."""
+    import httpx
+
+    from clipsearch.evaluation import format_table
+    from clipsearch.evaluation_http import GatewayError, evaluate_url
+
+    try:
+        result = evaluate_url(data, args.url, args.collection, timeout=args.timeout)
+    except GatewayError as exc:
+        print(f"clipsearch evaluate: {exc}", file=sys.stderr)
+        return 1
+    except httpx.InvalidURL as exc:
+        print(f"clipsearch evaluate: bad --url {args.url!r}: {exc}", file=sys.stderr)
+        return 2
     print(format_table(result))
     print(json.dumps({"evaluate": result}, sort_keys=True))
     return 0
