@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Local encoder + Milvus Lite + the bundled tiny model; generates and ingests demo pictures.
 run: venv
-	$(BIN)/clipsearch serve
+	BIN=$(BIN) bash scripts/run_demo.sh
 
 lint: venv
 	$(BIN)/ruff check services tests scripts
