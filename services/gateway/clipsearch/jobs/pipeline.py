@@ -1,13 +1,17 @@
 """The ingest pipeline of one job: four overlapping stages joined by bounded queues.
 
     read/fetch + hash + dedupe -> decode + preprocess (thread pool) -> encode (batches)
-        -> blobs + upsert (batches) -> mark items
+        -> upsert (batches, once their blobs are written) -> mark items
+                  `-> blob write (own pool, started as soon as a picture decoded)
 
 Each stage is an asyncio task; CPU work runs in threads, so while the encoder works on one
-batch the decoders already prepare the next and the writer stores the previous one. Queues
-are bounded, so memory stays flat whatever the job size. Bad items are marked ``failed``
-where they fail and never stop the job. The upsert of a batch is preceded by marking its
-items ``attempted`` (see :mod:`clipsearch.jobs.store`), which makes a resumed job exact.
+batch the decoders already prepare the next and the writer stores the previous one. Blob
+writes (file + thumbnail, fsynced) overlap the encoding instead of waiting for the writer:
+done one by one in the writer they were the pipeline's bottleneck (``clipsearch bench
+ingest``). Queues are bounded, so memory stays flat whatever the job size. Bad items are
+marked ``failed`` where they fail and never stop the job. The upsert of a batch is preceded
+by marking its items ``attempted`` (see :mod:`clipsearch.jobs.store`), which makes a
+resumed job exact. Copies of one picture within a job: :mod:`clipsearch.jobs.dedupe`.
 """
 
 from __future__ import annotations
