@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,15 +89,18 @@ SESSION_PREFIX = f"t{uuid.uuid4().hex[:8]}"
 @pytest.fixture
 def make_store(request: pytest.FixtureRequest, backend: str) -> Iterator[StoreFactory]:
     """The session store for this backend and index type, or with ``uri_override`` /
-    ``prefix`` a store of its own (closed after the test)."""
+    ``prefix`` / other ``MilvusStore`` options a store of its own (closed after the test)."""
     uri = request.getfixturevalue(f"{backend}_uri")
     shared: dict[str, MilvusStore] = request.getfixturevalue(f"_{backend}_stores")
     own: list[MilvusStore] = []
 
     def factory(
-        index_type: str = "HNSW", prefix: str | None = None, uri_override: str | None = None
+        index_type: str = "HNSW",
+        prefix: str | None = None,
+        uri_override: str | None = None,
+        **options: Any,
     ) -> MilvusStore:
-        if prefix is None and uri_override is None:
+        if prefix is None and uri_override is None and not options:
             if index_type not in shared:
                 shared[index_type] = MilvusStore(
                     uri, prefix=SESSION_PREFIX, index_type=index_type, hnsw_ef_search=64
@@ -107,6 +111,7 @@ def make_store(request: pytest.FixtureRequest, backend: str) -> Iterator[StoreFa
             prefix=prefix or f"t{uuid.uuid4().hex[:10]}",
             index_type=index_type,
             hnsw_ef_search=64,
+            **options,
         )
         own.append(store)
         return store

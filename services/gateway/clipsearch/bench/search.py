@@ -5,6 +5,10 @@ records): p50/p95 of ``POST /v1/search/text`` through a real uvicorn server on l
 measured in the same run as the bare parts (one ``encode_texts`` call; one store search
 with an already-encoded vector), and one batch request of 64 text queries vs 64 single
 requests. It measures only: it never fails because something is slow.
+
+After the fill the group is flushed as an ingest job ends (``MilvusStore.flush``), then
+the bench waits for Lite's background index builds to settle; ``--no-flush`` turns the
+flush policy off instead, which is how the store behaved before it had one.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--model-path", type=Path, default=None, help="default: settings")
     parser.add_argument("--out", type=Path, default=None, help="append a section to this file")
+    parser.add_argument(
+        "--no-flush", action="store_true", help="flush policy off: search unflushed rows"
+    )
 
 
 def _pct(samples: list[float]) -> dict[str, float]:
@@ -73,28 +80,53 @@ def _fill(store: Any, group: str, n: int, dim: int) -> float:
     return time.perf_counter() - started
 
 
+def _settle(search: Callable[[int], object], max_s: float = 300.0) -> float:
+    """Search until the p50 of 10 searches stops falling (Lite builds segment indexes in a
+    background thread after a flush); the seconds it took."""
+    started = time.perf_counter()
+    last = float(np.median(_timed(10, search)))
+    while time.perf_counter() - started < max_s:
+        time.sleep(1.0)
+        now = float(np.median(_timed(10, search)))
+        if now > 0.9 * last:
+            break
+        last = now
+    return time.perf_counter() - started
+
+
 def _measure(size: int, args: argparse.Namespace, base: Any) -> dict[str, Any]:
     import uvicorn
 
     from clipsearch.api.app import create_app
-    from clipsearch.core.wiring import build_encoder, build_store
+    from clipsearch.core.wiring import build_encoder
+    from clipsearch.store.milvus import MilvusStore
 
     with tempfile.TemporaryDirectory(prefix="clipsearch-bench-") as tmp:
-        settings = base.model_copy(
-            update={"data_dir": Path(tmp), "milvus_uri": "", "max_batch_queries": args.batch}
-        )
+        update: dict[str, Any] = {
+            "data_dir": Path(tmp),
+            "milvus_uri": "",
+            "max_batch_queries": args.batch,
+        }
+        if args.no_flush:
+            update |= {"milvus_flush_rows": 0, "milvus_flush_idle_s": 0.0}
+        settings = base.model_copy(update=update)
         encoder = build_encoder(settings)
-        store = build_store(settings)
+        store = MilvusStore.from_settings(settings)
         group = settings.default_collection
         store.ensure_group(
             group, dim=encoder.dim, model_name=encoder.model_name, fingerprint=encoder.fingerprint
         )
         fill_s = _fill(store, group, size, encoder.dim)
+        flush_s = 0.0
+        if not args.no_flush:
+            started = time.perf_counter()
+            store.flush(group)
+            flush_s = time.perf_counter() - started
         queries = captions(max(args.queries, args.batch))
         # Warm: loads the collection, the ONNX sessions and the HNSW graph.
         loop = asyncio.new_event_loop()
         vec = loop.run_until_complete(encoder.encode_texts([queries[0]]))
-        store.search(group, "images", vec, top_k=args.top_k)
+        settle_s = _settle(lambda _: store.search(group, "images", vec, top_k=args.top_k))
 
         encode = _timed(
             args.queries, lambda i: loop.run_until_complete(encoder.encode_texts([queries[i]]))
@@ -152,6 +184,8 @@ def _measure(size: int, args: argparse.Namespace, base: Any) -> dict[str, Any]:
     return {
         "stored": size,
         "fill_s": round(fill_s, 1),
+        "flush_s": round(flush_s, 2),
+        "settle_s": round(settle_s, 1),
         "e2e": _pct(e2e),
         "encode": _pct(encode),
         "store_search": _pct(bare_search),
@@ -163,17 +197,23 @@ def _measure(size: int, args: argparse.Namespace, base: Any) -> dict[str, Any]:
 
 def _table(rows: list[dict[str, Any]], args: argparse.Namespace, base: Any) -> str:
     b = args.batch
+    flush = (
+        "flush policy off"
+        if args.no_flush
+        else f"flush policy on ({base.milvus_flush_rows} rows / {base.milvus_flush_idle_s} s idle)"
+    )
     lines = [
         f"index {base.index_type.value}, top_k {args.top_k}, {args.queries} queries per figure, "
-        f"model {base.model_path or base.model_name}",
+        f"model {base.model_path or base.model_name}, {flush}",
         "",
-        "| stored | e2e p50 / p95 (ms) | encode p50 / p95 | store search p50 / p95 | "
-        f"encode+search p50 | batch of {b} | {b} single requests |",
-        "|---|---|---|---|---|---|---|",
+        "| stored | fill / final flush / settle (s) | e2e p50 / p95 (ms) | encode p50 / p95 "
+        f"| store search p50 / p95 | encode+search p50 | batch of {b} | {b} single requests |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['stored']:,} | {r['e2e']['p50_ms']} / {r['e2e']['p95_ms']} "
+            f"| {r['stored']:,} | {r['fill_s']} / {r['flush_s']} / {r['settle_s']} "
+            f"| {r['e2e']['p50_ms']} / {r['e2e']['p95_ms']} "
             f"| {r['encode']['p50_ms']} / {r['encode']['p95_ms']} "
             f"| {r['store_search']['p50_ms']} / {r['store_search']['p95_ms']} "
             f"| {r['parts_sum_p50_ms']} | {r[f'batch_{b}_ms']} ms | {r[f'singles_{b}_ms']} ms |"

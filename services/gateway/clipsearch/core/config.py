@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(default=16, ge=4, le=64)
     hnsw_ef_construction: int = Field(default=200, ge=8, le=2048)
     hnsw_ef_search: int = Field(default=128, ge=1, le=32768)
+    milvus_flush_rows: int = Field(default=2000, ge=0)
+    milvus_flush_idle_s: float = Field(default=2.0, ge=0)
 
     # --- encoder -------------------------------------------------------------------------
     encoder_mode: EncoderMode = EncoderMode.local

@@ -9,6 +9,11 @@ are absorbed here:
 - ``delete`` answers a count on the server and a list of ids on Lite, so deletes first
   query the ids that exist and return how many there were.
 - Every read uses Strong consistency: the default (Bounded) missed fresh writes.
+- Indexes are created without pymilvus' wait for the build (``sync=False``): that wait
+  calls ``AllocTimestamp``, which Lite does not implement (a logged gRPC traceback per
+  index), and a new collection is empty, so there is nothing to wait for.
+- Written rows are flushed by a background policy (:mod:`.milvus_flush`): unflushed rows
+  are slow to search on Lite and searched through an inexact interim index on a server.
 
 pymilvus is synchronous. With Lite every call goes through one lock (one embedded server
 per file); a server's gRPC channel is thread-safe, so only schema changes are serialised.
@@ -30,6 +35,7 @@ from pymilvus import MilvusClient, MilvusException
 from clipsearch.core.config import Settings
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_schema as ms
+from clipsearch.store.milvus_flush import FlushPolicy
 from clipsearch.store.protocol import (
     Filter,
     GroupInfo,
@@ -47,6 +53,9 @@ TARGETS: tuple[Target, ...] = ("images", "texts")
 RPC_BUDGET_BYTES = 16 * 1024 * 1024  # upsert chunks; the RPC limit is 64 MB
 IDS_PER_QUERY = 1000
 STRONG = {"consistency_level": "Strong"}
+# A server flush costs seconds and seals a segment; sealing a collection more often than
+# this only makes small segments for the server to compact.
+SERVER_FLUSH_MIN_INTERVAL_S = 60.0
 
 
 class MilvusStore:
@@ -68,6 +77,8 @@ class MilvusStore:
         hnsw_ef_search: int = 128,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
+        flush_rows: int = 2000,
+        flush_idle_s: float = 2.0,
     ) -> None:
         self.kind = "standalone" if uri.startswith(("http://", "https://", "tcp://")) else "lite"
         if self.kind == "lite":
@@ -87,6 +98,12 @@ class MilvusStore:
         )
         self._groups: dict[str, ms.GroupMeta] = {}
         self._meta_ready = False
+        self.flush_policy = FlushPolicy(
+            self._flush_collection,
+            rows=flush_rows,
+            idle_s=flush_idle_s,
+            min_interval_s=SERVER_FLUSH_MIN_INTERVAL_S if self.kind == "standalone" else 0.0,
+        )
         try:
             self._client = MilvusClient(uri=uri, token=token, timeout=connect_timeout)
         except MilvusException as exc:
@@ -103,6 +120,8 @@ class MilvusStore:
             hnsw_m=settings.hnsw_m,
             hnsw_ef_construction=settings.hnsw_ef_construction,
             hnsw_ef_search=settings.hnsw_ef_search,
+            flush_rows=settings.milvus_flush_rows,
+            flush_idle_s=settings.milvus_flush_idle_s,
         )
 
     @staticmethod
@@ -134,14 +153,7 @@ class MilvusStore:
         if self._meta_ready:
             return
         with self._call("create meta collection", ddl=True) as c:
-            if not c.has_collection(self._meta_name):
-                c.create_collection(
-                    self._meta_name,
-                    schema=ms.meta_schema(),
-                    index_params=ms.index_params("FLAT", {}),
-                    **STRONG,
-                )
-            c.load_collection(self._meta_name)
+            ms.create_meta_collection(c, self._meta_name)
         self._meta_ready = True
 
     def _read_meta(self, group: str) -> ms.GroupMeta | None:
@@ -227,8 +239,9 @@ class MilvusStore:
         with self._call("drop group", ddl=True) as c:
             existed = self._read_meta(group) is not None
             c.delete(self._meta_name, filter=expr.ids_expr([group]))
-            for target in TARGETS:
-                name = self.collection(group, target)
+            names = [self.collection(group, target) for target in TARGETS]
+            self.flush_policy.forget(names)
+            for name in names:
                 if c.has_collection(name):
                     c.drop_collection(name)
             self._groups.pop(group, None)
@@ -272,19 +285,23 @@ class MilvusStore:
             if chunk and size + row_size > RPC_BUDGET_BYTES:
                 with self._call("upsert") as c:
                     c.upsert(name, chunk)
+                self.flush_policy.wrote(name, len(chunk))  # outside the lock the flusher takes
                 chunk, size = [], 0
             chunk.append(row)
             size += row_size
         if chunk:
             with self._call("upsert") as c:
                 c.upsert(name, chunk)
+            self.flush_policy.wrote(name, len(chunk))
 
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         present = sorted(self.existing_ids(group, target, ids))
         name = self.collection(group, target)
         for start in range(0, len(present), IDS_PER_QUERY):
+            part = present[start : start + IDS_PER_QUERY]
             with self._call("delete") as c:
-                c.delete(name, filter=expr.ids_expr(present[start : start + IDS_PER_QUERY]))
+                c.delete(name, filter=expr.ids_expr(part))
+            self.flush_policy.wrote(name, len(part))  # tombstones are unflushed rows too
         return len(present)
 
     def delete_texts_of_image(self, group: str, image_id: str) -> int:
@@ -307,17 +324,7 @@ class MilvusStore:
         self, group: str, target: Target, ids: Sequence[str], *, with_vectors: bool = False
     ) -> list[dict[str, Any]]:
         fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
-        found = {str(r["id"]): r for r in self._rows_by_id(group, target, ids, fields)}
-        out = []
-        for i in dict.fromkeys(ids):  # requested order, duplicates once
-            row = found.get(i)
-            if row is None:
-                continue
-            row = {k: row[k] for k in fields}
-            if with_vectors:
-                row["vector"] = np.asarray(row["vector"], dtype=np.float32)
-            out.append(row)
-        return out
+        return ms.rows_in_order(self._rows_by_id(group, target, ids, fields), ids, fields)
 
     def _rows_by_id(
         self, group: str, target: Target, ids: Sequence[str], fields: list[str]
@@ -369,36 +376,26 @@ class MilvusStore:
                 anns_field="vector",
                 **STRONG,
             )
-        results: list[list[Hit]] = []
-        for hits in raw:
-            page = []
-            for h in hits:
-                score = float(h["distance"])
-                if min_score is not None and score < min_score:
-                    break  # hits come best first
-                entity = h.get("entity") or {}
-                page.append(
-                    Hit(
-                        id=str(h["id"]),
-                        score=score,
-                        fields={k: entity.get(k) for k in fields if k != "id"},
-                    )
-                )
-            results.append(page)
-        return results
+        return ms.hits_from_raw(raw, fields, min_score)
 
     def flush(self, group: str) -> None:
-        """Seal the group's growing segments so the server builds their vector index.
+        """Flush both collections of ``group`` now, in this thread.
 
-        Worth calling after a bulk ingest on a server: until a segment is sealed (1 GB or
-        idle minutes later) Milvus searches it without the HNSW index. Not needed per write.
+        For the end of a bulk ingest: searches are then fast (Lite) and go through the
+        vector index (a server builds it once a segment is sealed) without waiting for the
+        background policy's idle delay. Not needed per write.
         """
         self._group(group)
+        for target in TARGETS:
+            self.flush_policy.flush_now(self.collection(group, target))
+
+    def _flush_collection(self, name: str) -> None:
         with self._call("flush") as c:
-            for target in TARGETS:
-                c.flush(self.collection(group, target))
+            c.flush(name)
 
     def close(self) -> None:
+        # Before taking the lock: the flush thread may be waiting for it.
+        self.flush_policy.close()
         with self._ddl_lock:
             with contextlib.suppress(Exception):
                 self._client.close()

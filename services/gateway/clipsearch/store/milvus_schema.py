@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from pymilvus import DataType, MilvusClient
 
 from clipsearch.store.protocol import (
     GroupMismatch,
+    Hit,
     ImageRecord,
     InvalidStoreRequest,
     StoreError,
@@ -250,7 +251,9 @@ def create_collections(
                 )
             continue
         client.create_collection(name, schema=data_schema(target, dim), consistency_level="Strong")
-        client.create_index(name, index_params(index_type, dict(params)))
+        # sync=False: pymilvus' wait for the build calls AllocTimestamp, which Lite lacks
+        # (a gRPC error traceback in the log); the collection is empty, nothing to wait for.
+        client.create_index(name, index_params(index_type, dict(params)), sync=False)
         created.append(name)
     # Load all at once: on a server each load takes seconds, mostly waiting.
     for name in created:
@@ -262,3 +265,52 @@ def create_collections(
             raise StoreError(f"Milvus did not load {created} within {timeout}s")
         if created:
             time.sleep(0.1)
+
+
+def hits_from_raw(raw: Any, fields: list[str], min_score: float | None) -> list[list[Hit]]:
+    """pymilvus search results as :class:`Hit` lists, cut below ``min_score``."""
+    results: list[list[Hit]] = []
+    for hits in raw:
+        page = []
+        for h in hits:
+            score = float(h["distance"])
+            if min_score is not None and score < min_score:
+                break  # hits come best first
+            entity = h.get("entity") or {}
+            page.append(
+                Hit(
+                    id=str(h["id"]),
+                    score=score,
+                    fields={k: entity.get(k) for k in fields if k != "id"},
+                )
+            )
+        results.append(page)
+    return results
+
+
+def rows_in_order(
+    rows: list[dict[str, Any]], ids: Sequence[str], fields: list[str]
+) -> list[dict[str, Any]]:
+    """The queried ``rows`` in the order of ``ids`` (each once, missing ones skipped), with
+    only ``fields``; a ``vector`` field as float32."""
+    found = {str(r["id"]): r for r in rows}
+    out = []
+    for i in dict.fromkeys(ids):  # requested order, duplicates once
+        row = found.get(i)
+        if row is None:
+            continue
+        row = {k: row[k] for k in fields}
+        if "vector" in row:
+            row["vector"] = np.asarray(row["vector"], dtype=np.float32)
+        out.append(row)
+    return out
+
+
+def create_meta_collection(client: Any, name: str) -> None:
+    """Create (if missing) and load the one-row-per-group meta collection."""
+    if not client.has_collection(name):
+        # Index created apart: create_collection(index_params=) would wait for its build,
+        # which calls AllocTimestamp (see create_collections).
+        client.create_collection(name, schema=meta_schema(), consistency_level="Strong")
+        client.create_index(name, index_params("FLAT", {}), sync=False)
+    client.load_collection(name)
