@@ -88,21 +88,24 @@ def test_cancel_removes_spooled_uploads(
     more = [("files", (f"d{i}.png", picture(700 + i), "image/png")) for i in range(5)]
     with _client(settings, encoder, store, faulty) as client:
         manager = client.app.state.jobs  # type: ignore[attr-defined]
-        running = client.post("/v1/ingest", files=files).json()["job_id"]
-        queued = client.post("/v1/ingest", files=more).json()["job_id"]
-        assert faulty.entered.wait(60), "the job never reached its first write"
-        assert any(manager.spool_dir(running).iterdir())  # uploads still to do are there
-        assert any(manager.spool_dir(queued).iterdir())
+        try:  # a failed check must not leave writes held: shutdown would wait on them
+            running = client.post("/v1/ingest", files=files).json()["job_id"]
+            queued = client.post("/v1/ingest", files=more).json()["job_id"]
+            assert faulty.entered.wait(60), "the job never reached its first write"
+            assert manager._current is not None, "the first job is not running"
+            assert any(manager.spool_dir(running).iterdir())  # uploads still to do are there
+            assert any(manager.spool_dir(queued).iterdir())
 
-        # A queued job's uploads go at once; a running job's once its worker stopped.
-        assert client.delete(f"/v1/jobs/{queued}").json()["status"] == "cancelled"
-        assert not manager.spool_dir(queued).exists()
-        assert client.delete(f"/v1/jobs/{running}").json()["status"] == "cancelled"
-        deadline = time.monotonic() + 30
-        while manager.spool_dir(running).exists():
-            assert time.monotonic() < deadline, "spool of the cancelled job still there"
-            time.sleep(0.05)
-        faulty.gate.set()
+            # A queued job's uploads go at once; a running job's once its worker stopped.
+            assert client.delete(f"/v1/jobs/{queued}").json()["status"] == "cancelled"
+            assert not manager.spool_dir(queued).exists()
+            assert client.delete(f"/v1/jobs/{running}").json()["status"] == "cancelled"
+            deadline = time.monotonic() + 30
+            while manager.spool_dir(running).exists():
+                assert time.monotonic() < deadline, "cancelled job's worker did not stop"
+                time.sleep(0.05)
+        finally:
+            faulty.gate.set()
         assert client.get(f"/v1/jobs/{running}").json()["status"] == "cancelled"
 
 

@@ -261,9 +261,11 @@ class Pipeline:
             while len(batch) < size and ends < self.workers:
                 # Block for the first item; then take what is ready, waiting briefly so a
                 # batch is full when the decoders are only a little behind.
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+                # lands as the get completes, and a cancelled job then never stops.
                 try:
-                    timeout = None if not batch else 0.02
-                    e = await asyncio.wait_for(self.q_encode.get(), timeout)
+                    async with asyncio.timeout(None if not batch else 0.02):
+                        e = await self.q_encode.get()
                 except TimeoutError:
                     break
                 if e is _END:
