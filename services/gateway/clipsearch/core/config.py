@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     ingest_queue_items: int = Field(default=128, ge=1, le=100_000)
     ingest_max_pending_items: int = Field(default=200_000, ge=1)
     ingest_max_items_per_job: int = Field(default=100_000, ge=1)
+    # How long a job waits out an encoder outage before failing the items (0 = not at all).
+    ingest_encoder_wait_s: float = Field(default=600.0, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -12,6 +12,9 @@ ingest``). Queues are bounded, so memory stays flat whatever the job size. Bad i
 marked ``failed`` where they fail and never stop the job. The upsert of a batch is preceded
 by marking its items ``attempted`` (see :mod:`clipsearch.jobs.store`), which makes a
 resumed job exact. Copies of one picture within a job: :mod:`clipsearch.jobs.dedupe`.
+An encoder *outage* is not an item's fault: the job pauses until the encoder is back and
+retries the batch (bounded by ``CLIPSEARCH_INGEST_ENCODER_WAIT_S``, see
+:mod:`clipsearch.jobs.outage`); only a bad input fails its item.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
+from clipsearch.encoder.protocol import Vectors
 from clipsearch.jobs.dedupe import InJobDuplicates
 from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, pixel_path, stub, unlink_all
 from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
+from clipsearch.jobs.outage import EncoderGaveUp, OutageWait
 from clipsearch.jobs.paths import PathRefused, read_checked
 from clipsearch.jobs.store import Item, Job
 from clipsearch.store.protocol import ImageRecord, TextRecord
@@ -65,6 +70,7 @@ class Pipeline:
         self.q_store: asyncio.Queue[list[Entry] | None] = asyncio.Queue(max(2, cap // 32))
         self.dups = InJobDuplicates()
         self.pixel_encoder = pixel_path(deps.encoder)
+        self.outage = OutageWait(deps.encoder, self.cfg.ingest_encoder_wait_s, self._note)
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
@@ -87,6 +93,10 @@ class Pipeline:
 
     async def fail(self, item: Item, error: str, image_id: str | None = None) -> None:
         await self.finish([(item.seq, "failed", image_id, error)], [stub(item)])
+
+    async def _note(self, note: str | None) -> None:
+        """Show (or clear) why a running job is not progressing, in its ``error`` field."""
+        await self._io(self.d.jobs.set_note, self.job.id, note)
 
     # --- run -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -277,15 +287,12 @@ class Pipeline:
         await self.q_store.put(_END)
 
     async def _encode_batch(self, batch: list[Entry]) -> None:
-        enc = self.d.encoder
         try:
-            if self.pixel_encoder is not None:
-                pixels = np.stack([e.pixels for e in batch if e.pixels is not None])
-                vectors = await self._io(self.pixel_encoder.encode_pixels, pixels)
-            else:
-                vectors = await enc.encode_images([e.data for e in batch])
-            texts = [c for e in batch for c in e.captions]
-            text_vectors = await enc.encode_texts(texts) if texts else None
+            vectors, text_vectors = await self.outage.call(lambda: self._vectors(batch))
+        except EncoderGaveUp as exc:
+            failed: list[Result] = [(e.item.seq, "failed", e.id, str(exc)) for e in batch]
+            await self.finish(failed, [stub(e.item) for e in batch])
+            return
         except Exception as exc:
             if len(batch) == 1:
                 await self.fail(batch[0].item, f"encoder failed: {exc}", batch[0].id)
@@ -301,6 +308,17 @@ class Pipeline:
                 e.caption_vectors.append(text_vectors[k])
                 k += 1
         await self.q_store.put(batch)
+
+    async def _vectors(self, batch: list[Entry]) -> tuple[Vectors, Vectors | None]:
+        """Image vectors of ``batch`` and the vectors of all its captions, in order."""
+        enc = self.d.encoder
+        if self.pixel_encoder is not None:
+            pixels = np.stack([e.pixels for e in batch if e.pixels is not None])
+            vectors = await self._io(self.pixel_encoder.encode_pixels, pixels)
+        else:
+            vectors = await enc.encode_images([e.data for e in batch])
+        texts = [c for e in batch for c in e.captions]
+        return vectors, (await enc.encode_texts(texts) if texts else None)
 
     # --- stage 4: blobs + upsert + mark -----------------------------------------------------
     async def _writer(self) -> None:

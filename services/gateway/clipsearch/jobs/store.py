@@ -244,8 +244,10 @@ class JobStore:
         now = time.time()
         with self._lock:
             if status == "running":
+                # error = NULL: a note left by a process that died while waiting is stale.
                 self._db.execute(
-                    "UPDATE jobs SET status = ?, started_at = coalesce(started_at, ?) WHERE id = ?",
+                    "UPDATE jobs SET status = ?, started_at = coalesce(started_at, ?),"
+                    " error = NULL WHERE id = ?",
                     (status, now, job_id),
                 )
             elif status in ACTIVE:
@@ -255,6 +257,15 @@ class JobStore:
                     "UPDATE jobs SET status = ?, finished_at = ?, error = ? WHERE id = ?",
                     (status, now, error, job_id),
                 )
+
+    def set_note(self, job_id: str, note: str | None) -> None:
+        """Why a running job is not progressing (e.g. waiting for the encoder), shown in its
+        ``error`` field; ``None`` clears it. Final jobs are left as they are."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET error = ? WHERE id = ? AND status IN ('queued', 'running')",
+                (note, job_id),
+            )
 
     # --- items ---------------------------------------------------------------------------
     def items(
