@@ -166,7 +166,10 @@ class JobView(BaseModel):
     created_at: float
     started_at: float | None
     finished_at: float | None
-    error: str | None
+    error: str | None = Field(
+        description="why the job failed; while running, a note such as "
+        "'waiting for the encoder (unavailable since ...)'"
+    )
     items: list[ItemView] | None = None
     offset: int = 0
     limit: int = 0

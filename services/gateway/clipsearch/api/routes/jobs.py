@@ -287,7 +287,8 @@ async def job_events(
             assert job is not None
             view = job_view(job, manager.rate_eta(job), None, 0, 0).model_dump()
             body = json.dumps(view)
-            state = json.dumps([view["status"], view["counts"]])
+            # `error` too: a job waiting for the encoder says so there while counts stand still.
+            state = json.dumps([view["status"], view["counts"], view["error"]])
             if state != last:
                 yield f"event: progress\ndata: {body}\n\n"
                 last, quiet = state, 0.0
