@@ -155,3 +155,26 @@ def test_queue_full_gives_429(client: TestClient, settings: Settings) -> None:
     assert r.status_code == 429
     assert int(r.headers["Retry-After"]) >= 1
     assert r.json()["error"]["code"] == "too_many_requests"
+
+
+def test_job_end_flushes_its_collection(settings: Settings, encoder: Any, blobs: Any) -> None:
+    # Background flushing off: only the job runner's end-of-job flush can flush here.
+    settings.milvus_flush_rows = 0
+    settings.milvus_flush_idle_s = 0
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from clipsearch.store.milvus import MilvusStore
+
+    store = MilvusStore.from_settings(settings)
+    try:
+        app = create_app(settings, encoder=encoder, store=store, blobs=blobs)
+        with TestClient(app) as client:
+            files = [("files", (f"f{i}.png", picture(300 + i), "image/png")) for i in range(12)]
+            r = client.post("/v1/ingest", files=files)
+            assert r.status_code == 202, r.text
+            body = wait_done(client, r.json()["job_id"])
+            assert body["counts"]["stored"] == 12
+            name = store.collection(body["collection"], "images")
+            assert store.flush_policy.flushes(name) >= 1
+            assert store.flush_policy.pending(name) == 0
+    finally:
+        store.close()

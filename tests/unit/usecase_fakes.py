@@ -77,6 +77,7 @@ class FakeStore:
         self.data: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.fail_upsert_ids: set[str] = set()
         self.search_calls: list[int] = []
+        self.flushed: list[str] = []
 
     def health(self) -> None:
         return None
@@ -181,6 +182,9 @@ class FakeStore:
 
     def drop_group(self, group: str) -> bool:
         return self.groups.pop(group, None) is not None
+
+    def flush(self, group: str) -> None:
+        self.flushed.append(group)
 
     def close(self) -> None:
         return None

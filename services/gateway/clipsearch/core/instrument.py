@@ -189,5 +189,8 @@ class InstrumentedStore:
     def drop_group(self, group: str) -> bool:
         return self._call("drop_group", self.inner.drop_group, group)
 
+    def flush(self, group: str) -> None:
+        self._call("flush", self.inner.flush, group)
+
     def close(self) -> None:
         self.inner.close()

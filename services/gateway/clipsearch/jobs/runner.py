@@ -202,6 +202,13 @@ class JobManager:
         finally:
             self._current = None
             self._progress.pop(job_id, None)
+        # A bulk job ends with a flush, so its rows are indexed (fast search on Lite, HNSW
+        # on a server) now rather than after the store's idle delay. Best effort: the rows
+        # are already readable without it.
+        try:
+            await to_thread.run_sync(self.deps.store.flush, group)
+        except Exception as exc:
+            log.warning("flush after ingest job %s failed: %s", job_id, exc)
         final = await self.get(job_id)
         assert final is not None
         status = _final_status(final, cancelled=job_id in self._cancelled)

@@ -125,4 +125,8 @@ class VectorStore(Protocol):
     def drop_group(self, group: str) -> bool:
         """Remove both collections and the group's record; False if it did not exist."""
 
+    def flush(self, group: str) -> None:
+        """Make recent writes durable and indexed now (end of a bulk ingest); never needed
+        for correctness: reads see writes without it."""
+
     def close(self) -> None: ...
