@@ -13,6 +13,7 @@ import pytest
 from clipsearch.core.config import Settings
 from clipsearch.encoder.local import LocalEncoder
 from clipsearch.encoder.model_files import ModelFiles
+from clipsearch.encoder.ort_session import OrtSession
 from clipsearch.encoder.protocol import Encoder, EncoderError, ImageDecodeError
 from tests.encoder.conftest import png_bytes
 from tests.encoder.onnx_fixtures import build_model_dir
@@ -192,3 +193,17 @@ def test_broken_model_file_is_an_encoder_error(tmp_path: Path) -> None:
     (folder / "visual.onnx").write_bytes(b"garbage")
     with pytest.raises(EncoderError, match=r"visual\.onnx"):
         asyncio.run(make(folder).health())
+
+
+@pytest.mark.parametrize("spinning", [False, True])
+def test_intra_op_spinning_is_off_unless_asked(dynamic_model: Path, spinning: bool) -> None:
+    # Off by default: spinning intra-op threads take the cores the ingest decoders need.
+    enc = make(dynamic_model)
+    session = OrtSession(enc.files.visual, spinning=spinning)
+    options = session._session.get_session_options()
+    entry = options.get_session_config_entry("session.intra_op.allow_spinning")
+    assert entry == ("1" if spinning else "0")
+    default = OrtSession(enc.files.visual)._session.get_session_options()
+    assert default.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    pixels = np.zeros((2, 3, enc.image_size, enc.image_size), dtype=np.float32)
+    assert session.run({"pixel_values": pixels}).shape[0] == 2  # still runs

@@ -15,7 +15,9 @@ from clipsearch.store.blobs import (
     FileBlobStore,
     blob_id_of,
     make_thumbnail,
+    thumbnail_of,
 )
+from clipsearch.usecases.blobs import BlobAdapter
 
 
 def png(width: int, height: int, mode: str = "RGB", color: object = (200, 10, 10)) -> bytes:
@@ -148,3 +150,83 @@ def test_palette_and_grayscale_images_become_rgb() -> None:
 def test_thumbnail_refuses_pixel_bombs() -> None:
     with pytest.raises(ValueError, match="pixels"):
         make_thumbnail(png(2000, 2000), max_pixels=1_000_000)
+
+
+def test_thumbnail_from_the_decoded_picture_skips_decoding(blobs: FileBlobStore) -> None:
+    data = png(1000, 500)
+    picture = Image.open(io.BytesIO(data))
+    picture.load()
+    blob_id = blobs.put(data)
+    # Bytes that are no image at all: the thumbnail can only have come from ``picture``.
+    blobs.put_thumbnail(blob_id, b"not an image", picture)
+    assert picture.size == (1000, 500)  # the caller's picture is left as it was
+    with Image.open(io.BytesIO(blobs.get_thumbnail(blob_id))) as thumb:
+        assert (thumb.format, thumb.mode, thumb.size) == ("JPEG", "RGB", (256, 128))
+        with Image.open(io.BytesIO(make_thumbnail(data))) as from_bytes:
+            assert thumb.size == from_bytes.size
+            assert thumb.getpixel((128, 64)) == from_bytes.getpixel((128, 64))
+
+
+def test_thumbnail_of_puts_alpha_on_white() -> None:
+    with Image.open(io.BytesIO(thumbnail_of(Image.new("RGBA", (40, 30), (0, 0, 0, 0))))) as img:
+        assert (img.mode, img.size) == ("RGB", (40, 30))
+        assert min(img.getpixel((20, 15))) > 245  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("damage", [b"", b"\xff\xd8\xff\xe0 cut short"])
+def test_damaged_thumbnail_counts_as_missing_and_is_rebuilt(
+    blobs: FileBlobStore, damage: bytes
+) -> None:
+    # Thumbnails are written without fsync: after a crash one may be empty or truncated.
+    data = png(64, 64)
+    blob_id = blobs.put(data)
+    blobs.put_thumbnail(blob_id, data)
+    path = blobs.thumbnail_path(blob_id)
+    assert path is not None
+    path.write_bytes(damage)
+    with pytest.raises(BlobNotFound):
+        blobs.get_thumbnail(blob_id)
+    thumb = BlobAdapter(blobs).thumbnail(blob_id)  # what GET .../thumbnail serves
+    assert thumb.startswith(b"\xff\xd8")
+    assert thumb.endswith(b"\xff\xd9")
+    assert path.read_bytes() == thumb
+
+
+def _record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Paths fsynced from now on, in order (as /proc names them)."""
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+def test_put_syncs_the_file_then_every_new_directory_entry(
+    blobs: FileBlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced = _record_fsyncs(monkeypatch)
+    data = b"durable"
+    blob_id = blobs.put(data)
+    root = tmp_path / "blobs"
+    fan1, fan2 = root / blob_id[:2], root / blob_id[:2] / blob_id[2:4]
+    # The bytes under a temporary name first, then the directory holding the final name,
+    # then each directory made for it, in the directory above it.
+    assert synced[0].startswith(str(fan2 / "."))
+    assert synced[0].endswith(".tmp")
+    assert synced[1:] == [str(fan2), str(fan1), str(root)]
+    # A second blob in the same directories: only its file and its own directory.
+    synced.clear()
+    other = b"durable 21911"  # found by search: its sha256 also starts with 54da
+    assert blob_id_of(other)[:4] == blob_id[:4] == "54da"
+    blobs.put(other)
+    assert len(synced) == 2
+    assert synced[1] == str(fan2)
+    # Thumbnails are derived data: no fsync at all.
+    synced.clear()
+    blobs.put_thumbnail(blob_id, png(8, 8))
+    assert synced == []
+    assert blobs.get(blob_id) == data

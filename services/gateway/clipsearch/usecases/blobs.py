@@ -1,8 +1,10 @@
 """Adapts the store's :class:`~clipsearch.store.blobs.BlobStore` to the use-cases' ``Blobs``:
-one ``put`` writes the original and its thumbnail, and a missing blob is a
+one ``put`` writes the original (durably) and its thumbnail, and a missing blob is a
 ``FileNotFoundError`` (what the HTTP layer turns into 404)."""
 
 from __future__ import annotations
+
+from PIL import Image
 
 from clipsearch.store.blobs import BlobNotFound, BlobStore
 
@@ -14,13 +16,16 @@ class BlobAdapter:
     def exists(self, blob_id: str) -> bool:
         return self.inner.exists(blob_id)
 
-    def put(self, blob_id: str, data: bytes, content_type: str) -> None:
+    def put(
+        self, blob_id: str, data: bytes, content_type: str, image: Image.Image | None = None
+    ) -> None:
         stored = self.inner.put(data)
         if stored != blob_id:  # ids are sha256 of the bytes on both sides
             raise ValueError(f"blob store gave id {stored}, expected {blob_id}")
         # The thumbnail is written before the caller writes any vector, so every
-        # searchable image has one.
-        self.inner.put_thumbnail(blob_id, data)
+        # searchable image has one (and one lost in a crash is rebuilt in ``thumbnail``).
+        # ``image``, the picture the caller already decoded, spares decoding it again.
+        self.inner.put_thumbnail(blob_id, data, image)
 
     def read(self, blob_id: str) -> bytes:
         try:

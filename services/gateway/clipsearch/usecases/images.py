@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from clipsearch.core.config import Settings
 from clipsearch.encoder.protocol import Encoder, EncoderError, ImageDecodeError, Vectors
@@ -34,6 +34,9 @@ from clipsearch.usecases.errors import (
 )
 from clipsearch.usecases.imaging import ImageInfo, check_size, inspect_image
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 log = logging.getLogger(__name__)
 Status = Literal["stored", "duplicate", "failed"]
 
@@ -43,7 +46,11 @@ class Blobs(Protocol):
 
     def exists(self, blob_id: str) -> bool: ...
 
-    def put(self, blob_id: str, data: bytes, content_type: str) -> None: ...
+    def put(
+        self, blob_id: str, data: bytes, content_type: str, image: Image.Image | None = None
+    ) -> None:
+        """Original (on disk when this returns) + thumbnail; ``image`` is ``data`` already
+        decoded and upright, when the caller has it, so it is not decoded a second time."""
 
     def read(self, blob_id: str) -> bytes:
         """The original bytes; ``FileNotFoundError`` if absent."""
