@@ -19,8 +19,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from clipsearch.core.config import EncoderMode, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "clipserver_ctl.py"
@@ -28,6 +31,19 @@ SCRIPT = ROOT / "scripts" / "clipserver_ctl.py"
 ENCODER_VENV = Path(os.environ.get("CLIPSEARCH_TEST_ENCODER_VENV", ROOT / ".venv-encoder"))
 SHAPES_MODEL = ROOT / "services" / "encoder" / "models" / "shapes"
 MODEL_NAME = "ViT-B-32::openai"  # tokenizer and 224 px input, as clip-server needs a name
+
+
+def service_settings(data_dir: Path, url: str, model_path: Path, **overrides: Any) -> Settings:
+    """Gateway settings in service mode against ``url``, with the test's own overrides."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=data_dir,
+        encoder_mode=EncoderMode.service,
+        encoder_url=url,
+        model_name=MODEL_NAME,
+        model_path=model_path,
+        **overrides,
+    )
 
 
 def free_port() -> int:

@@ -16,8 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from clipsearch.api.app import create_app
-from clipsearch.core.config import EncoderMode, Settings
-from tests.service.conftest import MODEL_NAME, ClipServer, crash
+from tests.service.conftest import ClipServer, crash, service_settings
 from tests.service.pictures import encoded, photo
 
 pytestmark = pytest.mark.encoder_venv
@@ -37,13 +36,10 @@ def test_job_survives_a_clip_server_crash(
     service_model: Path,
     tmp_path: Path,
 ) -> None:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=tmp_path,
-        encoder_mode=EncoderMode.service,
-        encoder_url=own_server.url,
-        model_name=MODEL_NAME,
-        model_path=service_model,
+    settings = service_settings(
+        tmp_path,
+        own_server.url,
+        service_model,
         encoder_timeout_s=TIMEOUT_S,
         encoder_breaker_cooldown_s=2.0,
         encoder_batch_size=8,

@@ -13,8 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from clipsearch.api.app import create_app
-from clipsearch.core.config import EncoderMode, Settings
-from tests.service.conftest import MODEL_NAME, ClipServer, crash
+from tests.service.conftest import ClipServer, crash, service_settings
 
 pytestmark = pytest.mark.encoder_venv
 
@@ -25,13 +24,10 @@ COOLDOWN_S = 2.0
 def test_outage_gives_503_fast_and_recovers_after_restart(
     own_server: ClipServer, service_model: Path, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=tmp_path,
-        encoder_mode=EncoderMode.service,
-        encoder_url=own_server.url,
-        model_name=MODEL_NAME,
-        model_path=service_model,
+    settings = service_settings(
+        tmp_path,
+        own_server.url,
+        service_model,
         encoder_timeout_s=TIMEOUT_S,
         encoder_retries=2,
         encoder_backoff_s=0.1,
