@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipsearch.api.app import build_blobs
+from clipsearch.bootstrap import build_blobs
 from clipsearch.core.config import Settings
 from clipsearch.encoder.local import LocalEncoder
 from clipsearch.store.milvus import MilvusStore

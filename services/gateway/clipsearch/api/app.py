@@ -11,14 +11,19 @@ from fastapi.concurrency import run_in_threadpool
 
 from clipsearch import __version__
 from clipsearch.api.errors import install_use_case_errors
-from clipsearch.api.middleware import BodySizeLimit
+from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
 from clipsearch.api.state import AppState
+from clipsearch.bootstrap import (
+    InstrumentedEncoder,
+    InstrumentedStore,
+    build_blobs,
+    build_encoder,
+    build_store,
+)
 from clipsearch.core.config import Settings, get_settings
 from clipsearch.core.errors import install_error_handlers
-from clipsearch.core.instrument import InstrumentedEncoder, InstrumentedStore
-from clipsearch.core.metrics import Metrics, RequestMetrics
-from clipsearch.core.wiring import build_encoder, build_store
+from clipsearch.core.metrics import Metrics
 from clipsearch.encoder.protocol import Encoder, EncoderError
 from clipsearch.jobs.runner import JobManager
 from clipsearch.store.protocol import VectorStore
@@ -31,13 +36,6 @@ log = logging.getLogger(__name__)
 
 class StartupError(RuntimeError):
     """The gateway refuses to start (e.g. the default collection belongs to another model)."""
-
-
-def build_blobs(settings: Settings) -> Blobs:
-    from clipsearch.store.blobs import FileBlobStore
-    from clipsearch.usecases.blobs import BlobAdapter
-
-    return BlobAdapter(FileBlobStore(settings.data_dir))
 
 
 async def ensure_default_collection(collections: Collections, name: str) -> None:

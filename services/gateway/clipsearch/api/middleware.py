@@ -1,13 +1,16 @@
-"""ASGI middleware that refuses oversized bodies before they are read whole."""
+"""ASGI middleware: refuse oversized bodies before they are read whole; count and time
+every request."""
 
 from __future__ import annotations
 
 import json
+import time
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clipsearch.core.errors import error_body
+from clipsearch.core.metrics import Metrics
 
 
 class _TooLarge(HTTPException):
@@ -84,3 +87,36 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class RequestMetrics:
+    """ASGI middleware: count and time every HTTP request by its route *template*
+    (``/v1/images/{image_id}``), so ids never explode the label set."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = str(scope.get("method", ""))
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.request_seconds.labels(method, template).observe(
+                time.perf_counter() - started
+            )

@@ -116,8 +116,7 @@ def _gateway(settings: Any, encoder: Any, store: Any, blobs: Any) -> Iterator[st
 
 def pipeline(enc: Any, pics: list[bytes], base: Any, tmp: Path) -> dict[str, Any]:
     """Upload all pictures in one job and time it until ``done``; then check searchable."""
-    from clipsearch.api.app import build_blobs
-    from clipsearch.core.wiring import build_store
+    from clipsearch.bootstrap import build_blobs, build_store
 
     settings = base.model_copy(update={"data_dir": tmp, "milvus_uri": ""})
     tmp.mkdir(parents=True, exist_ok=True)
@@ -168,8 +167,7 @@ def pipeline(enc: Any, pics: list[bytes], base: Any, tmp: Path) -> dict[str, Any
 
 def naive(enc: Any, pics: list[bytes], base: Any, tmp: Path) -> float:
     """Images/s of one-at-a-time decode, encode, blob write and insert."""
-    from clipsearch.api.app import build_blobs
-    from clipsearch.core.wiring import build_store
+    from clipsearch.bootstrap import build_blobs, build_store
 
     settings = base.model_copy(update={"data_dir": tmp, "milvus_uri": ""})
     tmp.mkdir(parents=True, exist_ok=True)

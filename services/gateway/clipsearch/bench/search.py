@@ -98,7 +98,7 @@ def _measure(size: int, args: argparse.Namespace, base: Any) -> dict[str, Any]:
     import uvicorn
 
     from clipsearch.api.app import create_app
-    from clipsearch.core.wiring import build_encoder
+    from clipsearch.bootstrap import build_encoder
     from clipsearch.store.milvus import MilvusStore
 
     with tempfile.TemporaryDirectory(prefix="clipsearch-bench-") as tmp:

@@ -38,8 +38,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from clipsearch.bootstrap import build_encoder
     from clipsearch.core.config import get_settings
-    from clipsearch.core.wiring import build_encoder
     from clipsearch.encoder.protocol import EncoderError
     from clipsearch.evaluation import evaluate, format_table, read_captions
 

@@ -1,10 +1,15 @@
-"""Builds the adapters named by the settings. Imports are lazy so the CLI stays light."""
+"""Builds the adapters named by the settings (see :mod:`clipsearch.bootstrap`)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from clipsearch.core.config import EncoderMode, Settings
 from clipsearch.encoder.protocol import Encoder
 from clipsearch.store.protocol import VectorStore
+
+if TYPE_CHECKING:
+    from clipsearch.usecases.images import Blobs
 
 
 def build_encoder(settings: Settings) -> Encoder:
@@ -23,3 +28,11 @@ def build_store(settings: Settings) -> VectorStore:
     from clipsearch.store.milvus import MilvusStore
 
     return MilvusStore.from_settings(settings)
+
+
+def build_blobs(settings: Settings) -> Blobs:
+    """Originals and thumbnails as files under ``settings.data_dir``."""
+    from clipsearch.store.blobs import FileBlobStore
+    from clipsearch.usecases.blobs import BlobAdapter
+
+    return BlobAdapter(FileBlobStore(settings.data_dir))
