@@ -120,7 +120,7 @@ SHAPES_MODEL = Path(__file__).resolve().parents[2] / "services" / "encoder" / "m
 def test_shapes_model_meets_the_held_out_bar(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The issue's bar, on the committed model and the full held-out split: t2i R@5 >= 0.5."""
+    """The bundled model's quality bar on the full held-out split: t2i R@5 >= 0.5."""
     from clipsearch.demo.shapes import HELDOUT_SEED, generate
 
     generate(tmp_path / "heldout", 1000, HELDOUT_SEED)

@@ -1,4 +1,4 @@
-"""An encoder outage pauses an ingest job instead of failing its items (issue 6).
+"""An encoder outage pauses an ingest job instead of failing its items.
 
 The logic of :class:`~clipsearch.jobs.outage.OutageWait` with a fake encoder that is down
 for a number of calls, then the same through the real app (local encoder behind a switch):

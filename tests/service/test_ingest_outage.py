@@ -1,7 +1,7 @@
 """Kill clip-server during an ingest job: the job must finish after the restart, no item lost.
 
 The ingest pipeline owns the retry policy (:mod:`clipsearch.jobs.outage`); this test holds
-it to the service-mode contract of issue 6: an *unavailable* encoder is waited out, not
+it to its service-mode contract: an *unavailable* encoder is waited out, not
 blamed on the items; searches meanwhile fail fast with 503; once clip-server is back the
 job resumes within 30 s and ends ``done`` with every picture stored.
 """

@@ -14,7 +14,7 @@ CORE = Path(clipsearch.core.__file__).parent
 FORBIDDEN_PACKAGES = {"encoder", "store", "jobs", "usecases", "api", "bootstrap"}
 FORBIDDEN_TOP = {"fastapi", "starlette"}
 # The HTTP rendering of errors leaves core/errors.py on the error-vocabulary branch
-# (the other half of the same issue); drop this once both halves are merged.
+# (the error-vocabulary change, made in parallel); drop this once both are merged.
 PENDING = {"errors.py"}
 
 

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the app's adapters and use-cases, typed as ``Annotated`` aliases."""
+"""FastAPI dependencies, typed as ``Annotated`` aliases: the app state (adapters and
+use-cases) and the ``?collection=`` every endpoint takes."""
 
 from __future__ import annotations
 
@@ -7,25 +8,10 @@ from typing import Annotated, cast
 from fastapi import Depends, Query, Request
 
 from clipsearch.api.state import AppState
-from clipsearch.core.config import Settings
-from clipsearch.encoder.protocol import Encoder
-from clipsearch.store.protocol import VectorStore
 
 
 def get_state(request: Request) -> AppState:
     return cast(AppState, request.app.state.clipsearch)
-
-
-def get_settings_dep(state: Annotated[AppState, Depends(get_state)]) -> Settings:
-    return state.settings
-
-
-def get_encoder(state: Annotated[AppState, Depends(get_state)]) -> Encoder:
-    return state.encoder
-
-
-def get_store(state: Annotated[AppState, Depends(get_state)]) -> VectorStore:
-    return state.store
 
 
 def get_collection(
@@ -43,7 +29,4 @@ def get_collection(
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-EncoderDep = Annotated[Encoder, Depends(get_encoder)]
-StoreDep = Annotated[VectorStore, Depends(get_store)]
 CollectionDep = Annotated[str, Depends(get_collection)]

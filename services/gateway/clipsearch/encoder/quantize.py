@@ -1,8 +1,8 @@
 """int8 copies of model folders (dynamic quantisation) and the folder metadata file.
 
 A model folder holds ``textual.onnx`` and ``visual.onnx`` in clip-server's ONNX layout,
-plus ``clipsearch.json``. The fingerprint is defined here, once, for every writer:
-sha256 over the bytes of ``textual.onnx`` followed by the bytes of ``visual.onnx``.
+plus ``clipsearch.json``. A folder's fingerprint (:func:`fingerprint`, what a collection
+records) is sha256 over the bytes of ``textual.onnx`` followed by the bytes of ``visual.onnx``.
 """
 
 from __future__ import annotations

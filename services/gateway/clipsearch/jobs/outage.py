@@ -1,4 +1,4 @@
-"""Riding out an encoder outage during an ingest job (issue 6).
+"""Riding out an encoder outage during an ingest job.
 
 An encode that raises :class:`~clipsearch.encoder.resilience.EncoderUnavailable` (server
 down, circuit open, timeout) is not proof that the encoder is down: a clip-server can
