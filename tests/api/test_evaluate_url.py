@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -17,17 +16,13 @@ import pytest
 
 from clipsearch.api.app import create_app
 from clipsearch.cli import main
+from clipsearch.client import ClipsearchError
 from clipsearch.core.config import Settings, get_settings
 from clipsearch.demo.shapes import HELDOUT_SEED, generate
-from clipsearch.evaluation_http import GatewayError, batched
+from clipsearch.evaluation_http import batched
+from tests.helpers import free_port
 
 TINY_MODEL = Path(__file__).resolve().parents[2] / "services" / "encoder" / "models" / "shapes"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +177,7 @@ def test_batches_shrink_to_what_the_gateway_accepts(
     def send(chunk: Sequence[int]) -> list[int]:
         seen.append(len(chunk))
         if len(chunk) > limit:
-            raise GatewayError("too many", 422, "too_many_queries", details)
+            raise ClipsearchError("too many", status=422, code="too_many_queries", details=details)
         return [x * 2 for x in chunk]
 
     assert batched(list(range(10)), 10, send) == [x * 2 for x in range(10)]
@@ -191,7 +186,7 @@ def test_batches_shrink_to_what_the_gateway_accepts(
 
 def test_other_refusals_are_not_retried() -> None:
     def send(chunk: Sequence[int]) -> list[int]:
-        raise GatewayError("bad", 422, "invalid_query")
+        raise ClipsearchError("bad", status=422, code="invalid_query")
 
-    with pytest.raises(GatewayError, match="bad"):
+    with pytest.raises(ClipsearchError, match="bad"):
         batched([1, 2, 3], 2, send)

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from clipsearch.cli import main
-from clipsearch.commands import search as cmd
 
 HITS = {
     "hits": [
@@ -37,7 +36,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
     def client(**kwargs: Any) -> httpx.Client:
         return real(transport=httpx.MockTransport(handler), **kwargs)
 
-    monkeypatch.setattr(cmd.httpx, "Client", client)
+    monkeypatch.setattr(httpx, "Client", client)
     return requests
 
 

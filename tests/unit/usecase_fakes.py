@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import hashlib
-import io
+import threading
+import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
+from tests.helpers import noise
 
+from clipsearch.store import milvus_expr as expr
+from clipsearch.store import milvus_schema as ms
 from clipsearch.store.protocol import (
+    Filter,
     GroupInfo,
     GroupMismatch,
     Hit,
     ImageRecord,
+    InvalidStoreRequest,
     StoreError,
+    Target,
     TextRecord,
     UnknownGroup,
 )
@@ -24,12 +31,9 @@ from clipsearch.store.protocol import (
 DIM = 8
 
 
-def picture(seed: int, size: tuple[int, int] = (16, 12)) -> bytes:
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 255, size=(size[1], size[0], 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG", quality=95)
-    return buf.getvalue()
+def picture(seed: int) -> bytes:
+    """A 16 x 12 JPEG of noise, about 1 KB: under the small upload limits of these tests."""
+    return noise(seed, (16, 12), "JPEG", quality=95)
 
 
 def _vec(key: bytes) -> np.ndarray:
@@ -70,14 +74,20 @@ class FakeEncoder:
 
 
 class FakeStore:
+    """The :class:`~clipsearch.store.protocol.VectorStore` contract in memory, exact cosine
+    search. Rows, limits and filters are checked by the same functions as ``MilvusStore``
+    (``milvus_schema``, ``milvus_expr``), and ``tests/store`` runs its contract suite on
+    this class too, so the two cannot drift apart."""
+
     kind = "fake"
 
     def __init__(self) -> None:
-        self.groups: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, ms.GroupMeta] = {}
         self.data: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.fail_upsert_ids: set[str] = set()
         self.search_calls: list[int] = []
         self.flushed: list[str] = []
+        self._lock = threading.Lock()
 
     def health(self) -> None:
         return None
@@ -86,108 +96,148 @@ class FakeStore:
         return sorted(self.groups)
 
     def ensure_group(self, group: str, *, dim: int, model_name: str, fingerprint: str) -> None:
+        ms.check_group(group)
+        if dim < 1 or dim > 32768:
+            raise InvalidStoreRequest(f"invalid vector dimension {dim}")
+        with self._lock:
+            meta = self.groups.get(group)
+            if meta is None:
+                self.groups[group] = ms.GroupMeta(
+                    dim, model_name, fingerprint, "FLAT", {}, int(time.time())
+                )
+                self.data[(group, "images")] = {}
+                self.data[(group, "texts")] = {}
+            elif meta.fingerprint != fingerprint or meta.dim != dim:
+                raise GroupMismatch(ms.mismatch_message(group, meta, model_name, fingerprint, dim))
+
+    def _meta(self, group: str) -> ms.GroupMeta:
+        ms.check_group(group)
         meta = self.groups.get(group)
         if meta is None:
-            self.groups[group] = {"dim": dim, "model_name": model_name, "fingerprint": fingerprint}
-            self.data[(group, "images")] = {}
-            self.data[(group, "texts")] = {}
-        elif meta["fingerprint"] != fingerprint or meta["dim"] != dim:
-            raise GroupMismatch(f"{group} differs")
+            raise UnknownGroup(f"collection group {group!r} does not exist")
+        return meta
 
     def group_info(self, group: str) -> GroupInfo:
-        if group not in self.groups:
-            raise UnknownGroup(group)
-        m = self.groups[group]
+        m = self._meta(group)
         return GroupInfo(
             group,
-            m["dim"],
-            m["model_name"],
-            m["fingerprint"],
-            "FLAT",
-            {},
-            {t: len(self.data[(group, t)]) for t in ("images", "texts")},
+            m.dim,
+            m.model_name,
+            m.fingerprint,
+            m.index_type,
+            {**m.index_params, "metric_type": "COSINE"},
+            {t: self.count(group, t) for t in ("images", "texts")},
         )
 
     def _rows(self, group: str, target: str) -> dict[str, dict[str, Any]]:
-        if group not in self.groups:
-            raise UnknownGroup(group)
+        self._meta(group)
         return self.data[(group, target)]
 
-    def _upsert(self, group: str, target: str, records: Sequence[Any]) -> None:
-        if any(r.id in self.fail_upsert_ids for r in records):
+    def _upsert(self, group: str, target: str, rows: list[dict[str, Any]]) -> None:
+        # Checked whole before anything is written: a refused batch leaves no row behind.
+        if any(r["id"] in self.fail_upsert_ids for r in rows):
             raise StoreError("injected failure")
-        for r in records:
-            self._rows(group, target)[r.id] = asdict(r)
+        with self._lock:
+            self._rows(group, target).update((r["id"], r) for r in rows)
 
     def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None:
-        self._upsert(group, "images", records)
+        dim = self._meta(group).dim
+        self._upsert(group, "images", [ms.image_row(r, dim)[0] for r in records])
 
     def upsert_texts(self, group: str, records: Sequence[TextRecord]) -> None:
-        self._upsert(group, "texts", records)
+        dim = self._meta(group).dim
+        self._upsert(group, "texts", [ms.text_row(r, dim)[0] for r in records])
 
-    def existing_ids(self, group: str, target: str, ids: Sequence[str]) -> set[str]:
+    def existing_ids(self, group: str, target: Target, ids: Sequence[str]) -> set[str]:
         return set(ids) & set(self._rows(group, target))
 
     def get(
-        self, group: str, target: str, ids: Sequence[str], *, with_vectors: bool = False
+        self, group: str, target: Target, ids: Sequence[str], *, with_vectors: bool = False
     ) -> list[dict[str, Any]]:
-        rows = self._rows(group, target)
-        out = []
-        for i in ids:
-            if i in rows:
-                row = dict(rows[i])
-                if not with_vectors:
-                    row.pop("vector")
-                out.append(row)
-        return out
+        fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
+        with self._lock:
+            rows = list(self._rows(group, target).values())
+        return ms.rows_in_order(rows, ids, fields)
 
-    def count(self, group: str, target: str) -> int:
+    def count(self, group: str, target: Target) -> int:
         return len(self._rows(group, target))
 
     def search(
         self,
         group: str,
-        target: str,
-        vectors: np.ndarray,
+        target: Target,
+        vectors: npt.NDArray[np.float32],
         *,
         top_k: int,
         offset: int = 0,
-        filter: Any = None,
+        filter: Filter | None = None,
         min_score: float | None = None,
     ) -> list[list[Hit]]:
-        self.search_calls.append(len(vectors))
-        rows = list(self._rows(group, target).values())
+        queries = ms.check_queries(vectors, self._meta(group).dim, top_k, offset)
+        expr.metadata_filter(filter)  # refuses what Milvus would be asked to refuse
+        self.search_calls.append(len(queries))
+        with self._lock:
+            rows = [r for r in self._rows(group, target).values() if _matches(r, filter)]
+        fields = [f for f in ms.OUTPUT_FIELDS[target] if f != "id"]
         out = []
-        for q in vectors:
-            scored = sorted(
-                ((float(np.dot(q, r["vector"])), r) for r in rows), key=lambda x: -x[0]
-            )[offset : offset + top_k]
-            out.append(
-                [
-                    Hit(r["id"], s, {k: v for k, v in r.items() if k not in ("id", "vector")})
-                    for s, r in scored
-                    if min_score is None or s >= min_score
-                ]
-            )
+        for q in queries:
+            scored = sorted(((_cosine(q, r["vector"]), r) for r in rows), key=lambda x: -x[0])
+            page = []
+            for score, r in scored[offset : offset + top_k]:
+                if min_score is not None and score < min_score:
+                    break  # best first: nothing further can pass
+                page.append(Hit(r["id"], score, {k: r.get(k) for k in fields}))
+            out.append(page)
         return out
 
-    def delete(self, group: str, target: str, ids: Sequence[str]) -> int:
-        rows = self._rows(group, target)
-        return sum(rows.pop(i, None) is not None for i in ids)
+    def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
+        with self._lock:
+            rows = self._rows(group, target)
+            return sum(rows.pop(i, None) is not None for i in set(ids))
 
     def delete_texts_of_image(self, group: str, image_id: str) -> int:
-        rows = self._rows(group, "texts")
-        gone = [k for k, r in rows.items() if r["image_id"] == image_id]
+        gone = [k for k, r in self._rows(group, "texts").items() if r["image_id"] == image_id]
         return self.delete(group, "texts", gone)
 
     def drop_group(self, group: str) -> bool:
-        return self.groups.pop(group, None) is not None
+        ms.check_group(group)
+        with self._lock:
+            self.data.pop((group, "images"), None)
+            self.data.pop((group, "texts"), None)
+            return self.groups.pop(group, None) is not None
 
     def flush(self, group: str) -> None:
+        self._meta(group)
         self.flushed.append(group)
 
     def close(self) -> None:
         return None
+
+
+def _cosine(q: npt.NDArray[np.float32], v: Sequence[float]) -> float:
+    w = np.asarray(v, dtype=np.float32)
+    return float(np.dot(q, w) / (np.linalg.norm(q) * np.linalg.norm(w) or 1.0))
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    # JSON semantics, as Milvus compares them: true is not 1, "1" is not 1, 2 is 2.0.
+    if isinstance(stored, bool) or isinstance(wanted, bool):
+        return isinstance(stored, bool) and isinstance(wanted, bool) and stored == wanted
+    if isinstance(stored, str) or isinstance(wanted, str):
+        return isinstance(stored, str) and isinstance(wanted, str) and stored == wanted
+    return isinstance(stored, int | float) and stored == wanted
+
+
+def _matches(row: dict[str, Any], filter: Filter | None) -> bool:
+    """Every field matches its value, or one of its list of values (``milvus_expr``)."""
+    metadata = row.get("metadata") or {}
+    for name, wanted in (filter or {}).items():
+        if name not in metadata:
+            return False
+        options = wanted if isinstance(wanted, list | tuple) else [wanted]
+        if not any(_same(metadata[name], w) for w in options):
+            return False
+    return True
 
 
 class FakeBlobs:
@@ -198,7 +248,9 @@ class FakeBlobs:
     def exists(self, blob_id: str) -> bool:
         return blob_id in self.blobs
 
-    def put(self, blob_id: str, data: bytes, content_type: str) -> None:
+    def put(
+        self, blob_id: str, data: bytes, content_type: str, image: Image.Image | None = None
+    ) -> None:
         if self.fail:
             raise OSError("disk full")
         self.blobs[blob_id] = data

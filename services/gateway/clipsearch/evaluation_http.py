@@ -16,16 +16,15 @@ mode's counting of identical files or captions as separate candidates.
 
 from __future__ import annotations
 
-import mimetypes
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import httpx
 import numpy as np
 import numpy.typing as npt
 
+from clipsearch.client import Client, ClipsearchError, Hit
 from clipsearch.evaluation import KS, CaptionSet, first_hit_ranks, recall_at, relevant_sets
 from clipsearch.usecases.common import normalise_text
 
@@ -45,56 +44,6 @@ SHRINK = {
 MISSED = 1 << 30
 
 
-class GatewayError(Exception):
-    """The gateway refused a request or could not be reached; the message says which."""
-
-    def __init__(self, message: str, status: int = 0, code: str = "", details: Any = None):
-        super().__init__(message)
-        self.status, self.code, self.details = status, code, details
-
-    def limit(self, key: str) -> int | None:
-        """The positive integer limit named ``key`` in the error's details, if given."""
-        value = self.details.get(key) if isinstance(self.details, dict) and key else None
-        return value if isinstance(value, int) and value > 0 else None
-
-
-class Gateway:
-    """The few /v1 calls the evaluation needs, all against one collection."""
-
-    def __init__(self, url: str, collection: str, timeout: float) -> None:
-        self.url = url.rstrip("/")
-        self.collection = collection
-        self._client = httpx.Client(base_url=self.url, timeout=timeout)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """The JSON body of a 200 answer; anything else becomes a :class:`GatewayError`."""
-        try:
-            response = self._client.request(
-                method, path, params={"collection": self.collection}, **kwargs
-            )
-        except httpx.HTTPError as exc:
-            raise GatewayError(f"cannot reach {self.url}: {exc}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code != 200:
-            err = body.get("error") if isinstance(body, dict) else None
-            err = err if isinstance(err, dict) else {}
-            code = str(err.get("code") or "")
-            message = err.get("message") or response.text[:300]
-            raise GatewayError(
-                f"{method} {path} answered {response.status_code} {code}: {message}",
-                response.status_code,
-                code,
-                err.get("details"),
-            )
-        return body
-
-
 def batched(items: Sequence[T], size: int, send: Callable[[Sequence[T]], list[Any]]) -> list[Any]:
     """``send`` the items ``size`` at a time, shrinking the size when the gateway says
     "too many" (to its stated limit, else by half); results concatenated in order."""
@@ -104,7 +53,7 @@ def batched(items: Sequence[T], size: int, send: Callable[[Sequence[T]], list[An
         chunk = items[start : start + size]
         try:
             out.extend(send(chunk))
-        except GatewayError as exc:
+        except ClipsearchError as exc:
             if exc.code not in SHRINK or len(chunk) == 1:
                 raise
             limit = exc.limit(SHRINK[exc.code])
@@ -114,29 +63,15 @@ def batched(items: Sequence[T], size: int, send: Callable[[Sequence[T]], list[An
     return out
 
 
-def upload(gw: Gateway, data: CaptionSet) -> list[str]:
+def upload(gw: Client, data: CaptionSet) -> list[str]:
     """Store the pictures and all their captions; returns each picture's id."""
     first: dict[int, int] = {}
     for c, i in enumerate(data.image_of):
         first.setdefault(i, c)
 
     def send(idx: Sequence[int]) -> list[Any]:
-        files = [
-            (
-                "files",
-                (
-                    data.images[i].name,
-                    data.images[i].read_bytes(),
-                    mimetypes.guess_type(data.images[i].name)[0] or "application/octet-stream",
-                ),
-            )
-            for i in idx
-        ]
-        captions = [data.captions[first[i]] for i in idx]
-        items: list[Any] = gw.call("POST", "/v1/images", files=files, data={"captions": captions})[
-            "items"
-        ]
-        return items
+        files = [(data.images[i].name, data.images[i].read_bytes()) for i in idx]
+        return list(gw.add_images(files, captions=[data.captions[first[i]] for i in idx]))
 
     items = batched(range(len(data.images)), UPLOAD_BATCH, send)
     ids: list[str] = []
@@ -144,7 +79,8 @@ def upload(gw: Gateway, data: CaptionSet) -> list[str]:
     for i, item in enumerate(items):
         if item["status"] == "failed":
             err = item.get("error") or {}
-            raise GatewayError(f"{data.images[i]}: {err.get('code')}: {err.get('message')}")
+            code = str(err.get("code") or "")
+            raise ClipsearchError(f"{data.images[i]}: {code}: {err.get('message')}", code=code)
         ids.append(str(item["id"]))
         if item["status"] == "duplicate" and not _has_caption(gw, ids[-1], data.captions[first[i]]):
             # Stored before with another caption, or a repeat in this file: the upload did
@@ -153,38 +89,35 @@ def upload(gw: Gateway, data: CaptionSet) -> list[str]:
     texts = list(dict.fromkeys(normalise_text(data.captions[c]) for c in unlinked))
 
     def send_texts(chunk: Sequence[str]) -> list[Any]:
-        body = gw.call("POST", "/v1/texts", json={"texts": [{"text": t} for t in chunk]})
-        return list(body["items"])
+        return list(gw.add_texts(chunk))
 
     batched(texts, TEXT_BATCH, send_texts)
     return ids
 
 
-def _has_caption(gw: Gateway, image_id: str, caption: str) -> bool:
+def _has_caption(gw: Client, image_id: str, caption: str) -> bool:
     """Whether the stored image already carries ``caption`` (a re-run: nothing to add)."""
-    row = gw.call("GET", f"/v1/images/{image_id}")
+    row = gw.get_image(image_id)
     return normalise_text(str(row.get("caption") or "")) == normalise_text(caption)
 
 
-def search_once(gw: Gateway, queries: list[dict[str, str]], target: str, top_k: int) -> list[Any]:
+def search_once(
+    gw: Client, queries: list[dict[str, str]], target: str, top_k: int
+) -> list[list[Hit]]:
     """Hit lists of all ``queries``, sent in batches the gateway accepts."""
 
     def send(chunk: Sequence[dict[str, str]]) -> list[Any]:
-        body = gw.call(
-            "POST",
-            "/v1/search/batch",
-            json={"queries": list(chunk), "target": target, "top_k": top_k},
-        )
+        body = gw.search_batch(chunk, target=target, top_k=top_k)
         return [r["hits"] for r in body["results"]]
 
     return batched(queries, QUERY_BATCH, send)
 
 
-def search(gw: Gateway, queries: list[dict[str, str]], target: str, top_k: int) -> list[Any]:
+def search(gw: Client, queries: list[dict[str, str]], target: str, top_k: int) -> list[list[Hit]]:
     """:func:`search_once`, with ``top_k`` lowered to the gateway's maximum if it is over."""
     try:
         return search_once(gw, queries, target, top_k)
-    except GatewayError as exc:
+    except ClipsearchError as exc:
         cap = exc.limit("max_top_k")
         if exc.code != "top_k_too_large" or cap is None or cap >= top_k:
             raise
@@ -198,7 +131,7 @@ def search(gw: Gateway, queries: list[dict[str, str]], target: str, top_k: int) 
 
 
 def score_table(
-    hits: list[Any], n_columns: int, columns_of: Callable[[dict[str, Any]], list[int]]
+    hits: Sequence[Sequence[Hit]], n_columns: int, columns_of: Callable[[Hit], list[int]]
 ) -> npt.NDArray[np.float32]:
     """[queries, columns] scores from the hits; what was not returned scores -inf."""
     sim = np.full((len(hits), n_columns), -np.inf, dtype=np.float32)
@@ -223,11 +156,14 @@ def ranks_of(
     return ranks
 
 
-def collection_counts(gw: Gateway) -> tuple[dict[str, Any], dict[str, int]]:
+def collection_counts(gw: Client) -> tuple[dict[str, Any], dict[str, int]]:
     """The gateway's encoder description and the collection's record counts."""
-    stats = gw.call("GET", "/v1/stats")
+    stats = gw.stats()
     if not isinstance(stats, dict) or not isinstance(stats.get("encoder"), dict):
-        raise GatewayError(f"{gw.url} does not look like a clipsearch gateway (/v1/stats)")
+        raise ClipsearchError(
+            f"{gw.url} does not look like a clipsearch gateway (/v1/stats)",
+            url=f"{gw.url}/v1/stats",
+        )
     group = stats.get("collections", {}).get(gw.collection, {})
     return stats["encoder"], {k: int(v) for k, v in group.get("counts", {}).items()}
 
@@ -238,7 +174,7 @@ def evaluate_url(
     """Upload ``data`` into ``collection`` of the gateway at ``url`` and compute both
     recalls from its search answers; same result keys as the direct mode, plus the url."""
     start = time.perf_counter()
-    gw = Gateway(url, collection, timeout)
+    gw = Client(url, collection=collection, timeout=timeout)
     try:
         encoder, _ = collection_counts(gw)
         ids = upload(gw, data)

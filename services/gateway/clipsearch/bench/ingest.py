@@ -24,17 +24,14 @@ import io
 import json
 import os
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
-from clipsearch.bench.search import _free_port
+from clipsearch.bench.loopback import serve
+from clipsearch.client import JOB_RUNNING, Client
 from clipsearch.store.protocol import ImageRecord
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -89,59 +86,31 @@ def ceiling(enc: Any, pics: list[bytes], settings: Any) -> tuple[float, float]:
     return len(pics) / max(time.perf_counter() - started, 1e-9), time.process_time() - cpu
 
 
-@contextmanager
-def _gateway(settings: Any, encoder: Any, store: Any, blobs: Any) -> Iterator[str]:
-    """A real gateway on loopback in a thread; yields its base URL."""
-    import uvicorn
-
-    from clipsearch.api.app import create_app
-
-    port = _free_port()
-    app = create_app(settings, encoder=encoder, store=store, blobs=blobs)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True, name="bench-gateway")
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
 def pipeline(enc: Any, pics: list[bytes], base: Any, tmp: Path) -> dict[str, Any]:
     """Upload all pictures in one job and time it until ``done``; then check searchable."""
+    from clipsearch.api.app import create_app
     from clipsearch.bootstrap import build_blobs, build_store
 
     settings = base.model_copy(update={"data_dir": tmp, "milvus_uri": ""})
     tmp.mkdir(parents=True, exist_ok=True)
     store = build_store(settings)
     try:
-        with (
-            _gateway(settings, enc, store, build_blobs(settings)) as url,
-            httpx.Client(base_url=url, timeout=600) as client,
-        ):
-            files = [("files", (f"{i:06d}.png", d, "image/png")) for i, d in enumerate(pics)]
+        app = create_app(settings, encoder=enc, store=store, blobs=build_blobs(settings))
+        with serve(app, name="bench-gateway") as url, Client(url, timeout=600) as client:
+            files = [(f"{i:06d}.png", d) for i, d in enumerate(pics)]
             started, cpu = time.perf_counter(), time.process_time()
-            r = client.post("/v1/ingest", files=files)
-            r.raise_for_status()
+            job_id = client.ingest(files)["job_id"]
             upload_s = time.perf_counter() - started
-            job_id = r.json()["job_id"]
             while True:  # light polling: status reads cost the gateway too
-                body = client.get(f"/v1/jobs/{job_id}", params={"limit": 0}).json()
-                if body["status"] not in ("queued", "running"):
+                body = client.job(job_id)
+                if body["status"] not in JOB_RUNNING:
                     break
                 time.sleep(0.1)
             seconds = time.perf_counter() - started
             # CPU of this whole process (gateway, job, and the client's upload): less at
             # the mercy of the neighbours than wall time on a shared machine.
             cpu_s = time.process_time() - cpu
-            metrics = client.get("/metrics").text
+            metrics = client.metrics()
         group = settings.default_collection
         first = enc.encode_pixels(_preprocess(enc, pics[0], settings.max_pixels)[None])
         hit = store.search(group, "images", first, top_k=1)[0]

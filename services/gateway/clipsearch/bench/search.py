@@ -16,18 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
 from clipsearch.bench.encoder import captions
+from clipsearch.bench.loopback import serve
+from clipsearch.client import Client
 from clipsearch.store.protocol import ImageRecord
 
 
@@ -55,12 +54,6 @@ def _timed(n: int, fn: Callable[[int], object]) -> list[float]:
         fn(i)
         out.append((time.perf_counter() - start) * 1000.0)
     return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _fill(store: Any, group: str, n: int, dim: int) -> float:
@@ -95,8 +88,6 @@ def _settle(search: Callable[[int], object], max_s: float = 300.0) -> float:
 
 
 def _measure(size: int, args: argparse.Namespace, base: Any) -> dict[str, Any]:
-    import uvicorn
-
     from clipsearch.api.app import create_app
     from clipsearch.bootstrap import build_encoder
     from clipsearch.store.milvus import MilvusStore
@@ -137,38 +128,17 @@ def _measure(size: int, args: argparse.Namespace, base: Any) -> dict[str, Any]:
             lambda i: store.search(group, "images", vectors[i : i + 1], top_k=args.top_k),
         )
 
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings, encoder=encoder, store=store),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                access_log=False,
-            )
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
+        app = create_app(settings, encoder=encoder, store=store)
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            with serve(app, name="bench-search") as url, Client(url, timeout=120) as client:
 
                 def one(i: int) -> None:
-                    r = client.post(
-                        "/v1/search/text", json={"query": queries[i], "top_k": args.top_k}
-                    )
-                    r.raise_for_status()
+                    client.search_text(queries[i], top_k=args.top_k)
 
                 one(0)
                 e2e = _timed(args.queries, one)
-                batch_body = {
-                    "queries": [{"text": q} for q in queries[: args.batch]],
-                    "top_k": args.top_k,
-                }
-                batch = _timed(
-                    5, lambda _: client.post("/v1/search/batch", json=batch_body).raise_for_status()
-                )
+                batch_queries = [{"text": q} for q in queries[: args.batch]]
+                batch = _timed(5, lambda _: client.search_batch(batch_queries, top_k=args.top_k))
 
                 def singles_run(_: int) -> None:
                     for i in range(args.batch):
@@ -176,8 +146,6 @@ def _measure(size: int, args: argparse.Namespace, base: Any) -> dict[str, Any]:
 
                 singles = _timed(5, singles_run)
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
             loop.run_until_complete(encoder.close())
             loop.close()
             store.close()

@@ -82,12 +82,13 @@ def _run_url(args: argparse.Namespace, data: Any) -> int:
     """--url: the same figures, from a running gateway's answers."""
     import httpx
 
+    from clipsearch.client import ClipsearchError
     from clipsearch.evaluation import format_table
-    from clipsearch.evaluation_http import GatewayError, evaluate_url
+    from clipsearch.evaluation_http import evaluate_url
 
     try:
         result = evaluate_url(data, args.url, args.collection, timeout=args.timeout)
-    except GatewayError as exc:
+    except ClipsearchError as exc:
         print(f"clipsearch evaluate: {exc}", file=sys.stderr)
         return 1
     except httpx.InvalidURL as exc:

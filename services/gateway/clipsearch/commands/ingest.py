@@ -6,12 +6,16 @@ every job ends, then a summary prints; the exit code is 1 if any item failed."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from clipsearch.client import JOB_RUNNING
+
+if TYPE_CHECKING:
+    from clipsearch.client import Client
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
@@ -44,7 +48,7 @@ def collect(inputs: list[Path]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import httpx
+    from clipsearch.client import Client, ClipsearchError
 
     try:
         files = collect(args.inputs)
@@ -57,22 +61,22 @@ def run(args: argparse.Namespace) -> int:
     if not files and not urls:
         print("clipsearch ingest: nothing to ingest", file=sys.stderr)
         return 2
-    fields: dict[str, str] = {}
-    if args.metadata:
-        fields["metadata"] = args.metadata
-    if args.collection:
-        fields["collection"] = args.collection
+    try:
+        metadata = json.loads(args.metadata) if args.metadata else None
+    except ValueError as exc:  # refused here, before any file is uploaded
+        print(f"clipsearch ingest: --metadata is not JSON: {exc}", file=sys.stderr)
+        return 2
     captions = (args.captions.name, args.captions.read_bytes()) if args.captions else None
     job_ids: list[str] = []
-    with httpx.Client(base_url=args.url, timeout=600) as client:
+    with Client(args.url, collection=args.collection, timeout=600) as client:
         try:
             for start in range(0, max(len(files), 1), args.per_job):
                 chunk = files[start : start + args.per_job]
-                extra = {"urls": "\n".join(urls)} if start == 0 and urls else {}
-                job_ids.append(_submit(client, chunk, {**fields, **extra}, captions))
+                job_urls = urls if start == 0 else []
+                job_ids.append(_submit(client, chunk, job_urls, metadata, captions))
             result = _follow(client, job_ids, args.timeout)
-        except httpx.HTTPError as exc:
-            print(f"clipsearch ingest: gateway error: {exc}", file=sys.stderr)
+        except ClipsearchError as exc:
+            print(f"clipsearch ingest: {exc}", file=sys.stderr)
             return 1
         except RuntimeError as exc:
             print(f"clipsearch ingest: {exc}", file=sys.stderr)
@@ -82,36 +86,34 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _submit(
-    client: Any, files: list[Path], fields: dict[str, str], captions: tuple[str, bytes] | None
+    client: Client,
+    files: list[Path],
+    urls: list[str],
+    metadata: dict[str, Any] | None,
+    captions: tuple[str, bytes] | None,
 ) -> str:
-    with contextlib.ExitStack() as stack:
-        parts: list[tuple[str, Any]] = [
-            ("files", (f.name, stack.enter_context(f.open("rb")), "application/octet-stream"))
-            for f in files
-        ]
-        if captions is not None:
-            parts.append(("captions_file", (captions[0], captions[1], "text/plain")))
-        while True:
-            r = client.post("/v1/ingest", files=parts or None, data=fields)
-            if r.status_code != 429:
-                break
-            wait = float(r.headers.get("Retry-After", "5"))
+    """Start one job; while the gateway is busy (429), wait as long as it says and retry."""
+    from clipsearch.client import ClipsearchError
+
+    while True:
+        try:
+            accepted = client.ingest(files, urls=urls, captions_file=captions, metadata=metadata)
+        except ClipsearchError as exc:
+            if exc.status != 429:
+                raise
+            wait = exc.retry_after_s if exc.retry_after_s is not None else 5.0
             print(f"gateway busy; retrying in {wait:g} s", file=sys.stderr)
             time.sleep(wait)
-            for _, (_, fh, _) in parts:
-                if hasattr(fh, "seek"):
-                    fh.seek(0)
-    if r.status_code not in (200, 202):
-        raise RuntimeError(f"submit refused ({r.status_code}): {r.text}")
-    return str(r.json()["job_id"])
+            continue
+        return accepted["job_id"]
 
 
-def _follow(client: Any, job_ids: list[str], timeout: float) -> dict[str, Any]:
+def _follow(client: Client, job_ids: list[str], timeout: float) -> dict[str, Any]:
     """Poll until every job ends, drawing one progress bar over all of them."""
     deadline = time.monotonic() + timeout
     started = time.monotonic()
     while True:
-        views = [client.get(f"/v1/jobs/{j}", params={"limit": 0}).json() for j in job_ids]
+        views = [client.job(j) for j in job_ids]
         total = sum(v["counts"]["total"] for v in views)
         done = sum(v["counts"]["total"] - v["counts"]["pending"] for v in views)
         rate = done / max(time.monotonic() - started, 1e-6)
@@ -119,7 +121,7 @@ def _follow(client: Any, job_ids: list[str], timeout: float) -> dict[str, Any]:
         filled = int(width * done / total) if total else width
         bar = "#" * filled + "-" * (width - filled)
         print(f"\r[{bar}] {done}/{total} {rate:6.1f} img/s", end="", file=sys.stderr)
-        if all(v["status"] not in ("queued", "running") for v in views):
+        if all(v["status"] not in JOB_RUNNING for v in views):
             print(file=sys.stderr)
             break
         if time.monotonic() > deadline:
@@ -137,9 +139,7 @@ def _follow(client: Any, job_ids: list[str], timeout: float) -> dict[str, Any]:
     )
     for v in views:
         if v["counts"]["failed"]:
-            bad = client.get(
-                f"/v1/jobs/{v['job_id']}", params={"item_status": "failed", "limit": 20}
-            )
-            for item in bad.json()["items"]:
+            bad = client.job(v["job_id"], item_status="failed", limit=20)
+            for item in bad["items"] or []:
                 print(f"  failed: {item['source']}: {item['error']}", file=sys.stderr)
     return {"jobs": job_ids, "seconds": round(time.monotonic() - started, 2), **summary}

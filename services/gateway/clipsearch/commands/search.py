@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    from clipsearch.client import Hit
 
 
 def register(sub: Any) -> None:
@@ -29,7 +31,7 @@ def default_url() -> str:
     return f"http://{s.host}:{s.port}"
 
 
-def format_table(hits: list[dict[str, Any]], target: str) -> str:
+def format_table(hits: Sequence[Hit], target: str) -> str:
     """Rank, score, id prefix and the caption/text (or source) of each hit."""
     rows = [("#", "score", "id", "text" if target == "texts" else "caption / source")]
     for rank, hit in enumerate(hits, 1):
@@ -42,39 +44,28 @@ def format_table(hits: list[dict[str, Any]], target: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from clipsearch.client import Client, ClipsearchError
+
     if (args.query is None) == (args.image is None):
         print("clipsearch search: give a text query or --image FILE (not both)", file=sys.stderr)
         return 2
-    url = (args.url or default_url()).rstrip("/")
-    params = {"collection": args.collection} if args.collection else {}
+    url = args.url or default_url()
     options = {"target": args.target, "top_k": args.top_k}
     try:
-        with httpx.Client(base_url=url, timeout=args.timeout) as client:
+        with Client(url, collection=args.collection, timeout=args.timeout) as gateway:
             if args.image is not None:
-                with args.image.open("rb") as fh:
-                    response = client.post(
-                        "/v1/search/image",
-                        params=params,
-                        files={"file": (args.image.name, fh)},
-                        data={k: str(v) for k, v in options.items()},
-                    )
+                result = gateway.search_image(args.image, **options)
             else:
-                response = client.post(
-                    "/v1/search/text", params=params, json={"query": args.query, **options}
-                )
-    except (OSError, httpx.HTTPError) as exc:
-        print(f"clipsearch search: cannot reach {url}: {exc}", file=sys.stderr)
+                result = gateway.search_text(args.query, **options)
+    except OSError as exc:  # the --image file
+        print(f"clipsearch search: {exc}", file=sys.stderr)
         return 1
-    body = (
-        response.json()
-        if response.headers.get("content-type", "").startswith("application/json")
-        else {}
-    )
-    if response.status_code != 200:
-        err = body.get("error", {}) if isinstance(body, dict) else {}
-        message = err.get("message") or response.text
-        print(f"error {response.status_code} {err.get('code', '')}: {message}", file=sys.stderr)
+    except ClipsearchError as exc:
+        if exc.status:
+            print(f"error {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
+        else:
+            print(f"clipsearch search: {exc}", file=sys.stderr)
         return 1
-    print(format_table(body["hits"], args.target))
-    print(f"({len(body['hits'])} hits, {body['took_ms']:.1f} ms)")
+    print(format_table(result["hits"], args.target))
+    print(f"({len(result['hits'])} hits, {result['took_ms']:.1f} ms)")
     return 0

@@ -1,0 +1,410 @@
+"""A typed, synchronous client for the clipsearch gateway's ``/v1`` API.
+
+The CLI, ``clipsearch evaluate --url`` and the benches talk to the gateway through it, and
+so can you::
+
+    from clipsearch.client import Client, ClipsearchError
+
+    with Client("http://127.0.0.1:8000", collection="photos") as gw:
+        (item,) = gw.add_images([("cat.jpg", open("cat.jpg", "rb").read())],
+                                captions=["a cat on a sofa"])
+        for hit in gw.search_text("a cat", top_k=5)["hits"]:
+            print(f"{hit['score']:.3f} {hit['id'][:12]} {hit['caption']}")
+        try:
+            gw.get_image("0" * 64)
+        except ClipsearchError as exc:
+            print(exc.status, exc.code, exc.url)  # 404 image_not_found http://.../v1/images/...
+
+Results are the gateway's JSON bodies, typed as :class:`~typing.TypedDict` (so they stay
+plain dicts: print them, ``json.dumps`` them). Every failure is one exception,
+:class:`ClipsearchError`: the gateway's refusals (any non-2xx answer) with its status,
+error ``code``, ``message`` and ``details``, and unreachable gateways or timeouts with
+status 0. Each request carries ``?collection=`` when the client was given one; otherwise
+the gateway's default collection is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypedDict, cast
+
+import httpx
+
+Target = Literal["images", "texts"]
+ItemStatus = Literal["stored", "duplicate", "failed"]
+# A file to upload: a path, or (file name, bytes).
+Upload = Path | tuple[str, bytes]
+# How much of a non-JSON error body (a proxy's HTML page, say) goes into the message.
+_TEXT_IN_MESSAGE = 300
+
+
+class ItemError(TypedDict):
+    code: str
+    message: str
+
+
+class StoredItem(TypedDict):
+    """One uploaded file or text: ``id`` is the sha256 of its bytes (None if it failed)."""
+
+    id: str | None
+    source: str
+    status: ItemStatus
+    error: ItemError | None
+
+
+class Hit(TypedDict):
+    id: str
+    score: float
+    caption: str | None
+    text: str | None
+    image_id: str | None
+    source: str | None
+    metadata: dict[str, Any]
+    image_url: str | None
+    thumbnail_url: str | None
+
+
+class SearchResult(TypedDict):
+    hits: list[Hit]
+    took_ms: float
+
+
+class HitList(TypedDict):
+    hits: list[Hit]
+
+
+class BatchResult(TypedDict):
+    results: list[HitList]
+    took_ms: float
+
+
+class ImageInfo(TypedDict):
+    id: str
+    source: str
+    content_type: str
+    width: int
+    height: int
+    caption: str
+    metadata: dict[str, Any]
+    created_at: int
+    image_url: str
+    thumbnail_url: str
+
+
+class Deleted(TypedDict):
+    id: str
+    deleted: bool
+    texts_deleted: int
+
+
+class JobAccepted(TypedDict):
+    job_id: str
+    status: str
+    total: int
+    existing: bool
+    url: str
+
+
+class JobCounts(TypedDict):
+    total: int
+    stored: int
+    duplicate: int
+    failed: int
+    pending: int
+
+
+class JobItem(TypedDict):
+    source: str
+    id: str | None
+    status: str
+    error: str | None
+
+
+class JobView(TypedDict):
+    job_id: str
+    status: str
+    collection: str
+    counts: JobCounts
+    rate: float
+    eta_s: float | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    error: str | None
+    items: list[JobItem] | None
+    offset: int
+    limit: int
+    next_offset: int | None
+
+
+JOB_RUNNING = ("queued", "running")
+
+
+class ClipsearchError(Exception):
+    """A request that did not succeed.
+
+    ``status`` is the HTTP status (0: no answer: unreachable, timed out), ``code`` the
+    gateway's error code (``unreachable`` / ``timeout`` / ``transport_error`` when there
+    was no answer), ``message`` the gateway's message, ``url`` the URL tried, ``details``
+    the error's details (often the limit that was exceeded), ``retry_after_s`` the
+    ``Retry-After`` of a 429 or 503. ``str()`` says all of it in one line (``summary``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        code: str = "",
+        url: str = "",
+        details: Any = None,
+        retry_after_s: float | None = None,
+        summary: str | None = None,
+    ) -> None:
+        super().__init__(summary or message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.url = url
+        self.details = details
+        self.retry_after_s = retry_after_s
+
+    def limit(self, key: str) -> int | None:
+        """The positive integer limit named ``key`` in the details, if the gateway gave it."""
+        value = self.details.get(key) if isinstance(self.details, dict) and key else None
+        return value if isinstance(value, int) and value > 0 else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _refusal(request: httpx.Request, response: httpx.Response) -> ClipsearchError:
+    """The gateway's error shape ``{"error": {code, message, details}}``, whatever it sent."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    err = body.get("error") if isinstance(body, dict) else None
+    err = err if isinstance(err, dict) else {}
+    code = str(err.get("code") or "")
+    message = str(err.get("message") or response.text[:_TEXT_IN_MESSAGE])
+    return ClipsearchError(
+        message,
+        summary=f"{request.method} {request.url} answered {response.status_code} {code}: {message}",
+        status=response.status_code,
+        code=code,
+        url=str(request.url),
+        details=err.get("details"),
+        retry_after_s=_retry_after(response),
+    )
+
+
+class Client:
+    """The gateway at ``url``. ``http`` is an ``httpx.Client`` of your own (auth headers,
+    proxies, a test transport); the client then uses it as given and does not close it."""
+
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8000",
+        *,
+        collection: str | None = None,
+        timeout: float = 60.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.collection = collection
+        self._own = http is None
+        self._http = http if http is not None else httpx.Client(base_url=self.url, timeout=timeout)
+
+    def close(self) -> None:
+        if self._own:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call; a non-2xx answer or no answer raises :class:`ClipsearchError`."""
+        params = dict(kwargs.pop("params", None) or {})
+        if self.collection is not None:
+            params.setdefault("collection", self.collection)
+        url = f"{self.url}{path}"
+        try:
+            response = self._http.request(method, url, params=params or None, **kwargs)
+        except httpx.ConnectError as exc:
+            raise ClipsearchError(
+                f"cannot reach {self.url}: {exc}", code="unreachable", url=url
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise ClipsearchError(
+                f"{method} {url}: no answer in time ({type(exc).__name__})", code="timeout", url=url
+            ) from exc
+        except httpx.HTTPError as exc:  # protocol errors, a closed connection, ...
+            raise ClipsearchError(
+                f"{method} {url} failed: {exc}", code="transport_error", url=url
+            ) from exc
+        if not response.is_success:
+            raise _refusal(response.request, response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    # -- records ------------------------------------------------------------------------
+
+    def add_images(
+        self,
+        files: Sequence[Upload],
+        *,
+        captions: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    ) -> list[StoredItem]:
+        """``POST /v1/images``: store pictures synchronously, one result per file in order.
+        ``captions``: one per file; ``metadata``: one object for all, or one per file."""
+        data: dict[str, Any] = {}
+        if captions is not None:
+            data["captions"] = list(captions)
+        if metadata is not None:
+            data["metadata"] = json.dumps(metadata)
+        with _opened(files) as parts:
+            body = self._json("POST", "/v1/images", files=parts, data=data)
+        return cast(list[StoredItem], body["items"])
+
+    def add_texts(
+        self, texts: Sequence[str], *, metadata: Sequence[Mapping[str, Any]] | None = None
+    ) -> list[StoredItem]:
+        """``POST /v1/texts``: a text-only corpus (for image->text and text->text search)."""
+        metas = list(metadata) if metadata is not None else [{}] * len(texts)
+        rows = [{"text": t, "metadata": dict(m)} for t, m in zip(texts, metas, strict=True)]
+        return cast(
+            list[StoredItem], self._json("POST", "/v1/texts", json={"texts": rows})["items"]
+        )
+
+    def get_image(self, image_id: str) -> ImageInfo:
+        return cast(ImageInfo, self._json("GET", f"/v1/images/{image_id}"))
+
+    def delete_image(self, image_id: str) -> Deleted:
+        """Deletes the image, its linked texts and (if no other collection holds it) the blob."""
+        return cast(Deleted, self._json("DELETE", f"/v1/images/{image_id}"))
+
+    def delete_text(self, text_id: str) -> Deleted:
+        return cast(Deleted, self._json("DELETE", f"/v1/texts/{text_id}"))
+
+    # -- search -------------------------------------------------------------------------
+
+    def search_text(self, query: str, **options: Any) -> SearchResult:
+        """``POST /v1/search/text``. ``options``: ``target`` (images|texts), ``top_k``,
+        ``offset``, ``min_score``, ``filter`` (``{"field": value | [values]}``)."""
+        body = {"query": query, **_options(options)}
+        return cast(SearchResult, self._json("POST", "/v1/search/text", json=body))
+
+    def search_image(
+        self, image: Upload | None = None, *, image_id: str | None = None, **options: Any
+    ) -> SearchResult:
+        """``POST /v1/search/image`` with a picture (uploaded as a file) or the ``image_id``
+        of a stored one (its stored vector is reused); ``options`` as :meth:`search_text`."""
+        if (image is None) == (image_id is None):
+            raise ValueError("give an image or an image_id (not both)")
+        opts = _options(options)
+        if image_id is not None:
+            body = {"image_id": image_id, **opts}
+            return cast(SearchResult, self._json("POST", "/v1/search/image", json=body))
+        assert image is not None
+        form = {k: json.dumps(v) if k == "filter" else str(v) for k, v in opts.items()}
+        with _opened([image]) as parts:
+            file = parts[0][1]
+            answer = self._json("POST", "/v1/search/image", files={"file": file}, data=form)
+        return cast(SearchResult, answer)
+
+    def search_batch(self, queries: Sequence[Mapping[str, str]], **options: Any) -> BatchResult:
+        """``POST /v1/search/batch``: each query one of ``{"text"}``, ``{"image_id"}`` or
+        ``{"image_base64"}``; one hit list per query, in order."""
+        body = {"queries": [dict(q) for q in queries], **_options(options)}
+        return cast(BatchResult, self._json("POST", "/v1/search/batch", json=body))
+
+    # -- ingest jobs --------------------------------------------------------------------
+
+    def ingest(
+        self,
+        files: Sequence[Upload] = (),
+        *,
+        urls: Sequence[str] = (),
+        captions_file: tuple[str, bytes] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> JobAccepted:
+        """``POST /v1/ingest``: start a bulk job from uploads and URLs; answers at once. A
+        gateway with too much pending work refuses with status 429 and ``retry_after_s``."""
+        data: dict[str, str] = {}
+        if urls:
+            data["urls"] = "\n".join(urls)
+        if metadata is not None:
+            data["metadata"] = json.dumps(metadata)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        with _opened(files) as parts:
+            if captions_file is not None:
+                parts.append(("captions_file", (*captions_file, "text/plain")))
+            answer = self._json(
+                "POST", "/v1/ingest", files=parts or None, data=data, headers=headers
+            )
+        return cast(JobAccepted, answer)
+
+    def job(
+        self, job_id: str, *, limit: int = 0, offset: int = 0, item_status: str | None = None
+    ) -> JobView:
+        """``GET /v1/jobs/{id}``: status and counts, with ``limit`` of its items."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if item_status is not None:
+            params["item_status"] = item_status
+        return cast(JobView, self._json("GET", f"/v1/jobs/{job_id}", params=params))
+
+    def cancel_job(self, job_id: str) -> JobView:
+        return cast(JobView, self._json("DELETE", f"/v1/jobs/{job_id}"))
+
+    # -- the gateway --------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """``GET /v1/stats``: per collection counts and model; encoder, store, latencies."""
+        return cast(dict[str, Any], self._json("GET", "/v1/stats"))
+
+    def metrics(self) -> str:
+        """``GET /metrics``: the Prometheus text."""
+        return self.request("GET", "/metrics").text
+
+
+def _options(options: Mapping[str, Any]) -> dict[str, Any]:
+    known = {"target", "top_k", "offset", "min_score", "filter"}
+    unknown = set(options) - known
+    if unknown:
+        raise TypeError(f"unknown search options: {sorted(unknown)}")
+    return {k: v for k, v in options.items() if v is not None}
+
+
+@contextlib.contextmanager
+def _opened(files: Sequence[Upload]) -> Iterator[list[tuple[str, Any]]]:
+    """Multipart ``files`` parts; paths are opened here (and closed after), so a retried
+    call re-reads them from the start."""
+    with contextlib.ExitStack() as stack:
+        parts: list[tuple[str, Any]] = []
+        for f in files:
+            if isinstance(f, Path):
+                parts.append(("files", (f.name, stack.enter_context(f.open("rb")))))
+            else:
+                parts.append(("files", (f[0], f[1])))
+        yield parts

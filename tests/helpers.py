@@ -1,0 +1,105 @@
+"""Helpers shared by the test packages: test pictures and free ports, one home each.
+
+Pictures are generated, never read from disk, and deterministic in their arguments.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from clipsearch.bench.loopback import free_port
+
+__all__ = ["encoded", "free_port", "jpeg_bytes", "noise", "photo", "png_bomb", "scene", "solid"]
+
+
+def encoded(img: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:
+    """``img`` saved in ``fmt`` (``save`` options as keywords)."""
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kwargs)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def noise(seed: int, size: tuple[int, int] = (40, 36), fmt: str = "PNG", **kwargs: object) -> bytes:
+    """Random RGB pixels of ``size`` (width, height): distinct bytes for distinct seeds."""
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    return encoded(Image.fromarray(arr), fmt, **kwargs)
+
+
+def solid(
+    size: tuple[int, int] = (8, 8),
+    color: object = (255, 0, 0),
+    mode: str = "RGB",
+    fmt: str = "PNG",
+) -> bytes:
+    """One colour all over (any PIL ``mode``)."""
+    return encoded(Image.new(mode, size, color), fmt)  # type: ignore[arg-type]
+
+
+def scene(width: int, height: int, seed: int) -> npt.NDArray[np.uint8]:
+    """A photo-like RGB uint8 array: smooth gradients, shapes with hard edges, mild noise.
+
+    Pure noise would exaggerate resampling differences; flat colours would hide them.
+    """
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.empty((height, width, 3), dtype=np.float32)
+    for c in range(3):
+        fx, fy = rng.uniform(1, 6, size=2)
+        phase = rng.uniform(0, 6.28)
+        img[..., c] = 128 + 90 * np.sin(fx * 6.28 * x / width + phase) * np.cos(
+            fy * 6.28 * y / height
+        )
+    for _ in range(6):
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        r = rng.uniform(0.05, 0.25) * min(width, height)
+        inside = (x - cx) ** 2 + (y - cy) ** 2 < r * r
+        img[inside] = rng.uniform(0, 255, size=3)
+    img += rng.normal(0, 6, size=img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def jpeg_bytes(width: int = 320, height: int = 240, seed: int = 0) -> bytes:
+    """A small RGB JPEG of a :func:`scene`."""
+    return encoded(Image.fromarray(scene(width, height, seed)), "JPEG", quality=85)
+
+
+def photo(width: int, height: int, seed: int) -> Image.Image:
+    """Photo-like content: smooth colour gradients, a few shapes, mild sensor noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack(
+        [
+            128 + 100 * np.sin(x / width * 3 + seed),
+            128 + 100 * np.cos(y / height * 4),
+            128 + 80 * np.sin((x + y) / (width + height) * 6),
+        ],
+        axis=-1,
+    )
+    for _ in range(6):
+        cx, cy, r = rng.integers(0, width), rng.integers(0, height), rng.integers(20, height // 4)
+        img[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = rng.integers(0, 256, 3)
+    img += rng.normal(0, 4, img.shape)
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid grayscale PNG of ``width`` x ``height`` zeros, a few hundred KB compressed,
+    written chunk by chunk so that building it never allocates the pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    comp = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)  # filter byte + pixels
+    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )

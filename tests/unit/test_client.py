@@ -1,0 +1,162 @@
+"""``clipsearch.client`` against a real gateway app served by uvicorn on loopback (the
+in-memory fake adapters behind it, so no model is loaded): every call, its typed result,
+and every failure as one :class:`ClipsearchError` with status, code and URL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.helpers import free_port, noise
+from tests.unit.usecase_fakes import FakeBlobs, FakeEncoder, FakeStore
+
+from clipsearch.api.app import create_app
+from clipsearch.bench.loopback import serve
+from clipsearch.client import JOB_RUNNING, Client, ClipsearchError
+from clipsearch.core.config import Settings
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path_factory.mktemp("client"),
+        max_batch_queries=4,
+        max_top_k=20,
+    )
+    app = create_app(settings, encoder=FakeEncoder(), store=FakeStore(), blobs=FakeBlobs())
+    with serve(app, name="client-test-gateway") as base:
+        yield base
+
+
+@pytest.fixture
+def gw(url: str, request: pytest.FixtureRequest) -> Iterator[Client]:
+    # A collection per test: the tests share one gateway but not their records.
+    with Client(url, collection=request.node.name.replace("test_", "c_")[:60]) as client:
+        yield client
+
+
+def test_images_are_stored_found_read_and_deleted(gw: Client, tmp_path: Path) -> None:
+    on_disk = tmp_path / "b.png"
+    on_disk.write_bytes(noise(2))
+    items = gw.add_images(
+        [("a.png", noise(1)), on_disk], captions=["first", "second"], metadata={"album": "x"}
+    )
+    assert [(i["source"], i["status"], i["error"]) for i in items] == [
+        ("a.png", "stored", None),
+        ("b.png", "stored", None),
+    ]
+    a, b = (str(i["id"]) for i in items)
+    assert gw.add_images([("again.png", noise(1))])[0]["status"] == "duplicate"
+
+    info = gw.get_image(a)
+    assert (info["id"], info["caption"], info["metadata"]) == (a, "first", {"album": "x"})
+
+    # The fake encoder maps equal bytes to equal vectors: a picture finds itself first.
+    by_upload = gw.search_image(("q.png", noise(2)), top_k=2)
+    assert by_upload["hits"][0]["id"] == b
+    assert by_upload["took_ms"] >= 0
+    by_id = gw.search_image(image_id=a, top_k=1)
+    assert by_id["hits"][0]["id"] == a
+    assert by_id["hits"][0]["score"] == pytest.approx(1.0)
+    filtered = gw.search_text("anything", top_k=5, filter={"album": "y"})
+    assert filtered["hits"] == []
+
+    deleted = gw.delete_image(a)
+    assert (deleted["id"], deleted["deleted"]) == (a, True)
+    assert gw.stats()["collections"][gw.collection]["counts"]["images"] == 1
+
+
+def test_texts_and_batches(gw: Client) -> None:
+    items = gw.add_texts(["a red circle", "a blue square"], metadata=[{"n": 1}, {"n": 2}])
+    assert [i["status"] for i in items] == ["stored", "stored"]
+    hit = gw.search_text("a red circle", target="texts", top_k=1)["hits"][0]
+    assert (hit["text"], hit["metadata"]) == ("a red circle", {"n": 1})
+    assert hit["score"] == pytest.approx(1.0, abs=1e-5)
+
+    batch = gw.search_batch([{"text": "a blue square"}, {"text": "a red circle"}], target="texts")
+    assert [r["hits"][0]["text"] for r in batch["results"]] == ["a blue square", "a red circle"]
+
+    assert gw.delete_text(str(items[0]["id"]))["deleted"] is True
+    assert [h["text"] for h in gw.search_text("x", target="texts")["hits"]] == ["a blue square"]
+
+
+def test_an_ingest_job_runs_to_the_end(gw: Client, tmp_path: Path) -> None:
+    files = [tmp_path / f"{i}.png" for i in range(3)]
+    for i, f in enumerate(files):
+        f.write_bytes(noise(100 + i))
+    accepted = gw.ingest([*files, ("broken.png", b"not a picture")], metadata={"batch": 7})
+    assert (accepted["status"], accepted["total"], accepted["existing"]) == ("queued", 4, False)
+    deadline = time.monotonic() + 60
+    view = gw.job(accepted["job_id"])
+    while view["status"] in JOB_RUNNING:
+        assert time.monotonic() < deadline, view
+        time.sleep(0.05)
+        view = gw.job(accepted["job_id"])
+    assert view["status"] == "partial"
+    assert view["collection"] == gw.collection
+    assert view["counts"] == {"total": 4, "stored": 3, "duplicate": 0, "failed": 1, "pending": 0}
+    failed = gw.job(accepted["job_id"], item_status="failed", limit=10)["items"]
+    assert [i["source"] for i in failed or []] == ["broken.png"]
+    assert "clipsearch_http_requests_total" in gw.metrics()
+
+
+def test_a_refusal_carries_status_code_details_and_url(gw: Client, url: str) -> None:
+    missing = "0" * 64
+    gw.add_texts(["the collection exists"])
+    with pytest.raises(ClipsearchError) as exc:
+        gw.get_image(missing)
+    err = exc.value
+    assert (err.status, err.code) == (404, "image_not_found")
+    assert err.url == f"{url}/v1/images/{missing}?collection={gw.collection}"
+    assert str(err).startswith(f"GET {err.url} answered 404 image_not_found: ")
+
+    with pytest.raises(ClipsearchError) as exc:
+        gw.search_batch([{"text": str(i)} for i in range(5)])
+    assert (exc.value.status, exc.value.code) == (422, "too_many_queries")
+    assert exc.value.limit("max_batch_queries") == 4
+    assert exc.value.limit("max_top_k") is None
+
+    with pytest.raises(ClipsearchError) as exc:
+        gw.search_text("x", top_k=50)
+    assert (exc.value.code, exc.value.limit("max_top_k")) == ("top_k_too_large", 20)
+
+
+def test_an_unreachable_gateway_is_status_zero() -> None:
+    port = free_port()  # bound then released: nothing listens there
+    with (
+        Client(f"http://127.0.0.1:{port}/", timeout=5) as gw,
+        pytest.raises(ClipsearchError) as exc,
+    ):
+        gw.stats()
+    assert (exc.value.status, exc.value.code) == (0, "unreachable")
+    assert exc.value.url == f"http://127.0.0.1:{port}/v1/stats"
+    assert str(exc.value).startswith(f"cannot reach http://127.0.0.1:{port}: ")
+
+
+def test_a_non_json_refusal_keeps_the_start_of_the_body() -> None:
+    """A proxy in front of the gateway answers with its own page, not the error shape."""
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            502, text="<html>" + "bad gateway " * 100, headers={"Retry-After": "7"}
+        )
+
+    http = httpx.Client(transport=httpx.MockTransport(proxy))
+    with Client("http://gw.test", http=http) as gw, pytest.raises(ClipsearchError) as exc:
+        gw.search_text("x")
+    assert (exc.value.status, exc.value.code, exc.value.retry_after_s) == (502, "", 7.0)
+    assert exc.value.message.startswith("<html>bad gateway")
+    assert len(exc.value.message) == 300
+    assert not http.is_closed  # a client passed in belongs to the caller
+    http.close()
+
+
+def test_search_options_are_checked_before_sending(gw: Client) -> None:
+    with pytest.raises(TypeError, match="topk"):
+        gw.search_text("x", topk=3)
+    with pytest.raises(ValueError, match="not both"):
+        gw.search_image(("q.png", b""), image_id="abc")
