@@ -7,7 +7,6 @@ Tests that write or delete use their own ``?collection=`` so the shared corpus s
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from clipsearch.api.app import create_app
 from clipsearch.core.config import Settings
 from clipsearch.demo import shapes
+from tests.helpers import encoded
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_MODEL = ROOT / "services" / "encoder" / "models" / "shapes"
@@ -31,12 +30,6 @@ RED_CIRCLES = [
     for size in ("small", "big")
     for pos in ("left", "right", "centre")
 ]
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 @dataclass
@@ -61,10 +54,10 @@ def make_corpus() -> tuple[list[bytes], list[str]]:
     rng = np.random.default_rng(7)
     pngs, captions = [], []
     for scene in RED_CIRCLES:
-        pngs.append(png_bytes(shapes.render(scene, rng)))
+        pngs.append(encoded(shapes.render(scene, rng)))
         captions.append(shapes.caption_for(scene))
     for image, caption in shapes.iter_samples(CORPUS_SIZE - len(RED_CIRCLES), shapes.HELDOUT_SEED):
-        pngs.append(png_bytes(image))
+        pngs.append(encoded(image))
         captions.append(caption)
     return pngs, captions
 

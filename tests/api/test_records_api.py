@@ -7,6 +7,7 @@ import io
 from PIL import Image
 
 from tests.api.conftest import Gateway, upload
+from tests.helpers import solid
 
 
 def test_record_file_and_thumbnail(gateway: Gateway) -> None:
@@ -71,9 +72,7 @@ def test_delete_image_cascades_to_texts_and_blob(gateway: Gateway) -> None:
 
 def test_delete_removes_blob_when_last_reference(gateway: Gateway) -> None:
     c = "lonely"
-    buf = io.BytesIO()
-    Image.new("RGB", (40, 30), (1, 2, 3)).save(buf, format="PNG")
-    r = upload(gateway.client, [buf.getvalue()], collection=c)
+    r = upload(gateway.client, [solid((40, 30), (1, 2, 3))], collection=c)
     image_id = r.json()["items"][0]["id"]
     blob_bytes = gateway.stats()["blobs"]["bytes"]
     assert gateway.client.get(f"/v1/images/{image_id}/file", params={"collection": c}).content

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from tests.encoder.encoder_venv import encoder_python  # noqa: F401  (fixture)
 from tests.encoder.onnx_fixtures import build_model_dir
+from tests.helpers import noise
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +23,6 @@ def fixed_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_model_dir(tmp_path_factory.mktemp("models") / "fixed", seq=77, seed=10)
 
 
-def png_bytes(seed: int, size: tuple[int, int] = (48, 40)) -> bytes:
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
+def png_bytes(seed: int) -> bytes:
+    """The encoder tests' picture: 48 x 40 noise."""
+    return noise(seed, (48, 40))

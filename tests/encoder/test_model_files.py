@@ -19,6 +19,7 @@ from clipsearch.encoder.model_files import (
     image_size_for_name,
     resolve_model_files,
 )
+from tests.helpers import free_port
 
 GOOD = bytes(range(256)) * 400  # 100 KiB
 OTHER = b"visual-weights" * 3000
@@ -92,12 +93,6 @@ def server() -> Iterator[FixtureServer]:
     }
     with FixtureServer(files) as srv:
         yield srv
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_good_file_downloads_verifies_and_is_cached(server: FixtureServer, tmp_path: Path) -> None:

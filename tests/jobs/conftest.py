@@ -4,13 +4,10 @@ file blob store the gateway builds."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from clipsearch.bootstrap import build_blobs
 from clipsearch.core.config import Settings
@@ -56,14 +53,6 @@ def store(settings: Settings) -> Iterator[MilvusStore]:
     st = MilvusStore.from_settings(settings)
     yield st
     st.close()
-
-
-def picture(seed: int, size: tuple[int, int] = (40, 36), fmt: str = "PNG") -> bytes:
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format=fmt)
-    return buf.getvalue()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from clipsearch.api.app import create_app
 from clipsearch.core.config import Settings
-from tests.jobs.conftest import picture
+from tests.helpers import noise
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def wait_done(client: TestClient, job_id: str, timeout: float = 120) -> dict[str
 
 
 def test_upload_job_end_to_end(client: TestClient, store: Any, encoder: Any) -> None:
-    pics = [picture(i) for i in range(40)]
+    pics = [noise(i) for i in range(40)]
     files = [("files", (f"p{i}.png", data, "image/png")) for i, data in enumerate(pics)]
     files.append(("files", ("dup.png", pics[0], "image/png")))  # same bytes twice
     files.append(("files", ("broken.png", pics[1][:60], "image/png")))  # truncated
@@ -99,10 +99,10 @@ def test_upload_job_end_to_end(client: TestClient, store: Any, encoder: Any) -> 
         ({"content": b"raw", "headers": {"content-type": "text/plain"}}, 415,
          "unsupported_media_type"),
         ({"files": [("captions_file", ("c.csv", b"no,header\n", "text/csv")),
-                    ("files", ("a.png", picture(1), "image/png"))]}, 422, "invalid_captions_file"),
+                    ("files", ("a.png", noise(1), "image/png"))]}, 422, "invalid_captions_file"),
         ({"content": b"--x\r\ngarbage", "headers": {"content-type": "multipart/form-data"}}, 422,
          "invalid_multipart"),
-        ({"files": [("files", ("a.png", picture(1), "image/png"))],
+        ({"files": [("files", ("a.png", noise(1), "image/png"))],
           "data": {"metadata": "[1, 2]"}}, 422, "invalid_input"),
     ],
 )  # fmt: skip
@@ -128,8 +128,8 @@ def test_url_and_path_items(
     # path items need an allowlisted root.
     root = tmp_path / "pics"
     (root / "sub").mkdir(parents=True)
-    (root / "sub" / "a.png").write_bytes(picture(101))
-    (root / "b.jpg").write_bytes(picture(102, fmt="JPEG"))
+    (root / "sub" / "a.png").write_bytes(noise(101))
+    (root / "b.jpg").write_bytes(noise(102, fmt="JPEG"))
     settings.ingest_roots = [root]
     r = client.post(
         "/v1/ingest",
@@ -150,7 +150,7 @@ def test_url_and_path_items(
 
 def test_queue_full_gives_429(client: TestClient, settings: Settings) -> None:
     settings.ingest_max_pending_items = 3
-    files = [("files", (f"q{i}.png", picture(200 + i), "image/png")) for i in range(5)]
+    files = [("files", (f"q{i}.png", noise(200 + i), "image/png")) for i in range(5)]
     r = client.post("/v1/ingest", files=files)
     assert r.status_code == 429
     assert int(r.headers["Retry-After"]) >= 1
@@ -168,7 +168,7 @@ def test_job_end_flushes_its_collection(settings: Settings, encoder: Any, blobs:
     try:
         app = create_app(settings, encoder=encoder, store=store, blobs=blobs)
         with TestClient(app) as client:
-            files = [("files", (f"f{i}.png", picture(300 + i), "image/png")) for i in range(12)]
+            files = [("files", (f"f{i}.png", noise(300 + i), "image/png")) for i in range(12)]
             r = client.post("/v1/ingest", files=files)
             assert r.status_code == 202, r.text
             body = wait_done(client, r.json()["job_id"])

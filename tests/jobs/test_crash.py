@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.jobs.conftest import picture
+from tests.helpers import free_port, noise
 
 pytestmark = pytest.mark.slow
 N, DISTINCT = 500, 480
@@ -27,15 +26,9 @@ N, DISTINCT = 500, 480
 KILL_AT = N // 10
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Gateway:
     def __init__(self, data_dir: Path, model_dir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / "gateway.log"
         self.env = {
@@ -91,7 +84,7 @@ def gateway(tmp_path: Path, model_dir: Path) -> Iterator[Gateway]:
 
 
 def test_kill_9_mid_job_resumes_and_ends_done(gateway: Gateway, tmp_path: Path) -> None:
-    pics = [picture(1000 + i) for i in range(DISTINCT)]
+    pics = [noise(1000 + i) for i in range(DISTINCT)]
     pics += pics[: N - DISTINCT]  # 20 repeats: duplicates, must not be stored twice
     gateway.start()
     files = [("files", (f"img{i:04d}.png", data, "image/png")) for i, data in enumerate(pics)]

@@ -24,7 +24,7 @@ from clipsearch.encoder.protocol import Vectors
 from clipsearch.encoder.resilience import EncoderUnavailable
 from clipsearch.jobs.outage import EncoderGaveUp, OutageWait
 from clipsearch.jobs.store import JobStore, NewItem
-from tests.jobs.conftest import picture
+from tests.helpers import noise
 from tests.jobs.test_api import wait_done
 
 
@@ -158,7 +158,7 @@ def test_job_pauses_while_the_encoder_is_down(
 ) -> None:
     switched = Switched(encoder)
     n = 20
-    files = [("files", (f"o{i}.png", picture(700 + i), "image/png")) for i in range(n)]
+    files = [("files", (f"o{i}.png", noise(700 + i), "image/png")) for i in range(n)]
     captions = {"captions": [f"picture {i}" for i in range(n)]}
     app = create_app(settings, encoder=switched, store=store, blobs=blobs)
     with TestClient(app) as client:
@@ -188,7 +188,7 @@ def test_job_fails_items_when_the_wait_runs_out(
 ) -> None:
     settings.ingest_encoder_wait_s = 0.5
     switched = Switched(encoder)
-    files = [("files", (f"g{i}.png", picture(800 + i), "image/png")) for i in range(3)]
+    files = [("files", (f"g{i}.png", noise(800 + i), "image/png")) for i in range(3)]
     with TestClient(create_app(settings, encoder=switched, store=store, blobs=blobs)) as client:
         done = wait_done(client, client.post("/v1/ingest", files=files).json()["job_id"])
     assert done["status"] == "failed"

@@ -4,7 +4,6 @@ corpus of blocked targets that must be refused before any connection is attempte
 from __future__ import annotations
 
 import asyncio
-import io
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +12,6 @@ from typing import Any
 
 import httpcore
 import pytest
-from PIL import Image
 
 from clipsearch.jobs.fetch import (
     BlockedTarget,
@@ -22,15 +20,9 @@ from clipsearch.jobs.fetch import (
     blocked_reason,
     sniff_image_type,
 )
+from tests.helpers import solid
 
-
-def _png() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), (255, 0, 0)).save(buf, "PNG")
-    return buf.getvalue()
-
-
-PNG = _png()
+PNG = solid((8, 8), (255, 0, 0))
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from clipsearch.api.app import create_app
 from clipsearch.core.config import Settings
 from clipsearch.store.blobs import blob_id_of
-from tests.jobs.conftest import picture
+from tests.helpers import noise
 from tests.jobs.test_api import wait_done
 
 
@@ -58,8 +58,8 @@ def faulty(blobs: Any) -> Iterator[FaultyBlobs]:
 def test_copy_is_tried_when_its_first_copy_fails(
     settings: Settings, encoder: Any, store: Any, faulty: FaultyBlobs
 ) -> None:
-    a, b = picture(501), picture(502)
-    broken = picture(503)[:70]  # truncated PNG: fails to decode, every time
+    a, b = noise(501), noise(502)
+    broken = noise(503)[:70]  # truncated PNG: fails to decode, every time
     faulty.fail_once = {blob_id_of(a)}
     names = ["a1.png", "b.png", "a2.png", "a3.png", "x1.png", "x2.png"]
     datas = [a, b, a, a, broken, broken]
@@ -84,8 +84,8 @@ def test_cancel_removes_spooled_uploads(
     settings: Settings, encoder: Any, store: Any, faulty: FaultyBlobs
 ) -> None:
     faulty.gate.clear()  # the first write blocks: the job is surely running when cancelled
-    files = [("files", (f"c{i}.png", picture(600 + i), "image/png")) for i in range(40)]
-    more = [("files", (f"d{i}.png", picture(700 + i), "image/png")) for i in range(5)]
+    files = [("files", (f"c{i}.png", noise(600 + i), "image/png")) for i in range(40)]
+    more = [("files", (f"d{i}.png", noise(700 + i), "image/png")) for i in range(5)]
     with _client(settings, encoder, store, faulty) as client:
         manager = client.app.state.jobs  # type: ignore[attr-defined]
         try:  # a failed check must not leave writes held: shutdown would wait on them
@@ -114,7 +114,7 @@ def test_start_sweeps_spool_of_finished_jobs(
 ) -> None:
     stray = settings.data_dir / "spool" / "0123456789abcdef"  # e.g. a half-received upload
     stray.mkdir(parents=True)
-    (stray / "000000").write_bytes(picture(1))
+    (stray / "000000").write_bytes(noise(1))
     with _client(settings, encoder, store, blobs):
         assert not stray.exists()
 
@@ -123,7 +123,7 @@ def test_ingest_encodes_show_in_metrics(
     settings: Settings, encoder: Any, store: Any, blobs: Any
 ) -> None:
     n = 24
-    files = [("files", (f"m{i}.png", picture(800 + i), "image/png")) for i in range(n)]
+    files = [("files", (f"m{i}.png", noise(800 + i), "image/png")) for i in range(n)]
     with _client(settings, encoder, store, blobs) as client:
         body = wait_done(client, client.post("/v1/ingest", files=files).json()["job_id"])
         assert body["counts"]["stored"] == n

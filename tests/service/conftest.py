@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from clipsearch.core.config import EncoderMode, Settings
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "clipserver_ctl.py"
@@ -44,12 +44,6 @@ def service_settings(data_dir: Path, url: str, model_path: Path, **overrides: An
         model_path=model_path,
         **overrides,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

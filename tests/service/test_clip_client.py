@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from clipsearch.encoder.service import ServiceEncoder
+from tests.helpers import encoded, photo
 from tests.service.conftest import MODEL_NAME, ClipServer
-from tests.service.pictures import encoded, photo
 
 pytestmark = pytest.mark.encoder_venv
 

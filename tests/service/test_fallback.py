@@ -14,7 +14,7 @@ from clipsearch.encoder.model_files import ModelFiles
 from clipsearch.encoder.resilience import EncoderUnavailable
 from clipsearch.encoder.service import ServiceEncoder
 from tests.encoder.onnx_fixtures import build_model_dir
-from tests.service.conftest import free_port
+from tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")

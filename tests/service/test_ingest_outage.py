@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from clipsearch.api.app import create_app
+from tests.helpers import encoded, photo
 from tests.service.conftest import ClipServer, crash, service_settings
-from tests.service.pictures import encoded, photo
 
 pytestmark = pytest.mark.encoder_venv
 

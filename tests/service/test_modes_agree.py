@@ -7,26 +7,19 @@ is accepted, and every search returns the same hits in the same order.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from clipsearch.api.app import create_app
 from clipsearch.core.config import EncoderMode, Settings
 from clipsearch.demo import shapes
+from tests.helpers import encoded
 from tests.service.conftest import MODEL_NAME, ClipServer
 
 pytestmark = pytest.mark.encoder_venv
-
-
-def png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def run_searches(client: TestClient, queries: list[str], pngs: list[bytes]) -> list[Any]:
@@ -51,10 +44,10 @@ def test_search_results_are_identical_in_both_modes(
     clip_server: ClipServer, service_model: Path, tmp_path: Path
 ) -> None:
     samples = list(shapes.iter_samples(40, shapes.HELDOUT_SEED))
-    pngs = [png(image) for image, _ in samples]
+    pngs = [encoded(image) for image, _ in samples]
     captions = [caption for _, caption in samples]
     queries = [*captions[:4], "a big red circle", "two green squares"]
-    query_pngs = [png(image) for image, _ in shapes.iter_samples(3, seed=99)]
+    query_pngs = [encoded(image) for image, _ in shapes.iter_samples(3, seed=99)]
 
     base: dict[str, Any] = {
         "_env_file": None,

@@ -182,7 +182,7 @@ def test_health_requires_dry_run_code_zero(scripted: tuple[StubServer, list[Repl
 
 
 def test_unreachable_server_raises_quickly() -> None:
-    from tests.service.conftest import free_port
+    from tests.helpers import free_port
 
     enc = make_encoder(f"http://127.0.0.1:{free_port()}", timeout_s=3.0, retries=2)
     start = time.monotonic()

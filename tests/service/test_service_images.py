@@ -17,8 +17,8 @@ from PIL import Image
 from clipsearch.encoder.local import LocalEncoder
 from clipsearch.encoder.model_files import ModelFiles
 from clipsearch.encoder.service_images import SHRINK_FACTOR, prepare_image
+from tests.helpers import encoded, photo
 from tests.service.conftest import MODEL_NAME
-from tests.service.pictures import encoded, photo
 
 IMAGE_SIZE = 224
 MAX_PIXELS = 40_000_000

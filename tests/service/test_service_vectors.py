@@ -15,8 +15,8 @@ from clipsearch.encoder.local import LocalEncoder
 from clipsearch.encoder.model_files import ModelFiles
 from clipsearch.encoder.resilience import EncoderProtocolError
 from clipsearch.encoder.service import ServiceEncoder
+from tests.helpers import encoded, photo
 from tests.service.conftest import MODEL_NAME, ClipServer
-from tests.service.pictures import encoded, photo
 
 pytestmark = pytest.mark.encoder_venv
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from clipsearch.api.app import create_app
 from clipsearch.core.config import EncoderMode, Settings
 from tests.encoder.onnx_fixtures import build_model_dir
-from tests.service.conftest import free_port
+from tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")

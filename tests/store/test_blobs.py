@@ -18,12 +18,11 @@ from clipsearch.store.blobs import (
     thumbnail_of,
 )
 from clipsearch.usecases.blobs import BlobAdapter
+from tests.helpers import solid
 
 
 def png(width: int, height: int, mode: str = "RGB", color: object = (200, 10, 10)) -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, (width, height), color).save(out, format="PNG")  # type: ignore[arg-type]
-    return out.getvalue()
+    return solid((width, height), color, mode)
 
 
 @pytest.fixture

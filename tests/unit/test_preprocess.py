@@ -11,7 +11,9 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
-from tests.encoder.image_fixtures import EXIF_ORIENTATION, jpeg_bytes, png_bomb, scene
+from tests.encoder.image_fixtures import EXIF_ORIENTATION
+from tests.helpers import encoded as encode
+from tests.helpers import jpeg_bytes, png_bomb, scene, solid
 
 from clipsearch.encoder.preprocess import (
     CLIP_MEAN,
@@ -24,12 +26,6 @@ from clipsearch.encoder.preprocess import (
 from clipsearch.encoder.protocol import ImageDecodeError
 
 MAX_PIXELS = 40_000_000
-
-
-def encode(img: Image.Image, fmt: str, **kwargs: object) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **kwargs)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +51,8 @@ def test_empty_file_is_refused() -> None:
 
 def test_format_outside_the_allowlist_is_refused() -> None:
     # Pillow reads PPM and ICO fine; the gateway must not.
-    ppm = encode(Image.new("RGB", (8, 8)), "PPM")
-    ico = encode(Image.new("RGB", (16, 16)), "ICO")
+    ppm = solid((8, 8), 0, fmt="PPM")
+    ico = solid((16, 16), 0, fmt="ICO")
     for data in (ppm, ico):
         with pytest.raises(ImageDecodeError, match="allowed formats"):
             decode_image(data, max_pixels=MAX_PIXELS)
@@ -113,7 +109,7 @@ def test_bomb_beyond_pillows_own_limit_is_refused() -> None:
 
 
 def test_max_pixels_boundary() -> None:
-    data = encode(Image.new("RGB", (100, 50)), "PNG")
+    data = solid((100, 50), 0)
     assert decode_image(data, max_pixels=5000).info[:2] == (100, 50)
     with pytest.raises(ImageDecodeError, match="limit 4999"):
         decode_image(data, max_pixels=4999)
