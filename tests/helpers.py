@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import zlib
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -14,7 +15,22 @@ from PIL import Image
 
 from clipsearch.bench.loopback import free_port
 
-__all__ = ["encoded", "free_port", "jpeg_bytes", "noise", "photo", "png_bomb", "scene", "solid"]
+ROOT = Path(__file__).resolve().parents[1]
+# The tiny CLIP trained here on generated shapes (services/encoder/models/shapes).
+SHAPES_MODEL = ROOT / "services" / "encoder" / "models" / "shapes"
+
+__all__ = [
+    "ROOT",
+    "SHAPES_MODEL",
+    "encoded",
+    "free_port",
+    "jpeg_bytes",
+    "noise",
+    "photo",
+    "png_bomb",
+    "scene",
+    "solid",
+]
 
 
 def encoded(img: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:

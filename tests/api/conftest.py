@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,10 +18,8 @@ from fastapi.testclient import TestClient
 from clipsearch.api.app import create_app
 from clipsearch.core.config import Settings
 from clipsearch.demo import shapes
-from tests.helpers import encoded
+from tests.helpers import SHAPES_MODEL, encoded
 
-ROOT = Path(__file__).resolve().parents[2]
-TINY_MODEL = ROOT / "services" / "encoder" / "models" / "shapes"
 CORPUS_SIZE = 160
 # A few scenes that must exist in the corpus, whatever the random draw gives.
 RED_CIRCLES = [
@@ -79,12 +76,12 @@ def upload(
 
 @pytest.fixture(scope="session")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    assert (TINY_MODEL / "textual.onnx").is_file(), f"tiny model missing at {TINY_MODEL}"
+    assert (SHAPES_MODEL / "textual.onnx").is_file(), f"tiny model missing at {SHAPES_MODEL}"
     data_dir = tmp_path_factory.mktemp("gateway")
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=data_dir,
-        model_path=TINY_MODEL,
+        model_path=SHAPES_MODEL,
         max_upload_bytes=2 * 1024 * 1024,
         max_request_bytes=16 * 1024 * 1024,
         max_top_k=50,

@@ -17,12 +17,10 @@ import pytest
 from clipsearch.api.app import create_app
 from clipsearch.cli import main
 from clipsearch.client import ClipsearchError
-from clipsearch.core.config import Settings, get_settings
+from clipsearch.core.config import Settings
 from clipsearch.demo.shapes import HELDOUT_SEED, generate
 from clipsearch.evaluation_http import batched
-from tests.helpers import free_port
-
-TINY_MODEL = Path(__file__).resolve().parents[2] / "services" / "encoder" / "models" / "shapes"
+from tests.helpers import SHAPES_MODEL, free_port
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +32,7 @@ def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path_factory.mktemp("gateway"),
-        model_path=TINY_MODEL,
+        model_path=SHAPES_MODEL,
         index_type="FLAT",  # exact search: the figures must equal the direct mode's
         max_batch_queries=16,
         max_files_per_request=8,
@@ -54,14 +52,6 @@ def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=30)
-
-
-@pytest.fixture
-def clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CLIPSEARCH_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def evaluate(capsys: pytest.CaptureFixture[str], csv: Path, *extra: str) -> dict[str, Any]:
@@ -88,7 +78,7 @@ def test_url_figures_equal_the_direct_figures(
 ) -> None:
     generate(tmp_path / "set", 100, HELDOUT_SEED)
     csv = tmp_path / "set" / "captions.csv"
-    direct = evaluate(capsys, csv, "--model-path", str(TINY_MODEL))
+    direct = evaluate(capsys, csv, "--model-path", str(SHAPES_MODEL))
     # Not all ones, so that equality below compares something that could differ.
     assert direct["text_to_image"]["R@1"] < 1.0
     assert direct["image_to_text"]["R@1"] < 1.0
@@ -122,7 +112,7 @@ def test_url_counts_repeated_files_and_captions_like_the_direct_mode(
     csv = tmp_path / "set" / "repeats.csv"
     csv.write_text("image_path,caption\n" + "\n".join(rows) + "\n")
 
-    direct = evaluate(capsys, csv, "--model-path", str(TINY_MODEL))
+    direct = evaluate(capsys, csv, "--model-path", str(SHAPES_MODEL))
     via = evaluate(capsys, csv, "--url", gateway_url, "--collection", "repeats")
     assert (direct["n_images"], direct["n_captions"]) == (31, 33)
     assert figures(via) == figures(direct)
@@ -157,7 +147,7 @@ def test_model_path_and_url_exclude_each_other(
 ) -> None:
     generate(tmp_path / "set", 2, HELDOUT_SEED)
     argv = ["evaluate", "--captions", str(tmp_path / "set" / "captions.csv")]
-    assert main([*argv, "--url", "http://127.0.0.1:1", "--model-path", str(TINY_MODEL)]) == 2
+    assert main([*argv, "--url", "http://127.0.0.1:1", "--model-path", str(SHAPES_MODEL)]) == 2
     assert "exclude each other" in capsys.readouterr().err
 
 

@@ -21,7 +21,8 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
+
 DOCKERFILES = [ROOT / "services/encoder/Dockerfile", ROOT / "deploy/Dockerfile.gateway"]
 
 

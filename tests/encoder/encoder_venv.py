@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
+
 STAMP = ".clipsearch-stamp"  # written by scripts/build_encoder_venv.sh once the build passed
 
 

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from clipsearch.cli import main
-from clipsearch.core.config import get_settings
 
-
-@pytest.fixture(autouse=True)
-def clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CLIPSEARCH_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+# Settings as a fresh shell would read them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("clean_settings")
 
 
 FIGURES = ("images_per_s", "texts_per_s", "latency_ms_full", "latency_ms_trimmed", "size_mb")

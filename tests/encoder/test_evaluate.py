@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from clipsearch.cli import main
-from clipsearch.core.config import get_settings
 from clipsearch.evaluation import first_hit_ranks, read_captions, recall_at, recalls
 from tests.encoder.conftest import png_bytes
+from tests.helpers import SHAPES_MODEL
 
 
 def unit(v: list[float]) -> np.ndarray:
@@ -80,14 +79,6 @@ def test_read_captions_rejects_a_bad_header(tmp_path: Path) -> None:
         read_captions(bad)
 
 
-@pytest.fixture
-def clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CLIPSEARCH_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
 @pytest.mark.usefixtures("clean_settings")
 def test_evaluate_command_end_to_end(
     caption_dir: Path, dynamic_model: Path, capsys: pytest.CaptureFixture[str]
@@ -111,9 +102,6 @@ def test_evaluate_command_end_to_end(
         assert 0.0 <= r["R@1"] <= r["R@5"] <= r["R@10"]
         assert r["R@10"] == 1.0  # 4 images, 5 captions: everything is within the top 10
         assert r["R@5"] == 1.0
-
-
-SHAPES_MODEL = Path(__file__).resolve().parents[2] / "services" / "encoder" / "models" / "shapes"
 
 
 @pytest.mark.usefixtures("clean_settings")

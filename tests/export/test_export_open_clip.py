@@ -21,10 +21,10 @@ import onnxruntime as ort
 import pytest
 
 from clipsearch.encoder.tokenizer import get_tokenizer
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 EXPORT_VENV = Path(os.environ.get("EXPORT_VENV", ROOT / ".venv-export"))
 MODEL, SEED, DIM, SIZE = "ViT-B-32", 0, 512, 224
 COSINE_MIN = 0.99999

@@ -15,15 +15,13 @@ from clipsearch.encoder.local import LocalEncoder
 from clipsearch.store.milvus import MilvusStore
 from clipsearch.usecases.images import Blobs
 from tests.encoder.onnx_fixtures import build_model_dir
-
-ROOT = Path(__file__).resolve().parents[2]
-TINY = ROOT / "services" / "encoder" / "models" / "shapes"
+from tests.helpers import SHAPES_MODEL
 
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if (TINY / "visual.onnx").is_file() and (TINY / "textual.onnx").is_file():
-        return TINY
+    if (SHAPES_MODEL / "visual.onnx").is_file() and (SHAPES_MODEL / "textual.onnx").is_file():
+        return SHAPES_MODEL
     return build_model_dir(tmp_path_factory.mktemp("jobs-model") / "m", seq=None, seed=3)
 
 

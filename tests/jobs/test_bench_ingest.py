@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from clipsearch.cli import main
-from clipsearch.core.config import get_settings
 
 KEYS = {
     "bench", "n", "naive_n", "nproc", "model", "image_size", "batch_size",
@@ -20,15 +17,8 @@ KEYS = {
 }  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("CLIPSEARCH_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("CLIPSEARCH_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+# Settings as a fresh shell would read them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("clean_settings")
 
 
 def test_bench_ingest_smoke(

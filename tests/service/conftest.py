@@ -23,13 +23,11 @@ from typing import Any
 import pytest
 
 from clipsearch.core.config import EncoderMode, Settings
-from tests.helpers import free_port
+from tests.helpers import ROOT, SHAPES_MODEL, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "clipserver_ctl.py"
 # CLIPSEARCH_TEST_ENCODER_VENV points the tests at another build of the same venv.
 ENCODER_VENV = Path(os.environ.get("CLIPSEARCH_TEST_ENCODER_VENV", ROOT / ".venv-encoder"))
-SHAPES_MODEL = ROOT / "services" / "encoder" / "models" / "shapes"
 MODEL_NAME = "ViT-B-32::openai"  # tokenizer and 224 px input, as clip-server needs a name
 
 

@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from tests.helpers import SHAPES_MODEL
 
 from clipsearch.demo import shapes
 from clipsearch.encoder.quantize import fingerprint, quantize_model_dir
 from clipsearch.encoder.tokenizer import get_tokenizer
-
-MODEL_DIR = Path(__file__).resolve().parents[2] / "services" / "encoder" / "models" / "shapes"
 
 
 def _session(path: Path) -> ort.InferenceSession:
@@ -35,7 +34,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def meta() -> dict[str, object]:
-    loaded: dict[str, object] = json.loads((MODEL_DIR / "clipsearch.json").read_text())
+    loaded: dict[str, object] = json.loads((SHAPES_MODEL / "clipsearch.json").read_text())
     return loaded
 
 
@@ -52,18 +51,18 @@ def test_metadata_describes_the_files(meta: dict[str, object]) -> None:
     assert meta["dynamic_text_length"] is True
     assert meta["mean"] == pytest.approx([0.48145466, 0.4578275, 0.40821073])
     assert meta["std"] == pytest.approx([0.26862954, 0.26130258, 0.27577711])
-    assert meta["fingerprint"] == fingerprint(MODEL_DIR)
+    assert meta["fingerprint"] == fingerprint(SHAPES_MODEL)
     files = meta["files"]
     assert isinstance(files, dict)
     assert set(files) == {"textual.onnx", "visual.onnx"}
-    total = sum((MODEL_DIR / name).stat().st_size for name in files)
+    total = sum((SHAPES_MODEL / name).stat().st_size for name in files)
     assert total == sum(entry["bytes"] for entry in files.values())
     assert total < 25 * 1024 * 1024
 
 
 def test_onnx_inputs_follow_clip_servers_contract() -> None:
-    text = _session(MODEL_DIR / "textual.onnx")
-    visual = _session(MODEL_DIR / "visual.onnx")
+    text = _session(SHAPES_MODEL / "textual.onnx")
+    visual = _session(SHAPES_MODEL / "visual.onnx")
     assert [(i.name, i.type) for i in text.get_inputs()] == [
         ("input_ids", "tensor(int32)"),
         ("attention_mask", "tensor(int32)"),
@@ -73,7 +72,7 @@ def test_onnx_inputs_follow_clip_servers_contract() -> None:
 
 
 def test_batch_and_text_length_are_dynamic(meta: dict[str, object]) -> None:
-    text = _session(MODEL_DIR / "textual.onnx")
+    text = _session(SHAPES_MODEL / "textual.onnx")
     captions = ["a small red circle on the left", "a blue square above a yellow star", ""]
     ids, mask = get_tokenizer().tokenize(captions)
     full = text.run(None, {"input_ids": ids, "attention_mask": mask})[0]
@@ -94,12 +93,12 @@ def test_held_out_captions_find_their_pictures(
     images, captions = held_out
     ids, mask = get_tokenizer().tokenize(captions)
     text = _unit(
-        _session(MODEL_DIR / "textual.onnx").run(None, {"input_ids": ids, "attention_mask": mask})[
-            0
-        ]
+        _session(SHAPES_MODEL / "textual.onnx").run(
+            None, {"input_ids": ids, "attention_mask": mask}
+        )[0]
     )
     image = _unit(
-        _session(MODEL_DIR / "visual.onnx").run(None, {"pixel_values": _pixels(images, meta)})[0]
+        _session(SHAPES_MODEL / "visual.onnx").run(None, {"pixel_values": _pixels(images, meta)})[0]
     )
     similarity = text @ image.T
     rank = (similarity > np.diag(similarity)[:, None]).sum(axis=1)
@@ -111,15 +110,15 @@ def test_held_out_captions_find_their_pictures(
 def test_int8_copy_keeps_the_embeddings(
     tmp_path: Path, meta: dict[str, object], held_out: tuple[list[np.ndarray], list[str]]
 ) -> None:
-    quantized = quantize_model_dir(MODEL_DIR, tmp_path)
+    quantized = quantize_model_dir(SHAPES_MODEL, tmp_path)
     assert quantized["quantization"] == "int8-dynamic"
     assert quantized["source_fingerprint"] == meta["fingerprint"]
     assert quantized["fingerprint"] == fingerprint(tmp_path)
     assert quantized["fingerprint"] != meta["fingerprint"]
     assert quantized["dim"] == meta["dim"]
     for name in ("textual.onnx", "visual.onnx"):
-        assert (tmp_path / name).stat().st_size < (MODEL_DIR / name).stat().st_size
+        assert (tmp_path / name).stat().st_size < (SHAPES_MODEL / name).stat().st_size
     pixels = _pixels(held_out[0][:8], meta)
-    fp32 = _unit(_session(MODEL_DIR / "visual.onnx").run(None, {"pixel_values": pixels})[0])
+    fp32 = _unit(_session(SHAPES_MODEL / "visual.onnx").run(None, {"pixel_values": pixels})[0])
     int8 = _unit(_session(tmp_path / "visual.onnx").run(None, {"pixel_values": pixels})[0])
     assert float((fp32 * int8).sum(axis=1).min()) > 0.95
