@@ -1,4 +1,5 @@
-"""Fixtures running the same store tests against Milvus Lite and a real standalone server.
+"""Fixtures running the same store tests against Milvus Lite, a real standalone server and
+the in-memory fake store of the use-case tests.
 
 ``CLIPSEARCH_TEST_MILVUS_URI=http://127.0.0.1:19530`` reuses a server you already run
 instead of starting one (handy while iterating; CI leaves it unset).
@@ -17,6 +18,7 @@ import pytest
 
 from clipsearch.store.milvus import MilvusStore
 from tests.store.milvus_server import StandaloneMilvus
+from tests.unit.usecase_fakes import FakeStore
 
 StoreFactory = Callable[..., MilvusStore]
 
@@ -50,9 +52,22 @@ def lite_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(tmp_path_factory.mktemp("milvus-lite") / "store.db")
 
 
-@pytest.fixture(
-    params=["lite", pytest.param("standalone", marks=pytest.mark.standalone)],
-)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every store test runs on each backend: Milvus Lite, a standalone server and the
+    in-memory fake the use-case tests rely on (so the fake keeps the contract), except
+    ``milvus_only`` tests (Milvus internals: index params, RPC chunks, flushing, files)
+    and tests that parametrise ``backend`` themselves."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    if any("backend" in m.args[0] for m in metafunc.definition.iter_markers("parametrize")):
+        return
+    params = ["lite", pytest.param("standalone", marks=pytest.mark.standalone)]
+    if metafunc.definition.get_closest_marker("milvus_only") is None:
+        params.append("fake")
+    metafunc.parametrize("backend", params, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -89,7 +104,17 @@ SESSION_PREFIX = f"t{uuid.uuid4().hex[:8]}"
 @pytest.fixture
 def make_store(request: pytest.FixtureRequest, backend: str) -> Iterator[StoreFactory]:
     """The session store for this backend and index type, or with ``uri_override`` /
-    ``prefix`` / other ``MilvusStore`` options a store of its own (closed after the test)."""
+    ``prefix`` / other ``MilvusStore`` options a store of its own (closed after the test).
+    On the fake backend: a fresh :class:`FakeStore` (FLAT only, no options)."""
+    if backend == "fake":
+
+        def fake(index_type: str = "FLAT", **options: Any) -> Any:
+            if index_type != "FLAT" or options:
+                raise AssertionError("Milvus options on the fake store: mark the test milvus_only")
+            return FakeStore()
+
+        yield fake
+        return
     uri = request.getfixturevalue(f"{backend}_uri")
     shared: dict[str, MilvusStore] = request.getfixturevalue(f"_{backend}_stores")
     own: list[MilvusStore] = []

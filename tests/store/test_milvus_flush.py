@@ -150,6 +150,7 @@ def unit_images(n: int, seed: int, prefix: str = "img") -> list[ImageRecord]:
     return [ImageRecord(id=f"{prefix}{i:05d}", vector=v) for i, v in enumerate(vecs)]
 
 
+@pytest.mark.milvus_only
 def test_bulk_upsert_over_threshold_is_flushed_and_reads_stay_correct(
     make_store: StoreFactory, new_group: Callable[..., str], request: pytest.FixtureRequest
 ) -> None:
@@ -177,6 +178,7 @@ def test_bulk_upsert_over_threshold_is_flushed_and_reads_stay_correct(
     assert store.search(g, "images", later[0].vector, top_k=1)[0][0].id == "new00000"
 
 
+@pytest.mark.milvus_only
 def test_small_upload_is_flushed_when_writes_stop(
     make_store: StoreFactory, new_group: Callable[..., str], request: pytest.FixtureRequest
 ) -> None:

@@ -1,4 +1,4 @@
-"""Search answers compared with an exact numpy brute force, on Lite and standalone."""
+"""Search answers compared with an exact numpy brute force, on Lite, standalone and the fake."""
 
 from __future__ import annotations
 
@@ -66,6 +66,7 @@ def wait_for_index(store: MilvusStore, name: str, rows: int, timeout_s: float = 
     raise AssertionError(f"index of {name} not built in {timeout_s}s: {info}")
 
 
+@pytest.mark.milvus_only
 @pytest.mark.slow
 def test_hnsw_recall_at_10_on_10k(
     make_store: StoreFactory, new_group: Callable[..., str], backend: str
@@ -119,6 +120,7 @@ def test_offset_pages_concatenate_to_one_deep_search(store: MilvusStore, g: str)
     assert full == [f"img{i:05d}" for i in want_idx[0]]
 
 
+@pytest.mark.milvus_only
 def test_hnsw_deep_offset_still_exact_enough(
     make_store: StoreFactory, new_group: Callable[..., str]
 ) -> None:

@@ -1,4 +1,5 @@
-"""MilvusStore semantics, the same suite on Milvus Lite and a real standalone server."""
+"""VectorStore semantics, the same suite on Milvus Lite, a real standalone server and the
+in-memory fake store (`milvus_only` tests: Lite and standalone)."""
 
 from __future__ import annotations
 
@@ -166,6 +167,7 @@ def test_groups_are_isolated(store: MilvusStore, g: str, new_group: Callable[...
     assert h not in store.list_groups()
 
 
+@pytest.mark.milvus_only
 def test_hnsw_params_reported(make_store: StoreFactory, new_group: Callable[..., str]) -> None:
     store = make_store("HNSW")
     g = new_group(store)
@@ -198,6 +200,7 @@ def test_invalid_requests(store: MilvusStore, g: str) -> None:
     assert store.count(g, "texts") == 0
 
 
+@pytest.mark.milvus_only
 def test_large_upserts_are_chunked(
     store: MilvusStore, g: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -255,6 +258,7 @@ def test_lite_file_persists_across_reopen(make_store: StoreFactory, lite_path: s
         again.ensure_group(g, dim=DIM, model_name=MODEL, fingerprint="fp-other")
 
 
+@pytest.mark.milvus_only
 def test_closed_store_reports_unhealthy(make_store: StoreFactory) -> None:
     s = make_store("FLAT", prefix="closed")  # its own client, not the session's
     s.health()
