@@ -36,7 +36,7 @@ __all__ = [
 def encoded(img: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:
     """``img`` saved in ``fmt`` (``save`` options as keywords)."""
     buf = io.BytesIO()
-    img.save(buf, format=fmt, **kwargs)  # type: ignore[arg-type]
+    img.save(buf, format=fmt, **kwargs)
     return buf.getvalue()
 
 

@@ -79,7 +79,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     assert (SHAPES_MODEL / "textual.onnx").is_file(), f"tiny model missing at {SHAPES_MODEL}"
     data_dir = tmp_path_factory.mktemp("gateway")
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=data_dir,
         model_path=SHAPES_MODEL,
         max_upload_bytes=2 * 1024 * 1024,

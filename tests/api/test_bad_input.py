@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,7 +26,7 @@ def assert_error(r: Any, status: int, code: str | None = None) -> dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def seeded(gateway: Gateway) -> Iterator[Gateway]:
+def seeded(gateway: Gateway) -> Gateway:
     r = upload(gateway.client, gateway.corpus.pngs[:2], ["first", "second"], collection=C)
     assert r.status_code == 200, r.text
     return gateway

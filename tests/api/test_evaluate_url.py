@@ -30,7 +30,7 @@ def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import uvicorn
 
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=tmp_path_factory.mktemp("gateway"),
         model_path=SHAPES_MODEL,
         index_type="FLAT",  # exact search: the figures must equal the direct mode's

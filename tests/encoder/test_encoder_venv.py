@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.encoder.encoder_venv import ROOT, encoder_venv_dir
+from tests.encoder.encoder_venv import encoder_venv_dir
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.encoder_venv
 

@@ -123,10 +123,13 @@ def visual(exported: Path) -> ort.InferenceSession:
 
 def _cosines(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    return np.sum(a64 * b64, axis=1) / (np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1))
+    out: npt.NDArray[np.float64] = np.sum(a64 * b64, axis=1) / (
+        np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1)
+    )
+    return out
 
 
-def _encode(sess: ort.InferenceSession, ids: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
+def _encode(sess: ort.InferenceSession, ids: npt.NDArray[np.generic]) -> npt.NDArray[np.float32]:
     """Text embeddings; the mask is what a CLIP tokenizer gives (1 on real tokens)."""
     ids32 = ids.astype(np.int32)
     (out,) = sess.run(None, {"input_ids": ids32, "attention_mask": (ids32 != 0).astype(np.int32)})

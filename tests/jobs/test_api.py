@@ -27,7 +27,7 @@ def client(settings: Settings, encoder: Any, store: Any, blobs: Any) -> Iterator
 def wait_done(client: TestClient, job_id: str, timeout: float = 120) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = client.get(f"/v1/jobs/{job_id}", params={"limit": 1000}).json()
+        body: dict[str, Any] = client.get(f"/v1/jobs/{job_id}", params={"limit": 1000}).json()
         if body["status"] not in ("queued", "running"):
             return body
         time.sleep(0.1)

@@ -62,7 +62,8 @@ def _wait(enc: Any, wait_s: float, notes: list[str | None]) -> OutageWait:
 
 
 def test_outage_is_waited_out_and_the_call_retried() -> None:
-    enc, notes = DownFor(5), []  # the encode, then four failed health probes
+    notes: list[str | None] = []
+    enc = DownFor(5)  # the encode, then four failed health probes
     waiter = _wait(enc, 10.0, notes)
     out = asyncio.run(waiter.call(lambda: enc.encode_images([b"a", b"b"])))
     assert out.shape == (2, 4)
@@ -78,7 +79,8 @@ def test_outage_is_waited_out_and_the_call_retried() -> None:
 
 
 def test_failure_with_a_healthy_encoder_is_the_inputs() -> None:
-    enc, notes = DownFor(1), []  # only the encode fails; health answers at once
+    notes: list[str | None] = []
+    enc = DownFor(1)  # only the encode fails; health answers at once
     waiter = _wait(enc, 10.0, notes)
     with pytest.raises(EncoderUnavailable):
         asyncio.run(waiter.call(lambda: enc.encode_images([b"poison"])))
@@ -88,7 +90,8 @@ def test_failure_with_a_healthy_encoder_is_the_inputs() -> None:
 
 
 def test_wait_is_bounded_and_later_calls_fail_at_once() -> None:
-    enc, notes = DownFor(10**6), []
+    notes: list[str | None] = []
+    enc = DownFor(10**6)
     waiter = _wait(enc, 0.3, notes)
     start = time.monotonic()
     with pytest.raises(EncoderGaveUp, match=r"more than 0\.3 s"):

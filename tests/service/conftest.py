@@ -34,7 +34,7 @@ MODEL_NAME = "ViT-B-32::openai"  # tokenizer and 224 px input, as clip-server ne
 def service_settings(data_dir: Path, url: str, model_path: Path, **overrides: Any) -> Settings:
     """Gateway settings in service mode against ``url``, with the test's own overrides."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=data_dir,
         encoder_mode=EncoderMode.service,
         encoder_url=url,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,9 +23,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_model_dir(tmp_path_factory.mktemp("fallback") / "m", dim=16, seq=77, seed=3)
 
 
-def settings_for(tmp_path: Path, model_path: Path | None, **kw: object) -> Settings:
+def settings_for(tmp_path: Path, model_path: Path | None, **kw: Any) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=tmp_path,
         encoder_mode=EncoderMode.service,
         # Nothing listens there: clip-server is "down" for the whole test.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.encoder_venv
 

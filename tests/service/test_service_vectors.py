@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from PIL import Image
 
@@ -60,8 +61,11 @@ def service(clip_server: ClipServer, service_model: Path) -> Iterator[ServiceEnc
     asyncio.run(enc.close())
 
 
-def rowwise_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+def rowwise_cosine(a: np.ndarray, b: np.ndarray) -> npt.NDArray[np.float64]:
+    out: npt.NDArray[np.float64] = np.sum(a * b, axis=1) / (
+        np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    )
+    return out
 
 
 def test_text_vectors_match_the_local_encoder(service: ServiceEncoder, local: LocalEncoder) -> None:

@@ -20,7 +20,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_gateway_starts_with_the_encoder_down(tmp_path: Path, model_dir: Path) -> None:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=tmp_path,
         encoder_mode=EncoderMode.service,
         encoder_url=f"http://127.0.0.1:{free_port()}",  # nothing listens

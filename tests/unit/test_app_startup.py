@@ -14,7 +14,7 @@ from clipsearch.core.config import Settings
 
 
 def settings(tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    return Settings(_env_file=None, data_dir=tmp_path)
 
 
 def test_startup_creates_default_group(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from clipsearch.core.config import Settings
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=tmp_path_factory.mktemp("client"),
         max_batch_queries=4,
         max_top_k=20,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import onnxruntime as ort
 import pytest
 from tests.helpers import SHAPES_MODEL
@@ -28,8 +29,9 @@ def _pixels(images: list[np.ndarray], meta: dict[str, object]) -> np.ndarray:
     return ((batch - mean) / std).transpose(0, 3, 1, 2).copy()
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+def _unit(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    out: npt.NDArray[np.float32] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
 
 
 @pytest.fixture(scope="module")
