@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck pytest clean
+.PHONY: run test test-fast venv lint typecheck pytest clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,12 @@ pytest: venv export-venv encoder-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The inner loop, about a minute: lint, types and the tests that need neither of the two
+# extra venvs nor a Milvus server (nor the slow ones). `make test` still runs everything.
+FAST_MARKERS := not standalone and not encoder_venv and not export_venv and not slow
+test-fast: lint typecheck
+	$(BIN)/python -m pytest -q -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 # torch + open_clip for scripts/export_open_clip.py and its test; the script keeps a stamp.
 .PHONY: export-venv

@@ -23,7 +23,7 @@ import pytest
 from clipsearch.encoder.tokenizer import get_tokenizer
 from tests.helpers import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.export_venv]
 
 EXPORT_VENV = Path(os.environ.get("EXPORT_VENV", ROOT / ".venv-export"))
 MODEL, SEED, DIM, SIZE = "ViT-B-32", 0, 512, 224
