@@ -4,6 +4,7 @@ and every failure as one :class:`ClipsearchError` with status, code and URL."""
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,6 +136,25 @@ def test_an_unreachable_gateway_is_status_zero() -> None:
     assert (exc.value.status, exc.value.code) == (0, "unreachable")
     assert exc.value.url == f"http://127.0.0.1:{port}/v1/stats"
     assert str(exc.value).startswith(f"cannot reach http://127.0.0.1:{port}: ")
+
+
+def test_a_malformed_url_is_the_same_error() -> None:
+    for bad in ("http://[::1", "ftp://example.org", "no scheme"):
+        with Client(bad) as gw, pytest.raises(ClipsearchError) as exc:
+            gw.stats()
+        assert (exc.value.status, exc.value.code) == (0, "invalid_url"), bad
+
+
+def test_the_module_example_runs(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The usage example in the module docstring, against the test gateway."""
+    import clipsearch.client
+
+    doc = clipsearch.client.__doc__ or ""
+    example = textwrap.dedent(doc.split("::\n", 1)[1].split("\nResults", 1)[0])
+    (tmp_path / "cat.jpg").write_bytes(noise(9, fmt="JPEG"))
+    monkeypatch.chdir(tmp_path)
+    example = example.replace('"http://127.0.0.1:8000"', repr(url))
+    exec(compile(example, "clipsearch.client.__doc__", "exec"), {})
 
 
 def test_a_non_json_refusal_keeps_the_start_of_the_body() -> None:

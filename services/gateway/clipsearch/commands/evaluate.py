@@ -80,8 +80,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_url(args: argparse.Namespace, data: Any) -> int:
     """--url: the same figures, from a running gateway's answers."""
-    import httpx
-
     from clipsearch.client import ClipsearchError
     from clipsearch.evaluation import format_table
     from clipsearch.evaluation_http import evaluate_url
@@ -89,11 +87,11 @@ def _run_url(args: argparse.Namespace, data: Any) -> int:
     try:
         result = evaluate_url(data, args.url, args.collection, timeout=args.timeout)
     except ClipsearchError as exc:
+        if exc.code == "invalid_url":
+            print(f"clipsearch evaluate: bad --url {args.url!r}: {exc}", file=sys.stderr)
+            return 2
         print(f"clipsearch evaluate: {exc}", file=sys.stderr)
         return 1
-    except httpx.InvalidURL as exc:
-        print(f"clipsearch evaluate: bad --url {args.url!r}: {exc}", file=sys.stderr)
-        return 2
     print(format_table(result))
     print(json.dumps({"evaluate": result}, sort_keys=True))
     return 0

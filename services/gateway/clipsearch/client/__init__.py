@@ -3,23 +3,26 @@
 The CLI, ``clipsearch evaluate --url`` and the benches talk to the gateway through it, and
 so can you::
 
+    from pathlib import Path
+
     from clipsearch.client import Client, ClipsearchError
 
     with Client("http://127.0.0.1:8000", collection="photos") as gw:
-        (item,) = gw.add_images([("cat.jpg", open("cat.jpg", "rb").read())],
-                                captions=["a cat on a sofa"])
+        (item,) = gw.add_images([Path("cat.jpg")], captions=["a cat on a sofa"])
         for hit in gw.search_text("a cat", top_k=5)["hits"]:
             print(f"{hit['score']:.3f} {hit['id'][:12]} {hit['caption']}")
+        similar = gw.search_image(image_id=item["id"], top_k=5)["hits"]
         try:
             gw.get_image("0" * 64)
         except ClipsearchError as exc:
-            print(exc.status, exc.code, exc.url)  # 404 image_not_found http://.../v1/images/...
+            print(exc.status, exc.code, exc.url)  # 404 image_not_found http://...
 
-Results are the gateway's JSON bodies, typed as :class:`~typing.TypedDict` (so they stay
-plain dicts: print them, ``json.dumps`` them). Every failure is one exception,
-:class:`ClipsearchError`: the gateway's refusals (any non-2xx answer) with its status,
-error ``code``, ``message`` and ``details``, and unreachable gateways or timeouts with
-status 0. Each request carries ``?collection=`` when the client was given one; otherwise
+Results are the gateway's JSON bodies, typed as :class:`~typing.TypedDict` in
+:mod:`clipsearch.client.results` (so they stay plain dicts: print them, ``json.dumps``
+them). Every failure is one exception, :class:`ClipsearchError`: the gateway's refusals
+(any non-2xx answer) with its status, error ``code``, ``message`` and ``details``, and
+unreachable gateways, timeouts or a malformed URL with status 0. Each request carries
+``?collection=`` when the client was given one; otherwise
 the gateway's default collection is used.
 """
 
@@ -30,115 +33,52 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, cast
 
 import httpx
 
-Target = Literal["images", "texts"]
-ItemStatus = Literal["stored", "duplicate", "failed"]
+from clipsearch.client.results import (
+    BatchResult,
+    Deleted,
+    Hit,
+    HitList,
+    ImageInfo,
+    ItemError,
+    ItemStatus,
+    JobAccepted,
+    JobCounts,
+    JobItem,
+    JobView,
+    SearchResult,
+    StoredItem,
+    Target,
+)
+
+__all__ = [
+    "JOB_RUNNING",
+    "BatchResult",
+    "Client",
+    "ClipsearchError",
+    "Deleted",
+    "Hit",
+    "HitList",
+    "ImageInfo",
+    "ItemError",
+    "ItemStatus",
+    "JobAccepted",
+    "JobCounts",
+    "JobItem",
+    "JobView",
+    "SearchResult",
+    "StoredItem",
+    "Target",
+    "Upload",
+]
+
 # A file to upload: a path, or (file name, bytes).
 Upload = Path | tuple[str, bytes]
 # How much of a non-JSON error body (a proxy's HTML page, say) goes into the message.
 _TEXT_IN_MESSAGE = 300
-
-
-class ItemError(TypedDict):
-    code: str
-    message: str
-
-
-class StoredItem(TypedDict):
-    """One uploaded file or text: ``id`` is the sha256 of its bytes (None if it failed)."""
-
-    id: str | None
-    source: str
-    status: ItemStatus
-    error: ItemError | None
-
-
-class Hit(TypedDict):
-    id: str
-    score: float
-    caption: str | None
-    text: str | None
-    image_id: str | None
-    source: str | None
-    metadata: dict[str, Any]
-    image_url: str | None
-    thumbnail_url: str | None
-
-
-class SearchResult(TypedDict):
-    hits: list[Hit]
-    took_ms: float
-
-
-class HitList(TypedDict):
-    hits: list[Hit]
-
-
-class BatchResult(TypedDict):
-    results: list[HitList]
-    took_ms: float
-
-
-class ImageInfo(TypedDict):
-    id: str
-    source: str
-    content_type: str
-    width: int
-    height: int
-    caption: str
-    metadata: dict[str, Any]
-    created_at: int
-    image_url: str
-    thumbnail_url: str
-
-
-class Deleted(TypedDict):
-    id: str
-    deleted: bool
-    texts_deleted: int
-
-
-class JobAccepted(TypedDict):
-    job_id: str
-    status: str
-    total: int
-    existing: bool
-    url: str
-
-
-class JobCounts(TypedDict):
-    total: int
-    stored: int
-    duplicate: int
-    failed: int
-    pending: int
-
-
-class JobItem(TypedDict):
-    source: str
-    id: str | None
-    status: str
-    error: str | None
-
-
-class JobView(TypedDict):
-    job_id: str
-    status: str
-    collection: str
-    counts: JobCounts
-    rate: float
-    eta_s: float | None
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    error: str | None
-    items: list[JobItem] | None
-    offset: int
-    limit: int
-    next_offset: int | None
 
 
 JOB_RUNNING = ("queued", "running")
@@ -147,11 +87,11 @@ JOB_RUNNING = ("queued", "running")
 class ClipsearchError(Exception):
     """A request that did not succeed.
 
-    ``status`` is the HTTP status (0: no answer: unreachable, timed out), ``code`` the
-    gateway's error code (``unreachable`` / ``timeout`` / ``transport_error`` when there
-    was no answer), ``message`` the gateway's message, ``url`` the URL tried, ``details``
-    the error's details (often the limit that was exceeded), ``retry_after_s`` the
-    ``Retry-After`` of a 429 or 503. ``str()`` says all of it in one line (``summary``).
+    ``status`` is the HTTP status, 0 when there was no answer; ``code`` the gateway's
+    error code, or ``unreachable`` / ``timeout`` / ``transport_error`` / ``invalid_url``
+    when there was no answer; ``message`` the gateway's message; ``url`` the URL tried;
+    ``details`` the error's details (often the limit that was exceeded); ``retry_after_s``
+    the ``Retry-After`` of a 429 or 503. ``str()`` says all of it in one line.
     """
 
     def __init__(
@@ -222,7 +162,7 @@ class Client:
         self.url = url.rstrip("/")
         self.collection = collection
         self._own = http is None
-        self._http = http if http is not None else httpx.Client(base_url=self.url, timeout=timeout)
+        self._http = http if http is not None else httpx.Client(timeout=timeout)
 
     def close(self) -> None:
         if self._own:
@@ -247,6 +187,10 @@ class Client:
         url = f"{self.url}{path}"
         try:
             response = self._http.request(method, url, params=params or None, **kwargs)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise ClipsearchError(
+                f"not a gateway URL: {url!r}: {exc}", code="invalid_url", url=url
+            ) from exc
         except httpx.ConnectError as exc:
             raise ClipsearchError(
                 f"cannot reach {self.url}: {exc}", code="unreachable", url=url
