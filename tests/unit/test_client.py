@@ -1,6 +1,6 @@
 """``clipsearch.client`` against a real gateway app served by uvicorn on loopback (the
-in-memory fake adapters behind it, so no model is loaded): every call, its typed result,
-and every failure as one :class:`ClipsearchError` with status, code and URL."""
+``url`` fixture: in-memory fake adapters behind it, so no model is loaded): every call, its
+typed result, and every failure as one :class:`ClipsearchError` with status, code and URL."""
 
 from __future__ import annotations
 
@@ -12,25 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.helpers import free_port, noise
-from tests.unit.usecase_fakes import FakeBlobs, FakeEncoder, FakeStore
 
-from clipsearch.api.app import create_app
-from clipsearch.bench.loopback import serve
 from clipsearch.client import JOB_RUNNING, Client, ClipsearchError
-from clipsearch.core.config import Settings
-
-
-@pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings = Settings(
-        _env_file=None,
-        data_dir=tmp_path_factory.mktemp("client"),
-        max_batch_queries=4,
-        max_top_k=20,
-    )
-    app = create_app(settings, encoder=FakeEncoder(), store=FakeStore(), blobs=FakeBlobs())
-    with serve(app, name="client-test-gateway") as base:
-        yield base
 
 
 @pytest.fixture
