@@ -29,6 +29,9 @@ T = TypeVar("T")
 
 
 class InstrumentedEncoder:
+    """An :class:`Encoder` that records each call's batch size and latency, by kind and
+    outcome, in the app's :class:`Metrics`."""
+
     def __init__(self, inner: Encoder, metrics: Metrics) -> None:
         self.inner = inner
         self._m = metrics
@@ -101,6 +104,8 @@ class InstrumentedPixels:
 
 
 class InstrumentedStore:
+    """A :class:`VectorStore` that records each call's latency, by operation and outcome."""
+
     def __init__(self, inner: VectorStore, metrics: Metrics) -> None:
         self.inner = inner
         self._m = metrics
