@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
+
 HEALTHCHECK = ROOT / "deploy/gateway-healthcheck.py"
 ENTRYPOINT = ROOT / "deploy/gateway-entrypoint.sh"
 

@@ -50,7 +50,7 @@ def test_a_missing_encoder_service_is_named_in_readyz_and_the_log(
 ) -> None:
     # Compose without an encoder service: its name does not resolve on the network.
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=tmp_path,
         encoder_mode=EncoderMode.service,
         encoder_url="http://clip-server.invalid:51001",
