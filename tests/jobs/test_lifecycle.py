@@ -87,7 +87,7 @@ def test_cancel_removes_spooled_uploads(
     files = [("files", (f"c{i}.png", picture(600 + i), "image/png")) for i in range(40)]
     more = [("files", (f"d{i}.png", picture(700 + i), "image/png")) for i in range(5)]
     with _client(settings, encoder, store, faulty) as client:
-        manager = client.app.state.jobs  # type: ignore[attr-defined]
+        manager = client.app.state.clipsearch.jobs  # type: ignore[attr-defined]
         try:  # a failed check must not leave writes held: shutdown would wait on them
             running = client.post("/v1/ingest", files=files).json()["job_id"]
             queued = client.post("/v1/ingest", files=more).json()["job_id"]

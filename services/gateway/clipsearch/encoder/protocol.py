@@ -8,6 +8,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from clipsearch.core.errors import InvalidRequest
+
 Vectors = npt.NDArray[np.float32]
 
 
@@ -15,8 +17,14 @@ class EncoderError(Exception):
     """The encoder could not produce vectors (model missing, server down, bad answer)."""
 
 
-class ImageDecodeError(ValueError):
-    """An input could not be decoded as an allowed image (corrupt, bomb, wrong format)."""
+class ImageDecodeError(InvalidRequest, ValueError):
+    """An input could not be decoded as an allowed image (corrupt, bomb, wrong format).
+
+    The input's fault, so an :class:`InvalidRequest`; ``code`` is ``invalid_image``, or
+    ``image_too_large`` for a picture over the pixel limit (a decompression bomb).
+    """
+
+    code = "invalid_image"
 
 
 @runtime_checkable

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
+from clipsearch.core.errors import ClipsearchError
 from clipsearch.encoder.protocol import Vectors
 from clipsearch.jobs.dedupe import InJobDuplicates
 from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, pixel_path, stub, unlink_all
@@ -40,7 +41,6 @@ from clipsearch.jobs.paths import PathRefused, read_checked
 from clipsearch.jobs.store import Item, Job
 from clipsearch.store.protocol import ImageRecord, TextRecord
 from clipsearch.usecases.common import check_text, text_id_of
-from clipsearch.usecases.errors import UseCaseError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -231,7 +231,7 @@ class Pipeline:
                     for c in e.item.captions
                     if c.strip()
                 ]
-            except UseCaseError as exc:
+            except ClipsearchError as exc:
                 await self.fail(e.item, exc.message, e.id)
                 continue
             except Exception as exc:  # ImageDecodeError and whatever Pillow raises

@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 
 from anyio import to_thread
 
+from clipsearch.core.errors import InvalidRequest
+from clipsearch.core.names import COLLECTION_RE
 from clipsearch.store.protocol import Filter
-from clipsearch.usecases.errors import InvalidRequest
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-COLLECTION_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 # Metadata keys become part of a Milvus JSON-path expression: keep them to plain names so
 # no key can smuggle syntax in (values are escaped by the store).
 FILTER_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

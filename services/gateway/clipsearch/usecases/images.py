@@ -15,6 +15,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from clipsearch.core.config import Settings
+from clipsearch.core.errors import (
+    ClipsearchError,
+    InvalidRequest,
+    NotFoundError,
+    Unavailable,
+)
 from clipsearch.encoder.protocol import Encoder, EncoderError, ImageDecodeError, Vectors
 from clipsearch.store.protocol import ImageRecord, TextRecord, VectorStore
 from clipsearch.usecases.collections import Collections
@@ -25,12 +31,6 @@ from clipsearch.usecases.common import (
     run_sync,
     text_id_of,
     upsert_each,
-)
-from clipsearch.usecases.errors import (
-    InvalidRequest,
-    NotFoundError,
-    Unavailable,
-    UseCaseError,
 )
 from clipsearch.usecases.imaging import ImageInfo, check_size, inspect_image
 
@@ -70,7 +70,7 @@ class ImageInput:
     caption: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     # Set by a caller that already knows the item is bad (e.g. too large while reading it).
-    error: UseCaseError | None = None
+    error: ClipsearchError | None = None
 
 
 @dataclass(slots=True)
@@ -78,7 +78,7 @@ class ItemResult:
     id: str | None
     source: str
     status: Status
-    error: UseCaseError | None = None
+    error: ClipsearchError | None = None
 
 
 @dataclass(slots=True)
@@ -127,7 +127,7 @@ class ImageService:
         work: list[_Work] = []
         seen: set[str] = set()
 
-        def fail(w: _Work, err: UseCaseError) -> None:
+        def fail(w: _Work, err: ClipsearchError) -> None:
             results[w.index] = ItemResult(w.id, w.input.source, "failed", err)
 
         for i, item in enumerate(items):
@@ -139,7 +139,7 @@ class ImageService:
                 caption = ""
                 if item.caption.strip():
                     caption = check_text(item.caption, max_chars=cfg.max_text_chars, what="caption")
-            except UseCaseError as err:
+            except ClipsearchError as err:
                 results[i] = ItemResult(None, item.source, "failed", err)
                 continue
             image_id = image_id_of(item.data)
@@ -157,7 +157,7 @@ class ImageService:
                 continue
             try:
                 w.info = await run_sync(inspect_image, w.input.data, max_pixels=cfg.max_pixels)
-            except UseCaseError as err:
+            except ClipsearchError as err:
                 fail(w, err)
                 continue
             pending.append(w)
@@ -170,7 +170,7 @@ class ImageService:
         return [r for r in results if r is not None]
 
     async def _encode(
-        self, work: list[_Work], fail: Callable[[_Work, UseCaseError], None]
+        self, work: list[_Work], fail: Callable[[_Work, ClipsearchError], None]
     ) -> list[_Work]:
         """Image vectors and caption vectors, each in one encoder call; on a batch failure
         the items are retried one by one so a single bad item only fails itself."""
@@ -188,7 +188,7 @@ class ImageService:
         return [w for w in ok if not w.caption or id(w) in good]
 
     async def _write(
-        self, group: str, work: list[_Work], fail: Callable[[_Work, UseCaseError], None]
+        self, group: str, work: list[_Work], fail: Callable[[_Work, ClipsearchError], None]
     ) -> list[_Work]:
         now = int(time.time())
         blobbed: list[_Work] = []
@@ -304,7 +304,7 @@ async def _encode_each(
     work: list[_Work],
     encode: Callable[[list[_Work]], Awaitable[Vectors]],
     attr: str,
-    fail: Callable[[_Work, UseCaseError], None],
+    fail: Callable[[_Work, ClipsearchError], None],
 ) -> list[_Work]:
     if not work:
         return []
@@ -323,7 +323,7 @@ async def _encode_each(
     return ok
 
 
-def _encoder_error(exc: Exception) -> UseCaseError:
+def _encoder_error(exc: Exception) -> ClipsearchError:
     if isinstance(exc, ImageDecodeError):
         return InvalidRequest(str(exc), code="invalid_image")
     return Unavailable(f"encoder failed: {exc}", code="encoder_unavailable")

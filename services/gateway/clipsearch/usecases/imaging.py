@@ -6,8 +6,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from clipsearch.encoder.protocol import ImageDecodeError
-from clipsearch.usecases.errors import InvalidRequest, TooLarge
+from clipsearch.core.errors import InvalidRequest, TooLarge
 
 # Validation only needs the pixels decoded, not at full scale (CLIP inputs are ~224 px).
 DRAFT_SIZE = 224
@@ -18,17 +17,6 @@ class ImageInfo:
     width: int
     height: int
     content_type: str
-
-
-def _decode_code(exc: ImageDecodeError) -> str:
-    # The decoder may tag its errors; otherwise tell a bomb from a broken file by message.
-    code = getattr(exc, "code", None)
-    if isinstance(code, str) and code:
-        return code
-    text = str(exc).lower()
-    if "pixel" in text or "bomb" in text or "too large" in text:
-        return "image_too_large"
-    return "invalid_image"
 
 
 def check_size(data: bytes, *, max_bytes: int, what: str = "image") -> None:
@@ -48,12 +36,9 @@ def inspect_image(data: bytes, *, max_pixels: int) -> ImageInfo:
     ``image_too_large`` otherwise. Blocking: call it in a worker thread."""
     from clipsearch.encoder.preprocess import decode_image
 
-    try:
-        # draft_size: a big JPEG decodes at reduced scale (all of it, so truncation still
-        # fails) while the reported size stays the original one.
-        info = decode_image(data, max_pixels=max_pixels, draft_size=DRAFT_SIZE).info
-    except ImageDecodeError as exc:
-        raise InvalidRequest(str(exc), code=_decode_code(exc)) from exc
+    # draft_size: a big JPEG decodes at reduced scale (all of it, so truncation still
+    # fails) while the reported size stays the original one.
+    info = decode_image(data, max_pixels=max_pixels, draft_size=DRAFT_SIZE).info
     fmt = info.format.upper()
     content_type = {
         "JPEG": "image/jpeg",

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from clipsearch.core.config import Settings
+from clipsearch.core.errors import InvalidRequest, NotFoundError, Unavailable
 from clipsearch.encoder.protocol import Encoder, EncoderError, ImageDecodeError, Vectors
 from clipsearch.store.protocol import Filter, Hit, Target, VectorStore
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import check_filter, check_text, run_sync
-from clipsearch.usecases.errors import InvalidRequest, NotFoundError, Unavailable
 from clipsearch.usecases.imaging import check_size, inspect_image
 
 

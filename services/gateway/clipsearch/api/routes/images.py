@@ -10,11 +10,10 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from clipsearch.api.deps import CollectionDep, StateDep
-from clipsearch.api.errors import error_responses, status_of
+from clipsearch.api.errors import error_responses
 from clipsearch.api.routes._common import image_urls, render_item
 from clipsearch.api.schemas import DeletedOut, ImageOut, StoreResponse
-from clipsearch.core.errors import APIError
-from clipsearch.usecases.errors import InvalidRequest, NotFoundError, TooLarge
+from clipsearch.core.errors import InvalidRequest, NotFoundError, TooLarge
 from clipsearch.usecases.images import ImageInput
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
@@ -106,12 +105,7 @@ async def store_images(
     out = StoreResponse(items=[render_item(r) for r in results])
     if all(r.status == "failed" for r in results):
         first = next(r.error for r in results if r.error is not None)
-        raise APIError(
-            first.message,
-            code=first.code,
-            status_code=status_of(first),
-            details=out.model_dump()["items"],
-        )
+        raise first.with_details(out.model_dump()["items"])
     return out
 
 

@@ -24,7 +24,7 @@ from clipsearch.api.schemas import (
     TextSearchRequest,
 )
 from clipsearch.api.state import AppState
-from clipsearch.usecases.errors import InvalidRequest, TooLarge
+from clipsearch.core.errors import InvalidRequest, TooLarge
 from clipsearch.usecases.imaging import decode_base64
 from clipsearch.usecases.search import Query, SearchOptions, SearchResult
 
