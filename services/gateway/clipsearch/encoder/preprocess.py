@@ -28,10 +28,9 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from clipsearch.encoder.protocol import ImageDecodeError
+from clipsearch.encoder.protocol import ImageDecodeError, PixelTensor
 
 CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
@@ -46,8 +45,6 @@ DRAFT_FACTOR = 2
 _EXIF_ORIENTATION = 0x0112
 # The code of a decode refused for its size (a bomb), not for its content.
 TOO_LARGE = "image_too_large"
-
-PixelTensor = npt.NDArray[np.float32]
 
 
 class ImageInfo(NamedTuple):

@@ -7,28 +7,18 @@ import asyncio
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from clipsearch.core.config import Settings
-from clipsearch.encoder.protocol import Encoder, Vectors
+from clipsearch.encoder.protocol import Encoder
 from clipsearch.jobs.store import Item, ItemStatus, JobStore
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.images import Blobs
 
 # (seq, final status, content id, error) of one item, as JobStore.finish_items takes them.
 Result = tuple[int, ItemStatus, str | None, str | None]
-
-
-class PixelEncoder(Protocol):
-    """The local encoder's sync fast path: we preprocess, it only runs the model."""
-
-    def encode_pixels(self, pixels: npt.NDArray[np.float32]) -> Vectors: ...
-
-    @property
-    def config(self) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -56,17 +46,6 @@ class Deps:
     store: VectorStore
     blobs: Blobs
     jobs: JobStore
-
-
-def pixel_path(encoder: Encoder) -> PixelEncoder | None:
-    """The encoder's sync pixel fast path, measured when the encoder is (the gateway's
-    instrumented wrapper offers ``pixel_encoder()``), or None for a remote encoder."""
-    enc: Any = encoder
-    get = getattr(enc, "pixel_encoder", None)
-    if callable(get):
-        found: PixelEncoder | None = get()
-        return found
-    return enc if hasattr(enc, "encode_pixels") else None
 
 
 def stub(item: Item) -> Entry:

@@ -32,9 +32,9 @@ import numpy as np
 from PIL import Image
 
 from clipsearch.core.errors import ClipsearchError
-from clipsearch.encoder.protocol import Vectors
+from clipsearch.encoder.protocol import Vectors, pixel_path
 from clipsearch.jobs.dedupe import InJobDuplicates
-from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, pixel_path, stub, unlink_all
+from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, stub, unlink_all
 from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
 from clipsearch.jobs.outage import EncoderGaveUp, OutageWait
 from clipsearch.jobs.paths import PathRefused, read_checked
@@ -244,15 +244,17 @@ class Pipeline:
         await self.q_encode.put(_END)
 
     def _decode(self, e: Entry) -> None:
-        from clipsearch.encoder.preprocess import decode_image, load_and_preprocess
+        from clipsearch.encoder.preprocess import decode_image
 
-        if self.pixel_encoder is not None:
-            c = self.pixel_encoder.config
-            e.pixels, info = load_and_preprocess(
-                e.data, int(c.image_size), self.cfg.max_pixels, c.mean, c.std
+        pixel = self.pixel_encoder
+        if pixel is not None:
+            decoded = decode_image(
+                e.data, max_pixels=self.cfg.max_pixels, draft_size=pixel.input_size()
             )
+            e.pixels = pixel.preprocess(decoded.image)
         else:  # a remote encoder decodes itself; we still validate before sending
-            info = decode_image(e.data, max_pixels=self.cfg.max_pixels).info
+            decoded = decode_image(e.data, max_pixels=self.cfg.max_pixels)
+        info = decoded.info
         e.width, e.height = info.width, info.height
 
     def _put_blob(self, e: Entry) -> None:
