@@ -32,13 +32,13 @@ class FaultyBlobs:
     def exists(self, blob_id: str) -> bool:
         return bool(self.inner.exists(blob_id))
 
-    def put(self, blob_id: str, data: bytes, content_type: str) -> None:
+    def put(self, blob_id: str, data: bytes, content_type: str, image: Any = None) -> None:
         self.entered.set()
         self.gate.wait(60)
         if blob_id in self.fail_once:
             self.fail_once.discard(blob_id)
             raise OSError(28, "No space left on device")
-        self.inner.put(blob_id, data, content_type)
+        self.inner.put(blob_id, data, content_type, image)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -21,8 +21,8 @@ from clipsearch.core.metrics import Metrics, RequestMetrics
 from clipsearch.core.wiring import build_encoder, build_store
 from clipsearch.encoder.protocol import Encoder, EncoderError
 from clipsearch.store.protocol import VectorStore
+from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.images import Blobs
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ from clipsearch.core.metrics import Metrics
 from clipsearch.encoder.protocol import Encoder
 from clipsearch.jobs.runner import JobManager
 from clipsearch.store.protocol import VectorStore
+from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.images import Blobs, ImageService
+from clipsearch.usecases.images import ImageService
 from clipsearch.usecases.search import SearchService
 from clipsearch.usecases.texts import TextService
 

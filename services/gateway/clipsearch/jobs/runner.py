@@ -26,8 +26,8 @@ from clipsearch.jobs.entry import Deps
 from clipsearch.jobs.pipeline import Pipeline
 from clipsearch.jobs.store import Job, JobStatus, JobStore, NewItem
 from clipsearch.store.protocol import VectorStore
+from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.images import Blobs
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,22 @@
-"""Validate uploaded image bytes before anything is encoded or written."""
+"""Validate uploaded image bytes before anything is encoded or written, decoding each
+picture once for everything that needs its pixels."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from clipsearch.core.errors import InvalidRequest, TooLarge
+from clipsearch.encoder.protocol import Encoder, Vectors, pixel_path
+from clipsearch.usecases.common import run_sync
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 # Validation only needs the pixels decoded, not at full scale (CLIP inputs are ~224 px).
 DRAFT_SIZE = 224
@@ -30,15 +40,28 @@ def check_size(data: bytes, *, max_bytes: int, what: str = "image") -> None:
         )
 
 
-def inspect_image(data: bytes, *, max_pixels: int) -> ImageInfo:
-    """Fully decode ``data`` (so a truncated file fails here, not in the encoder) and return
-    its size and type; :class:`InvalidRequest` with ``invalid_image`` or
-    ``image_too_large`` otherwise. Blocking: call it in a worker thread."""
+@dataclass(frozen=True, slots=True)
+class Inspected:
+    """An upload that decoded: what is stored about it, and the upright picture itself."""
+
+    info: ImageInfo
+    image: Image.Image
+
+
+def inspect_image(data: bytes, *, max_pixels: int, encoder: Encoder | None = None) -> Inspected:
+    """Fully decode ``data`` (so a truncated file fails here, not in the encoder), once:
+    the picture returned is what :func:`encode_pictures` and the thumbnail start from.
+    Raises :class:`~clipsearch.encoder.protocol.ImageDecodeError` (``invalid_image`` or
+    ``image_too_large``). Blocking: call it in a worker thread."""
     from clipsearch.encoder.preprocess import decode_image
 
     # draft_size: a big JPEG decodes at reduced scale (all of it, so truncation still
-    # fails) while the reported size stays the original one.
-    info = decode_image(data, max_pixels=max_pixels, draft_size=DRAFT_SIZE).info
+    # fails) while the reported size stays the original one; with a pixel encoder, at
+    # the scale its preprocessing expects, so the vector is the one it computes itself.
+    pixel = pixel_path(encoder) if encoder is not None else None
+    draft = pixel.input_size() if pixel is not None else DRAFT_SIZE
+    decoded = decode_image(data, max_pixels=max_pixels, draft_size=draft)
+    info = decoded.info
     fmt = info.format.upper()
     content_type = {
         "JPEG": "image/jpeg",
@@ -49,7 +72,22 @@ def inspect_image(data: bytes, *, max_pixels: int) -> ImageInfo:
         "BMP": "image/bmp",
         "TIFF": "image/tiff",
     }.get(fmt, "application/octet-stream")
-    return ImageInfo(width=info.width, height=info.height, content_type=content_type)
+    return Inspected(ImageInfo(info.width, info.height, content_type), decoded.image)
+
+
+async def encode_pictures(
+    encoder: Encoder, data: Sequence[bytes], images: Sequence[Image.Image | None]
+) -> Vectors:
+    """Vectors of decoded pictures: from the pictures themselves when the encoder has a
+    pixel path (no second decode), else from the bytes (a remote encoder decodes them)."""
+    pixel = pixel_path(encoder)
+    if pixel is None or any(im is None for im in images):
+        return await encoder.encode_images(data)
+
+    def run() -> Vectors:
+        return pixel.encode_pixels(np.stack([pixel.preprocess(im) for im in images if im]))
+
+    return await run_sync(run)
 
 
 def decode_base64(text: str, *, max_bytes: int) -> bytes:

@@ -19,7 +19,7 @@ from clipsearch.encoder.protocol import Encoder, EncoderError, ImageDecodeError,
 from clipsearch.store.protocol import Filter, Hit, Target, VectorStore
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import check_filter, check_text, run_sync
-from clipsearch.usecases.imaging import check_size, inspect_image
+from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +115,15 @@ class SearchService:
                 assert q.image_id is not None
                 ids.append((i, q.image_id))
         group = await self._collections.for_read(collection)
-        for _, data in images:
-            await run_sync(inspect_image, data, max_pixels=cfg.max_pixels)
+        # Decoded once: the same picture is validated here and encoded below.
+        decoded = [
+            (
+                await run_sync(
+                    inspect_image, data, max_pixels=cfg.max_pixels, encoder=self._encoder
+                )
+            ).image
+            for _, data in images
+        ]
 
         dim = self._encoder.dim
         matrix = np.zeros((len(queries), dim), dtype=np.float32)
@@ -127,7 +134,7 @@ class SearchService:
                 vecs = await self._encoder.encode_texts([t for _, t in texts])
                 matrix[[i for i, _ in texts]] = vecs
             if images:
-                vecs = await self._encoder.encode_images([b for _, b in images])
+                vecs = await encode_pictures(self._encoder, [b for _, b in images], decoded)
                 matrix[[i for i, _ in images]] = vecs
         except ImageDecodeError as exc:
             raise InvalidRequest(str(exc), code="invalid_image") from exc
