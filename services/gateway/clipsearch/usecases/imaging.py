@@ -29,15 +29,22 @@ class ImageInfo:
     content_type: str
 
 
+def file_too_large(max_bytes: int, what: str = "file", size: int | None = None) -> TooLarge:
+    """The error of a file over ``max_bytes`` (``size`` when known: a reader that stops one
+    byte past the limit does not know it)."""
+    said = f"is {size} bytes, more" if size is not None else "is larger"
+    return TooLarge(
+        f"{what} {said} than the limit of {max_bytes} bytes",
+        code="file_too_large",
+        details={"max_bytes": max_bytes},
+    )
+
+
 def check_size(data: bytes, *, max_bytes: int, what: str = "image") -> None:
     if not data:
         raise InvalidRequest(f"{what} is empty", code="empty_file")
     if len(data) > max_bytes:
-        raise TooLarge(
-            f"{what} is {len(data)} bytes, more than the limit of {max_bytes}",
-            code="file_too_large",
-            details={"max_bytes": max_bytes},
-        )
+        raise file_too_large(max_bytes, what, len(data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +103,7 @@ def decode_base64(text: str, *, max_bytes: int) -> bytes:
         _, _, text = text.partition(",")
     # 4 base64 characters carry 3 bytes: refuse early instead of decoding a huge string.
     if len(text) > (max_bytes * 4) // 3 + 8:
-        raise TooLarge(
-            f"image_base64 decodes to more than the limit of {max_bytes} bytes",
-            code="file_too_large",
-            details={"max_bytes": max_bytes},
-        )
+        raise file_too_large(max_bytes, "image_base64")
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -19,26 +19,34 @@ from clipsearch.encoder.protocol import Encoder, EncoderError, ImageDecodeError,
 from clipsearch.store.protocol import Filter, Hit, Target, VectorStore
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import check_filter, check_text, run_sync
-from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
+from clipsearch.usecases.imaging import (
+    check_size,
+    decode_base64,
+    encode_pictures,
+    inspect_image,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """Exactly one of ``text``, ``image`` (file bytes) or ``image_id`` is set."""
+    """Exactly one of ``text``, ``image`` (file bytes), ``image_base64`` (the same, as sent
+    in JSON: decoded here, after the limits are checked) or ``image_id`` is set."""
 
     text: str | None = None
     image: bytes | None = None
     image_id: str | None = None
+    image_base64: str | None = None
 
     @property
     def kind(self) -> str:
-        given = [n for n in ("text", "image", "image_id") if getattr(self, n) is not None]
+        names = ("text", "image", "image_id", "image_base64")
+        given = [n for n in names if getattr(self, n) is not None]
         if len(given) != 1:
             raise InvalidRequest(
                 "each query needs exactly one of text, image_base64 or image_id",
                 code="invalid_query",
             )
-        return given[0]
+        return "image" if given[0] == "image_base64" else given[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +116,12 @@ class SearchService:
                 assert q.text is not None
                 texts.append((i, check_text(q.text, max_chars=cfg.max_text_chars, what="query")))
             elif kind == "image":
-                assert q.image is not None
-                check_size(q.image, max_bytes=cfg.max_upload_bytes)
-                images.append((i, q.image))
+                data = q.image
+                if data is None:
+                    assert q.image_base64 is not None
+                    data = decode_base64(q.image_base64, max_bytes=cfg.max_upload_bytes)
+                check_size(data, max_bytes=cfg.max_upload_bytes)
+                images.append((i, data))
             else:
                 assert q.image_id is not None
                 ids.append((i, q.image_id))
