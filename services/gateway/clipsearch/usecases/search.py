@@ -15,7 +15,7 @@ import numpy as np
 
 from clipsearch.core.config import Settings
 from clipsearch.core.errors import InvalidRequest, NotFoundError, Unavailable
-from clipsearch.encoder.protocol import Encoder, EncoderError, ImageDecodeError, Vectors
+from clipsearch.encoder.protocol import Encoder, EncoderError, Vectors
 from clipsearch.store.protocol import Filter, Hit, Target, VectorStore
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import check_filter, check_text, run_sync
@@ -147,8 +147,6 @@ class SearchService:
             if images:
                 vecs = await encode_pictures(self._encoder, [b for _, b in images], decoded)
                 matrix[[i for i, _ in images]] = vecs
-        except ImageDecodeError as exc:
-            raise InvalidRequest(str(exc), code="invalid_image") from exc
         except EncoderError as exc:
             raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
         hits = await run_sync(
