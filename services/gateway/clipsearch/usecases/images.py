@@ -32,6 +32,8 @@ Status = Literal["stored", "duplicate", "failed"]
 
 @dataclass(slots=True)
 class ImageInput:
+    """One uploaded file with its optional caption and metadata."""
+
     data: bytes
     source: str
     caption: str = ""
@@ -42,6 +44,8 @@ class ImageInput:
 
 @dataclass(slots=True)
 class ItemResult:
+    """What became of one input: ``stored``, ``duplicate`` or ``failed`` (with the error)."""
+
     id: str | None
     source: str
     status: Status
@@ -59,6 +63,8 @@ class _Work:
 
 
 class ImageService:
+    """Store, read and delete images of a collection (uploads; jobs: :mod:`clipsearch.jobs`)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -144,15 +150,16 @@ class ImageService:
             results[w.index] = ItemResult(w.picture.id, w.picture.source, "failed", err)
 
         work = await self._encode(work, fail)
+        of = {id(w.picture): w for w in work}
         for p, problem in await self._writer.store_blobs(
             [w.picture for w in work], [w.image for w in work]
         ):
-            fail(next(w for w in work if w.picture is p), problem)
+            fail(of[id(p)], problem)
         work = [w for w in work if results[w.index] is None]
         for w in work:
             w.image = None  # decoded pictures are done with: free them before the store call
         for p, problem in await self._writer.store_records(group, [w.picture for w in work]):
-            fail(next(w for w in work if w.picture is p), problem)
+            fail(of[id(p)], problem)
         for w in work:
             if results[w.index] is None:
                 results[w.index] = ItemResult(w.picture.id, w.picture.source, "stored")
