@@ -43,6 +43,7 @@ from clipsearch.jobs.outage import EncoderGaveUp, OutageWait
 from clipsearch.jobs.paths import PathRefused, read_checked
 from clipsearch.jobs.store import Item, Job
 from clipsearch.usecases.common import check_text
+from clipsearch.usecases.imaging import inspect_image
 from clipsearch.usecases.picture_writes import NewPicture, PictureWriter, blob_write_failed
 
 log = logging.getLogger(__name__)
@@ -252,20 +253,13 @@ class Pipeline:
         await self.q_encode.put(_END)
 
     def _decode(self, e: Entry) -> Image.Image:
-        """Decode once: the picture is validated, preprocessed and thumbnailed from this."""
-        from clipsearch.encoder.preprocess import decode_image
-
-        pixel = self.pixel_encoder
-        if pixel is not None:
-            decoded = decode_image(
-                e.data, max_pixels=self.cfg.max_pixels, draft_size=pixel.input_size()
-            )
-            e.pixels = pixel.preprocess(decoded.image)
-        else:  # a remote encoder decodes itself; we still validate before sending
-            decoded = decode_image(e.data, max_pixels=self.cfg.max_pixels)
-        info = decoded.info
-        e.width, e.height = info.width, info.height
-        return decoded.image
+        """Decode once, as uploads do: the picture is validated, preprocessed for the
+        encoder's pixel path (if it has one) and thumbnailed from this one decode."""
+        seen = inspect_image(e.data, max_pixels=self.cfg.max_pixels, encoder=self.d.encoder)
+        if self.pixel_encoder is not None:
+            e.pixels = self.pixel_encoder.preprocess(seen.image)
+        e.width, e.height = seen.info.width, seen.info.height
+        return seen.image
 
     async def _drop_blobs(self, batch: Sequence[Entry]) -> None:
         """Blobs written for entries that failed before their vectors were stored go again
