@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
+from clipsearch.api.deps import StateDep
 from clipsearch.api.jobs_schema import (
     INGEST_OPENAPI,
     IngestBody,
@@ -22,7 +23,6 @@ from clipsearch.api.jobs_schema import (
     request_from_form,
     request_from_json,
 )
-from clipsearch.api.state import AppState
 from clipsearch.core.errors import InvalidRequest, NotFoundError, UnsupportedMediaType
 from clipsearch.core.names import COLLECTION_PATTERN
 from clipsearch.jobs.runner import JobManager
@@ -36,10 +36,6 @@ _SSE_EXAMPLE = (
     ' "stored": 120, "duplicate": 0, "failed": 1, "pending": 379}, "rate": 41.5, "eta_s": 9.1}\n\n'
 )
 _ERR = {"model": None, "description": "Error shape: `{error: {code, message, details}}`"}
-
-
-def _manager(request: Request) -> JobManager:
-    return cast(AppState, request.app.state.clipsearch).jobs
 
 
 @router.post(
@@ -58,6 +54,7 @@ def _manager(request: Request) -> JobManager:
 )
 async def ingest(
     request: Request,
+    state: StateDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     collection: Annotated[str | None, Query(pattern=COLLECTION_PATTERN)] = None,
 ) -> Any:
@@ -69,7 +66,7 @@ async def ingest(
     A known ``Idempotency-Key`` returns its job (200) without reading the body; too much
     pending work gives ``429`` with ``Retry-After``.
     """
-    manager = _manager(request)
+    manager = state.jobs
 
     async def read(spool: Path) -> IngestRequest:
         return await _read_request(request, spool, manager.settings.max_upload_bytes)
@@ -117,14 +114,14 @@ async def _job_or_404(manager: JobManager, job_id: str) -> Any:
     responses={404: _ERR, 422: _ERR},
 )
 async def get_job(
-    request: Request,
+    state: StateDep,
     job_id: str,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=0, le=1000)] = 100,
     item_status: Annotated[str | None, Query(pattern="^(pending|stored|duplicate|failed)$")] = None,
 ) -> JobView:
     """One job with a page of its items: ``{source, id, status, error}`` in submit order."""
-    manager = _manager(request)
+    manager = state.jobs
     job = await _job_or_404(manager, job_id)
     items = await to_thread.run_sync(
         lambda: manager.jobs.items(job_id, status=item_status, offset=offset, limit=limit)
@@ -139,14 +136,14 @@ async def get_job(
     responses={422: _ERR},
 )
 async def list_jobs(
-    request: Request,
+    state: StateDep,
     status: Annotated[
         str | None, Query(pattern="^(queued|running|done|partial|failed|cancelled)$")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JobList:
     """Jobs (without items), optionally only those in one ``status``."""
-    manager = _manager(request)
+    manager = state.jobs
     jobs = await to_thread.run_sync(lambda: manager.jobs.list_jobs(status, limit))
     return JobList(jobs=[job_view(j, manager.rate_eta(j), None, 0, 0) for j in jobs])
 
@@ -157,9 +154,9 @@ async def list_jobs(
     summary="Cancel a queued or running job",
     responses={404: _ERR},
 )
-async def cancel_job(request: Request, job_id: str) -> JobView:
+async def cancel_job(state: StateDep, job_id: str) -> JobView:
     """Stops the job; items already stored stay stored, the rest stay ``pending``."""
-    manager = _manager(request)
+    manager = state.jobs
     await _job_or_404(manager, job_id)
     job = await manager.cancel(job_id)
     assert job is not None
@@ -173,11 +170,14 @@ async def cancel_job(request: Request, job_id: str) -> JobView:
     responses={200: {"content": {"text/event-stream": {"example": _SSE_EXAMPLE}}}, 404: _ERR},
 )
 async def job_events(
-    request: Request, job_id: str, interval: Annotated[float, Query(ge=0.1, le=10)] = 0.5
+    request: Request,
+    state: StateDep,
+    job_id: str,
+    interval: Annotated[float, Query(ge=0.1, le=10)] = 0.5,
 ) -> StreamingResponse:
     """``progress`` events (the job without items) whenever it changes, ``end`` at the
     end; a comment line every 15 s keeps proxies from closing an idle stream."""
-    manager = _manager(request)
+    manager = state.jobs
     await _job_or_404(manager, job_id)
 
     async def stream() -> Any:
