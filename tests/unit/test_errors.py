@@ -51,3 +51,10 @@ def test_codes_travel_with_the_error() -> None:
     again = bomb.with_details([1])
     assert type(again) is ImageDecodeError
     assert (again.code, again.message, again.details) == ("image_too_large", bomb.message, [1])
+    busy_items = busy.with_details({"pending_items": 8})
+    assert type(busy_items) is QueueFull
+    assert (busy_items.retry_after_s, busy_items.details, str(busy_items)) == (
+        3,
+        {"pending_items": 8},
+        str(busy),
+    )

@@ -60,10 +60,12 @@ class ClipsearchError(Exception):
         self.retry_after_s = retry_after_s
 
     def with_details(self, details: Any) -> Self:
-        """The same error (class, code, message) carrying other ``details``."""
-        return type(self)(
-            self.message, code=self.code, details=details, retry_after_s=self.retry_after_s
-        )
+        """A copy of this error (class, code, message) carrying other ``details``."""
+        # Not via __init__: subclasses may take other arguments (e.g. QueueFull).
+        clone = type(self).__new__(type(self), *self.args)
+        clone.__dict__.update(self.__dict__)
+        clone.details = details
+        return clone
 
 
 class InvalidRequest(ClipsearchError):
