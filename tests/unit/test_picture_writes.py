@@ -116,7 +116,7 @@ class PixelEncoderFake(FakeEncoder):
 
     def encode_pixels(self, pixels: PixelTensor) -> Vectors:
         self.calls.append(("pixels", len(pixels)))
-        return np.ones((len(pixels), DIM), dtype=np.float32) / np.sqrt(DIM)
+        return np.full((len(pixels), DIM), 1 / np.sqrt(DIM), dtype=np.float32)
 
 
 class RecordingBlobs(FakeBlobs):
