@@ -25,8 +25,28 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = [ROOT / "services/encoder/Dockerfile", ROOT / "deploy/Dockerfile.gateway"]
 
 
+RESET = "<!reset>"
+
+
 def load_yaml(path: Path) -> Any:
-    return YAML(typ="safe").load(path.read_text())
+    yaml = YAML(typ="safe")
+    # Compose's merge tag (docker-compose.cpu.yml): `!reset` removes a key of the base file.
+    yaml.constructor.add_constructor("!reset", lambda _constructor, _node: RESET)
+    return yaml.load(path.read_text())
+
+
+def load_toml(path: Path) -> Any:
+    import tomllib
+
+    return tomllib.loads(path.read_text())
+
+
+def duration_s(text: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60}
+    for unit in ("ms", "s", "m"):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * units[unit]
+    raise ValueError(text)
 
 
 def load_all(path: Path) -> list[Any]:
@@ -71,15 +91,32 @@ def test_compose_publishes_only_the_gateway(compose: dict[str, Any]) -> None:
     assert published == {"gateway"}
 
 
-def test_compose_services_have_healthchecks_and_named_volumes(compose: dict[str, Any]) -> None:
+def test_plain_compose_up_starts_the_whole_design_with_no_profile(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"etcd", "minio", "milvus", "clip-server", "gateway"}
+    assert not [name for name, svc in services.items() if "profiles" in svc]
+    clip = services["clip-server"]
+    assert clip["command"] == ["/opt/clip/flow-torch.yml"]
+    devices = clip["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+
+
+def test_compose_services_start_in_order_and_quickly(compose: dict[str, Any]) -> None:
     services = compose["services"]
     for name, svc in services.items():
-        assert "healthcheck" in svc or name.startswith("clip-server"), name
-        for vol in svc.get("volumes", []):
-            source = vol.split(":", 1)[0]
-            assert source in compose["volumes"], f"{name}: {vol} is not a named volume"
-    # clip-server's healthcheck comes from the shared anchor.
+        check = svc["healthcheck"]
+        assert duration_s(check["interval"]) <= 5, (name, check)
+        assert "start_period" in check, name
     assert services["clip-server"]["healthcheck"]["test"][-1] == "/opt/clip/healthcheck.py"
+    order = {
+        "milvus": {"etcd", "minio"},
+        "gateway": {"milvus", "clip-server"},
+    }
+    for name, deps in order.items():
+        depends = services[name]["depends_on"]
+        assert set(depends) == deps, name
+        assert {spec["condition"] for spec in depends.values()} == {"service_healthy"}
+        assert all(spec.get("required", True) for spec in depends.values())
     for image in (services[s]["image"] for s in ("etcd", "minio", "milvus")):
         assert ":" in image, image
         assert not image.endswith(":latest"), image
@@ -88,28 +125,79 @@ def test_compose_services_have_healthchecks_and_named_volumes(compose: dict[str,
     )
 
 
-def test_compose_gateway_waits_for_healthy_dependencies(compose: dict[str, Any]) -> None:
+def test_compose_volumes_are_named_except_the_model_folder(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, svc in services.items():
+        for vol in svc.get("volumes", []):
+            if isinstance(vol, str):
+                assert vol.split(":", 1)[0] in compose["volumes"], f"{name}: {vol}"
+            else:
+                assert vol["type"] == "bind", (name, vol)
+                assert vol["target"] == "/models", (name, vol)
+                assert vol["read_only"] is True
+                assert vol["source"] == "${CLIP_MODELS_DIR:-./services/encoder/models}"
+                assert (ROOT / "services/encoder/models/shapes/visual.onnx").is_file()
+    mounts = {n for n, s in services.items() for v in s.get("volumes", []) if isinstance(v, dict)}
+    assert mounts == {"clip-server", "gateway"}  # same path in both: fingerprints agree
+
+
+def test_compose_gateway_follows_the_served_model(compose: dict[str, Any]) -> None:
     gateway = compose["services"]["gateway"]
-    conditions = {dep: spec["condition"] for dep, spec in gateway["depends_on"].items()}
-    assert conditions == {
-        "milvus": "service_healthy",
-        "clip-server": "service_healthy",
-        "clip-server-cpu": "service_healthy",
-    }
-    assert "/readyz" in " ".join(gateway["healthcheck"]["test"])
-    assert gateway["environment"]["CLIPSEARCH_ENCODER_MODE"] == "service"
+    env = gateway["environment"]
+    clip_env = compose["services"]["clip-server"]["environment"]
+    assert env["CLIPSEARCH_MODEL_NAME"] == clip_env["CLIP_MODEL_NAME"]
+    assert env["CLIPSEARCH_MODEL_PATH"] == clip_env["CLIP_MODEL_PATH"]
+    assert env["CLIPSEARCH_ENCODER_MODE"] == "service"
+    assert env["CLIPSEARCH_ENCODER_URL"] == "http://clip-server:51001"
     assert gateway["env_file"][0]["path"] == ".env"
+    assert gateway["healthcheck"]["test"][-1] == "/opt/clipsearch/healthcheck.py"
 
 
-def test_compose_clip_server_profiles(compose: dict[str, Any]) -> None:
-    gpu, cpu = compose["services"]["clip-server"], compose["services"]["clip-server-cpu"]
-    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
-    assert devices[0]["capabilities"] == ["gpu"]
-    assert gpu["profiles"] == ["gpu"]
-    assert gpu["command"] == ["/opt/clip/flow-torch.yml"]
-    assert cpu["profiles"] == ["cpu"]
-    assert cpu["command"] == ["/opt/clip/flow-onnx.yml"]
-    assert "clip-server" in cpu["networks"]["default"]["aliases"]
+def test_the_cpu_override_changes_only_the_encoder_runtime(
+    compose_validator: jsonschema.protocols.Validator, compose: dict[str, Any]
+) -> None:
+    override = load_yaml(ROOT / "docker-compose.cpu.yml")
+    assert set(override["services"]) == {"clip-server"}
+    clip = override["services"]["clip-server"]
+    assert clip == {"command": ["/opt/clip/flow-onnx.yml"], "deploy": RESET}
+    merged = copy.deepcopy(compose)
+    merged["services"]["clip-server"]["command"] = clip["command"]
+    del merged["services"]["clip-server"]["deploy"]
+    assert not list(compose_validator.iter_errors(merged))
+    env_example = (ROOT / ".env.example").read_text()
+    assert "COMPOSE_FILE=docker-compose.yml:docker-compose.cpu.yml" in env_example
+
+
+def test_the_compose_test_standins_swap_only_images() -> None:
+    standins = load_yaml(ROOT / "deploy/compose-test/docker-compose.standins.yml")
+    assert set(standins) == {"services"}
+    for name, svc in standins["services"].items():
+        assert set(svc) == {"image"}, name
+        assert svc["image"].startswith("clipsearch-standin/"), name
+
+
+def test_the_gateway_lock_pins_every_dependency() -> None:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = {}
+    for line in (ROOT / "deploy/gateway.lock.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            lock[canonicalize_name(name)] = version
+    project = load_toml(ROOT / "pyproject.toml")["project"]
+    for spec in project["dependencies"]:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in lock, f"{req.name} is not in deploy/gateway.lock.txt: make gateway-lock"
+        assert req.specifier.contains(lock[name]), (spec, lock[name])
+    dockerfile = (ROOT / "deploy/Dockerfile.gateway").read_text()
+    assert dockerfile.index("gateway.lock.txt") < dockerfile.index("COPY services/gateway")
+
+
+def test_the_encoder_image_stops_on_sigint() -> None:
+    text = (ROOT / "services/encoder/Dockerfile").read_text()
+    assert "\nSTOPSIGNAL SIGINT\n" in text
 
 
 def hadolint() -> str:

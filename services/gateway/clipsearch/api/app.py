@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +22,7 @@ from clipsearch.core.instrument import InstrumentedEncoder, InstrumentedStore
 from clipsearch.core.metrics import Metrics, RequestMetrics
 from clipsearch.core.wiring import build_encoder, build_store
 from clipsearch.encoder.protocol import Encoder, EncoderError
+from clipsearch.encoder.service import ServiceEncoder
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
@@ -67,6 +70,10 @@ def create_app(
         enc = encoder or build_encoder(cfg)
         st = store if store is not None else await run_in_threadpool(build_store, cfg)
         bl = blobs if blobs is not None else build_blobs(cfg)
+        # Service mode: say loudly (in the log) while clip-server is missing or starting.
+        watcher: asyncio.Task[bool] | None = None
+        if isinstance(enc, ServiceEncoder):
+            watcher = asyncio.create_task(enc.watch_startup(cfg.encoder_start_period_s))
         state: AppState | None = None
         try:
             state = AppState.build(
@@ -80,6 +87,10 @@ def create_app(
             log.info("clipsearch ready: encoder=%s store=%s", enc.mode, st.kind)
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             if state is not None:
                 await state.jobs.stop()
             # Close what we built; adapters passed in belong to the caller.

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(default=128, ge=1, le=32768)
     milvus_flush_rows: int = Field(default=2000, ge=0)
     milvus_flush_idle_s: float = Field(default=2.0, ge=0)
+    milvus_write_retry_s: float = Field(default=60.0, ge=0)
 
     # --- encoder -------------------------------------------------------------------------
     encoder_mode: EncoderMode = EncoderMode.local
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     encoder_breaker_threshold: int = Field(default=5, ge=1, le=1000)
     encoder_breaker_cooldown_s: float = Field(default=10.0, gt=0)
     encoder_max_connections: int = Field(default=16, ge=1, le=1024)
+    encoder_start_period_s: float = Field(default=120.0, ge=0)
 
     # --- HTTP ----------------------------------------------------------------------------
     host: str = "127.0.0.1"

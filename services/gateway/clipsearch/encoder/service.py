@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -45,6 +46,28 @@ from clipsearch.encoder.resilience import (
 from clipsearch.encoder.service_images import prepare_image
 
 log = logging.getLogger(__name__)
+
+# What a user who sees "encoder not reachable" should do, in the log and in /readyz.
+START_HINT = (
+    "start clip-server (Docker Compose: the clip-server service, `docker compose up -d`; "
+    "a host without a GPU adds `-f docker-compose.cpu.yml`) or point CLIPSEARCH_ENCODER_URL "
+    "at a running one"
+)
+
+
+def describe_unreachable(url: str, exc: BaseException) -> str:
+    """One line saying why ``url`` did not answer: a name that does not resolve (no such
+    service on this network) reads differently from a refused or timed-out connection."""
+    host = httpx.URL(url).host
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return f"clip-server at {url} unreachable: the name {host!r} does not resolve"
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.TimeoutException):
+        return f"clip-server at {url} unreachable: no answer in time ({exc!r})"
+    return f"clip-server at {url} unreachable: {exc!r}"
+
 
 PROBE_TEXT = "a photo"
 DEFAULT_IMAGE_SIZE = 224
@@ -320,7 +343,7 @@ class ServiceEncoder:
             body = resp.json()
         except (httpx.HTTPError, ValueError) as exc:
             self.breaker.record_failure()
-            raise EncoderUnavailable(f"clip-server at {self.url} unreachable: {exc!r}") from exc
+            raise EncoderUnavailable(describe_unreachable(self.url, exc)) from exc
         code = body.get("code") if isinstance(body, dict) else None
         if resp.status_code != 200 or code != 0:
             self.breaker.record_failure()
@@ -329,6 +352,39 @@ class ServiceEncoder:
         self.breaker.record_success()
         if self._dim is None:
             await self.probe()
+
+    async def watch_startup(self, start_period_s: float, poll_s: float = 2.0) -> bool:
+        """Log loudly until clip-server answers: a warning with the reason and what to do on
+        the first failure, an error once ``start_period_s`` has passed, an info line when it
+        is up. Returns True once ready (run it as a background task; cancel it to stop)."""
+        started = time.monotonic()
+        warned = overdue = False
+        while True:
+            try:
+                await self.health()
+            except EncoderError as exc:
+                waited = time.monotonic() - started
+                if not warned:
+                    log.warning(
+                        "encoder not ready yet: %s; if it does not come up, %s", exc, START_HINT
+                    )
+                    warned = True
+                elif not overdue and waited >= start_period_s:
+                    log.error(
+                        "encoder still not ready after %.0f s: %s. The gateway answers 503 "
+                        "until it is; %s",
+                        waited,
+                        exc,
+                        START_HINT,
+                    )
+                    overdue = True
+                await asyncio.sleep(poll_s)
+                continue
+            if warned:
+                log.info(
+                    "clip-server at %s is ready after %.1f s", self.url, time.monotonic() - started
+                )
+            return True
 
     async def close(self) -> None:
         if self._client is not None and self._client_loop is asyncio.get_running_loop():

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from clipsearch.core.config import Settings
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_schema as ms
 from clipsearch.store.milvus_flush import FlushPolicy
+from clipsearch.store.milvus_retry import retry_unavailable
 from clipsearch.store.protocol import (
     Filter,
     GroupInfo,
@@ -79,6 +80,7 @@ class MilvusStore:
         connect_timeout: float = 10.0,
         flush_rows: int = 2000,
         flush_idle_s: float = 2.0,
+        write_retry_s: float = 60.0,
     ) -> None:
         self.kind = "standalone" if uri.startswith(("http://", "https://", "tcp://")) else "lite"
         if self.kind == "lite":
@@ -92,6 +94,8 @@ class MilvusStore:
         self.hnsw_params = {"M": hnsw_m, "efConstruction": hnsw_ef_construction}
         self.hnsw_ef_search = hnsw_ef_search
         self._timeout = timeout
+        # Lite runs in this process: there is no restart to wait out.
+        self._write_retry_s = write_retry_s if self.kind == "standalone" else 0.0
         self._ddl_lock = threading.RLock()
         self._data_lock: contextlib.AbstractContextManager[Any] = (
             self._ddl_lock if self.kind == "lite" else contextlib.nullcontext()
@@ -122,6 +126,7 @@ class MilvusStore:
             hnsw_ef_search=settings.hnsw_ef_search,
             flush_rows=settings.milvus_flush_rows,
             flush_idle_s=settings.milvus_flush_idle_s,
+            write_retry_s=settings.milvus_write_retry_s,
         )
 
     @staticmethod
@@ -148,6 +153,16 @@ class MilvusStore:
                 raise StoreError(f"Milvus {what} failed: {exc.message}") from exc
             except (ConnectionError, TimeoutError) as exc:
                 raise StoreError(f"Milvus {what} failed: {exc}") from exc
+
+    def _write(self, what: str, method: Callable[..., object], *args: Any, **kw: Any) -> None:
+        """``method(client, *args, **kw)``: an idempotent write, retried while a server is
+        restarting (see :mod:`.milvus_retry`)."""
+
+        def once() -> None:
+            with self._call(what) as c:
+                method(c, *args, **kw)
+
+        retry_unavailable(once, what, self._write_retry_s)
 
     def _ensure_meta(self) -> None:
         if self._meta_ready:
@@ -283,15 +298,13 @@ class MilvusStore:
         size = 0
         for row, row_size in rows:
             if chunk and size + row_size > RPC_BUDGET_BYTES:
-                with self._call("upsert") as c:
-                    c.upsert(name, chunk)
+                self._write("upsert", MilvusClient.upsert, name, chunk)
                 self.flush_policy.wrote(name, len(chunk))  # outside the lock the flusher takes
                 chunk, size = [], 0
             chunk.append(row)
             size += row_size
         if chunk:
-            with self._call("upsert") as c:
-                c.upsert(name, chunk)
+            self._write("upsert", MilvusClient.upsert, name, chunk)
             self.flush_policy.wrote(name, len(chunk))
 
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
@@ -299,8 +312,7 @@ class MilvusStore:
         name = self.collection(group, target)
         for start in range(0, len(present), IDS_PER_QUERY):
             part = present[start : start + IDS_PER_QUERY]
-            with self._call("delete") as c:
-                c.delete(name, filter=expr.ids_expr(part))
+            self._write("delete", MilvusClient.delete, name, filter=expr.ids_expr(part))
             self.flush_policy.wrote(name, len(part))  # tombstones are unflushed rows too
         return len(present)
 
