@@ -9,7 +9,8 @@ Hierarchy (kind, then the status ``api/errors.py`` gives it, then the default co
 
     ClipsearchError                     -                -    invalid_input
     ├── InvalidRequest                  invalid          422  invalid_input
-    │   └── (encoder) ImageDecodeError                        invalid_image | image_too_large
+    │   ├── (encoder) ImageDecodeError                        invalid_image | image_too_large
+    │   └── (jobs) UploadError                                invalid_multipart
     ├── Forbidden                       forbidden        403  forbidden
     ├── NotFoundError                   not_found        404  not_found
     │   └── UnknownCollection                                 unknown_collection
@@ -17,9 +18,13 @@ Hierarchy (kind, then the status ``api/errors.py`` gives it, then the default co
     ├── TooLarge                        too_large        413  payload_too_large
     ├── UnsupportedMediaType            unsupported      415  unsupported_media_type
     ├── TooManyRequests                 busy             429  too_many_requests
+    │   └── (jobs) QueueFull
     └── Unavailable                     unavailable      503  unavailable
 
 ``retry_after_s`` (``TooManyRequests``, ``Unavailable``) tells a client when to come back.
+The adapters' own failures (``EncoderError``, ``StoreError``) are not kinds: a use-case that
+knows what they mean translates them (e.g. to ``Unavailable`` with ``encoder_unavailable``),
+and ``api/errors.py`` renders any that reach it untranslated.
 """
 
 from __future__ import annotations
