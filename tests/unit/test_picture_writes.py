@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from tests.unit.usecase_fakes import DIM, FakeBlobs, FakeEncoder, FakeStore, pic
 
 from clipsearch.core.config import Settings
 from clipsearch.encoder import preprocess
-from clipsearch.encoder.protocol import PixelTensor, Vectors
+from clipsearch.encoder.protocol import EncoderError, PixelTensor, Vectors
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import image_id_of, text_id_of
 from clipsearch.usecases.images import ImageInput, ImageService
@@ -148,3 +149,29 @@ def test_upload_decodes_each_picture_once(monkeypatch: pytest.MonkeyPatch) -> No
     assert len(decodes) == 2  # validate, encode and thumbnail share one decode
     assert encoder.calls == [("pixels", 2), ("text", 1)]
     assert all(isinstance(im, Image.Image) for im in blobs.images)
+
+
+class FlakyEncoder(FakeEncoder):
+    """Fails every image batch that contains one chosen picture."""
+
+    def __init__(self, bad: bytes) -> None:
+        super().__init__()
+        self.bad = bad
+
+    async def encode_images(self, images: Sequence[bytes]) -> np.ndarray:
+        if self.bad in images:
+            raise EncoderError("model crashed on this one")
+        return await super().encode_images(images)
+
+
+def test_upload_that_fails_to_encode_leaves_no_blob() -> None:
+    # The blob is written right after the one decode (so the decoded picture is not kept
+    # for the whole request); an item failing later removes it again.
+    good, bad = picture(9), picture(10)
+    encoder, store, blobs = FlakyEncoder(bad), FakeStore(), FakeBlobs()
+    service = ImageService(Settings(), encoder, store, blobs, Collections(store, encoder))
+    res = run(service.store_images("default", [ImageInput(good, "g"), ImageInput(bad, "b")]))
+    assert [r.status for r in res] == ["stored", "failed"]
+    assert res[1].error is not None
+    assert res[1].error.code == "encoder_unavailable"
+    assert set(blobs.blobs) == {image_id_of(good)}

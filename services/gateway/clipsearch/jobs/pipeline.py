@@ -256,8 +256,7 @@ class Pipeline:
         """Decode once, as uploads do: the picture is validated, preprocessed for the
         encoder's pixel path (if it has one) and thumbnailed from this one decode."""
         seen = inspect_image(e.data, max_pixels=self.cfg.max_pixels, encoder=self.d.encoder)
-        if self.pixel_encoder is not None:
-            e.pixels = self.pixel_encoder.preprocess(seen.image)
+        e.pixels = seen.pixels
         e.width, e.height = seen.info.width, seen.info.height
         return seen.image
 

@@ -1,9 +1,10 @@
 """Image use-cases: store uploads (vector + blob + caption text), read and delete them.
 
-Per upload: validate -> decode (once: the same picture is encoded and thumbnailed) ->
-encode -> write (:mod:`clipsearch.usecases.picture_writes`: blob -> caption text -> image
-vector, undone for an item that fails). One item's failure never costs the others their
-place.
+Per upload: validate -> decode once (the picture gives the thumbnail and the model input)
+-> blob -> encode (all uploads in one call) -> caption texts -> image vector, through
+:mod:`clipsearch.usecases.picture_writes`, which undoes the writes of an item that fails.
+The image vector goes last, so an image is only searchable once everything it points to
+exists. One item's failure never costs the others their place.
 """
 
 from __future__ import annotations
@@ -11,20 +12,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from clipsearch.core.config import Settings
 from clipsearch.core.errors import ClipsearchError, InvalidRequest, NotFoundError, Unavailable
-from clipsearch.encoder.protocol import Encoder, EncoderError, ImageDecodeError, Vectors
+from clipsearch.encoder.protocol import (
+    Encoder,
+    EncoderError,
+    ImageDecodeError,
+    PixelTensor,
+    Vectors,
+)
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import check_metadata, check_text, image_id_of, run_sync
 from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
 from clipsearch.usecases.picture_writes import NewPicture, PictureWriter
-
-if TYPE_CHECKING:
-    from PIL import Image
 
 log = logging.getLogger(__name__)
 Status = Literal["stored", "duplicate", "failed"]
@@ -58,8 +62,8 @@ class _Work:
 
     index: int
     picture: NewPicture
-    # The decoded picture, from validation to the blob write (then dropped).
-    image: Image.Image | None = None
+    # The model input made from the decoded picture, when the encoder has a pixel path.
+    pixels: PixelTensor | None = None
 
 
 class ImageService:
@@ -94,70 +98,28 @@ class ImageService:
             )
         group = await self._collections.for_write(collection)
         results: list[ItemResult | None] = [None] * len(items)
-        captions: list[list[str]] = [[] for _ in items]
-        seen: set[str] = set()
-        fresh: list[int] = []
-
-        for i, item in enumerate(items):
-            try:
-                if item.error is not None:
-                    raise item.error
-                check_size(item.data, max_bytes=cfg.max_upload_bytes)
-                check_metadata(item.metadata)
-                if item.caption.strip():
-                    captions[i] = [
-                        check_text(item.caption, max_chars=cfg.max_text_chars, what="caption")
-                    ]
-            except ClipsearchError as err:
-                results[i] = ItemResult(None, item.source, "failed", err)
-                continue
-            image_id = image_id_of(item.data)
-            if image_id in seen:  # the same picture twice in one request
-                results[i] = ItemResult(image_id, item.source, "duplicate")
-                continue
-            seen.add(image_id)
-            fresh.append(i)
-
-        ids = [image_id_of(items[i].data) for i in fresh]
-        existing = await run_sync(self._store.existing_ids, group, "images", ids)
+        fresh = self._check(items, results)
+        existing = await run_sync(self._store.existing_ids, group, "images", list(fresh))
         work: list[_Work] = []
-        for i, image_id in zip(fresh, ids, strict=True):
-            item = items[i]
+        for image_id, (i, captions) in fresh.items():
             if image_id in existing:
-                results[i] = ItemResult(image_id, item.source, "duplicate")
-                continue
-            try:
-                seen_image = await run_sync(
-                    inspect_image, item.data, max_pixels=cfg.max_pixels, encoder=self._encoder
-                )
-            except ClipsearchError as err:
-                results[i] = ItemResult(image_id, item.source, "failed", err)
-                continue
-            info = seen_image.info
-            picture = NewPicture(
-                id=image_id,
-                data=item.data,
-                source=item.source,
-                content_type=info.content_type,
-                width=info.width,
-                height=info.height,
-                captions=captions[i],
-                metadata=item.metadata,
-            )
-            work.append(_Work(i, picture, seen_image.image))
+                results[i] = ItemResult(image_id, items[i].source, "duplicate")
+            elif isinstance(
+                got := await self._decode_and_keep(i, image_id, captions, items[i]), _Work
+            ):
+                work.append(got)
+            else:
+                results[i] = got
+
+        failed: list[_Work] = []
 
         def fail(w: _Work, err: ClipsearchError) -> None:
             results[w.index] = ItemResult(w.picture.id, w.picture.source, "failed", err)
+            failed.append(w)
 
         work = await self._encode(work, fail)
+        await self._writer.discard([w.picture for w in failed])  # their blobs were written
         of = {id(w.picture): w for w in work}
-        for p, problem in await self._writer.store_blobs(
-            [w.picture for w in work], [w.image for w in work]
-        ):
-            fail(of[id(p)], problem)
-        work = [w for w in work if results[w.index] is None]
-        for w in work:
-            w.image = None  # decoded pictures are done with: free them before the store call
         for p, problem in await self._writer.store_records(group, [w.picture for w in work]):
             fail(of[id(p)], problem)
         for w in work:
@@ -165,6 +127,64 @@ class ImageService:
                 results[w.index] = ItemResult(w.picture.id, w.picture.source, "stored")
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
+
+    def _check(
+        self, items: Sequence[ImageInput], results: list[ItemResult | None]
+    ) -> dict[str, tuple[int, list[str]]]:
+        """Per-item checks that need no decoding; the first copy of each new picture by id,
+        with its index and normalised captions (failures and copies go to ``results``)."""
+        cfg = self._settings
+        fresh: dict[str, tuple[int, list[str]]] = {}
+        for i, item in enumerate(items):
+            try:
+                if item.error is not None:
+                    raise item.error
+                check_size(item.data, max_bytes=cfg.max_upload_bytes)
+                check_metadata(item.metadata)
+                captions = []
+                if item.caption.strip():
+                    captions = [
+                        check_text(item.caption, max_chars=cfg.max_text_chars, what="caption")
+                    ]
+            except ClipsearchError as err:
+                results[i] = ItemResult(None, item.source, "failed", err)
+                continue
+            image_id = image_id_of(item.data)
+            if image_id in fresh:  # the same picture twice in one request
+                results[i] = ItemResult(image_id, item.source, "duplicate")
+            else:
+                fresh[image_id] = (i, captions)
+        return fresh
+
+    async def _decode_and_keep(
+        self, index: int, image_id: str, captions: list[str], item: ImageInput
+    ) -> _Work | ItemResult:
+        """Decode the upload (once) and write its blob from that picture, so that only the
+        model input stays in memory until the batch is encoded (never all the pictures of
+        a request at once). The failed result when either step fails."""
+        try:
+            seen = await run_sync(
+                inspect_image,
+                item.data,
+                max_pixels=self._settings.max_pixels,
+                encoder=self._encoder,
+            )
+        except ClipsearchError as err:
+            return ItemResult(image_id, item.source, "failed", err)
+        info = seen.info
+        picture = NewPicture(
+            id=image_id,
+            data=item.data,
+            source=item.source,
+            content_type=info.content_type,
+            width=info.width,
+            height=info.height,
+            captions=captions,
+            metadata=item.metadata,
+        )
+        for _, problem in await self._writer.store_blobs([picture], [seen.image]):
+            return ItemResult(image_id, item.source, "failed", problem)
+        return _Work(index, picture, seen.pixels)
 
     async def _encode(
         self, work: list[_Work], fail: Callable[[_Work, ClipsearchError], None]
@@ -175,7 +195,7 @@ class ImageService:
 
         async def images(batch: list[_Work]) -> list[Vectors]:
             data = [w.picture.data for w in batch]
-            return list(await encode_pictures(enc, data, [w.image for w in batch]))
+            return list(await encode_pictures(enc, data, [w.pixels for w in batch]))
 
         async def captions(batch: list[_Work]) -> list[Vectors]:
             vectors = await enc.encode_texts([c for w in batch for c in w.picture.captions])

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from clipsearch.core.errors import InvalidRequest, TooLarge
-from clipsearch.encoder.protocol import Encoder, Vectors, pixel_path
+from clipsearch.encoder.protocol import Encoder, PixelTensor, Vectors, pixel_path
 from clipsearch.usecases.common import run_sync
 
 if TYPE_CHECKING:
@@ -49,17 +49,19 @@ def check_size(data: bytes, *, max_bytes: int, what: str = "image") -> None:
 
 @dataclass(frozen=True, slots=True)
 class Inspected:
-    """An upload that decoded: what is stored about it, and the upright picture itself."""
+    """An upload that decoded: what is stored about it, the upright picture (for the
+    thumbnail) and, when the encoder has a pixel path, the model input made from it."""
 
     info: ImageInfo
     image: Image.Image
+    pixels: PixelTensor | None = None
 
 
 def inspect_image(data: bytes, *, max_pixels: int, encoder: Encoder | None = None) -> Inspected:
     """Fully decode ``data`` (so a truncated file fails here, not in the encoder), once:
-    the picture returned is what :func:`encode_pictures` and the thumbnail start from.
-    Raises :class:`~clipsearch.encoder.protocol.ImageDecodeError` (``invalid_image`` or
-    ``image_too_large``). Blocking: call it in a worker thread."""
+    the picture returned is what the encoder (:func:`encode_pictures`) and the thumbnail
+    start from. Raises :class:`~clipsearch.encoder.protocol.ImageDecodeError`
+    (``invalid_image`` or ``image_too_large``). Blocking: call it in a worker thread."""
     from clipsearch.encoder.preprocess import decode_image
 
     # draft_size: a big JPEG decodes at reduced scale (all of it, so truncation still
@@ -79,22 +81,23 @@ def inspect_image(data: bytes, *, max_pixels: int, encoder: Encoder | None = Non
         "BMP": "image/bmp",
         "TIFF": "image/tiff",
     }.get(fmt, "application/octet-stream")
-    return Inspected(ImageInfo(info.width, info.height, content_type), decoded.image)
+    # The model input is made now, while the picture is decoded: a caller holding many
+    # uploads then keeps small tensors, not full-size pictures, until they are encoded.
+    pixels = pixel.preprocess(decoded.image) if pixel is not None else None
+    return Inspected(ImageInfo(info.width, info.height, content_type), decoded.image, pixels)
 
 
 async def encode_pictures(
-    encoder: Encoder, data: Sequence[bytes], images: Sequence[Image.Image | None]
+    encoder: Encoder, data: Sequence[bytes], pixels: Sequence[PixelTensor | None]
 ) -> Vectors:
-    """Vectors of decoded pictures: from the pictures themselves when the encoder has a
-    pixel path (no second decode), else from the bytes (a remote encoder decodes them)."""
+    """Vectors of inspected pictures: from their model inputs (:attr:`Inspected.pixels`)
+    when the encoder has a pixel path, so nothing is decoded twice, else from the bytes (a
+    remote encoder decodes them itself)."""
     pixel = pixel_path(encoder)
-    if pixel is None or any(im is None for im in images):
+    if pixel is None or any(p is None for p in pixels):
         return await encoder.encode_images(data)
-
-    def run() -> Vectors:
-        return pixel.encode_pixels(np.stack([pixel.preprocess(im) for im in images if im]))
-
-    return await run_sync(run)
+    batch = np.stack([p for p in pixels if p is not None])
+    return await run_sync(pixel.encode_pixels, batch)
 
 
 def decode_base64(text: str, *, max_bytes: int) -> bytes:

@@ -126,15 +126,12 @@ class SearchService:
                 assert q.image_id is not None
                 ids.append((i, q.image_id))
         group = await self._collections.for_read(collection)
-        # Decoded once: the same picture is validated here and encoded below.
-        decoded = [
-            (
-                await run_sync(
-                    inspect_image, data, max_pixels=cfg.max_pixels, encoder=self._encoder
-                )
-            ).image
-            for _, data in images
-        ]
+        # Decoded once: each picture is validated here and its model input kept for below.
+        pixels = []
+        for _, data in images:
+            limit = cfg.max_pixels
+            seen = await run_sync(inspect_image, data, max_pixels=limit, encoder=self._encoder)
+            pixels.append(seen.pixels)
 
         dim = self._encoder.dim
         matrix = np.zeros((len(queries), dim), dtype=np.float32)
@@ -145,7 +142,7 @@ class SearchService:
                 vecs = await self._encoder.encode_texts([t for _, t in texts])
                 matrix[[i for i, _ in texts]] = vecs
             if images:
-                vecs = await encode_pictures(self._encoder, [b for _, b in images], decoded)
+                vecs = await encode_pictures(self._encoder, [b for _, b in images], pixels)
                 matrix[[i for i, _ in images]] = vecs
         except EncoderError as exc:
             raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
