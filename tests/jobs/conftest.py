@@ -16,7 +16,7 @@ from clipsearch.api.app import build_blobs
 from clipsearch.core.config import Settings
 from clipsearch.encoder.local import LocalEncoder
 from clipsearch.store.milvus import MilvusStore
-from clipsearch.usecases.images import Blobs
+from clipsearch.usecases.blobs import Blobs
 from tests.encoder.onnx_fixtures import build_model_dir
 
 ROOT = Path(__file__).resolve().parents[2]

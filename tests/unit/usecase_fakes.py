@@ -198,7 +198,9 @@ class FakeBlobs:
     def exists(self, blob_id: str) -> bool:
         return blob_id in self.blobs
 
-    def put(self, blob_id: str, data: bytes, content_type: str) -> None:
+    def put(
+        self, blob_id: str, data: bytes, content_type: str, image: Image.Image | None = None
+    ) -> None:
         if self.fail:
             raise OSError("disk full")
         self.blobs[blob_id] = data

@@ -8,6 +8,7 @@ from fastapi import Depends, Query, Request
 
 from clipsearch.api.state import AppState
 from clipsearch.core.config import Settings
+from clipsearch.core.names import COLLECTION_PATTERN
 from clipsearch.encoder.protocol import Encoder
 from clipsearch.store.protocol import VectorStore
 
@@ -34,7 +35,7 @@ def get_collection(
         str | None,
         Query(
             description="collection group (default: the configured default collection)",
-            pattern=r"^[A-Za-z0-9_]{1,64}$",
+            pattern=COLLECTION_PATTERN,
             examples=["default"],
         ),
     ] = None,

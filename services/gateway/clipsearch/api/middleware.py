@@ -7,7 +7,7 @@ import json
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clipsearch.core.errors import error_body
+from clipsearch.api.errors import error_body
 
 
 class _TooLarge(HTTPException):
