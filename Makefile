@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast venv lint typecheck pytest clean
+.PHONY: run test test-fast venv lint typecheck pytest clean compose-test gateway-lock
 
 venv: $(STAMP)
 
@@ -47,6 +47,15 @@ export-venv:
 .PHONY: encoder-venv
 encoder-venv:
 	PYTHON=$(PYTHON) bash scripts/build_encoder_venv.sh
+
+# The compose stack built and run for real (root, a private dockerd, ~9 min cold): opt-in,
+# not part of `make test` or CI. Run it when deploy files change; see deploy/COMPOSE-TEST.md.
+compose-test: venv
+	BIN=$(BIN) bash deploy/compose-test/run.sh
+
+# Re-pin the gateway image's dependencies (deploy/gateway.lock.txt) after changing pyproject.
+gateway-lock:
+	PYTHON=$(PYTHON) bash scripts/lock_gateway.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

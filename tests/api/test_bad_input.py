@@ -174,3 +174,26 @@ def test_search_image_needs_json_or_multipart(gateway: Gateway) -> None:
     assert_error(r, 422, "invalid_body")
     r = gateway.client.post("/v1/search/image", files={"other": ("a", b"x")})
     assert_error(r, 422, "missing_file")
+
+
+def test_limits_are_checked_once_in_the_use_case(gateway: Gateway) -> None:
+    # The routes no longer check these limits themselves: the use-case's refusal (with the
+    # limit in details) is what the client sees.
+    limit = gateway.settings.max_files_per_request
+    files = [("files", (f"{i}.png", b"x", "image/png")) for i in range(limit + 1)]
+    err = assert_error(
+        gateway.client.post("/v1/images", params={"collection": "limits"}, files=files),
+        422,
+        "too_many_files",
+    )
+    assert err["details"] == {"max_files_per_request": limit}
+    queries = [{"text": "a"}] * (gateway.settings.max_batch_queries + 1)
+    err = assert_error(gateway.client.post("/v1/search/batch", json={"queries": queries}), 422)
+    assert err["details"] == {"max_batch_queries": gateway.settings.max_batch_queries}
+    # image_base64 is decoded by the use-case after the count check, once per query.
+    big = "A" * (gateway.settings.max_upload_bytes * 2)
+    assert_error(
+        gateway.client.post("/v1/search/batch", json={"queries": [{"image_base64": big}]}),
+        413,
+        "file_too_large",
+    )

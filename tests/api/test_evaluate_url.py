@@ -16,7 +16,7 @@ import pytest
 
 from clipsearch.api.app import create_app
 from clipsearch.cli import main
-from clipsearch.client import ClipsearchError
+from clipsearch.client import GatewayError
 from clipsearch.core.config import Settings
 from clipsearch.demo.shapes import HELDOUT_SEED, generate
 from clipsearch.evaluation_http import batched
@@ -167,7 +167,7 @@ def test_batches_shrink_to_what_the_gateway_accepts(
     def send(chunk: Sequence[int]) -> list[int]:
         seen.append(len(chunk))
         if len(chunk) > limit:
-            raise ClipsearchError("too many", status=422, code="too_many_queries", details=details)
+            raise GatewayError("too many", status=422, code="too_many_queries", details=details)
         return [x * 2 for x in chunk]
 
     assert batched(list(range(10)), 10, send) == [x * 2 for x in range(10)]
@@ -176,7 +176,7 @@ def test_batches_shrink_to_what_the_gateway_accepts(
 
 def test_other_refusals_are_not_retried() -> None:
     def send(chunk: Sequence[int]) -> list[int]:
-        raise ClipsearchError("bad", status=422, code="invalid_query")
+        raise GatewayError("bad", status=422, code="invalid_query")
 
-    with pytest.raises(ClipsearchError, match="bad"):
+    with pytest.raises(GatewayError, match="bad"):
         batched([1, 2, 3], 2, send)

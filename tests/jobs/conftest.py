@@ -13,7 +13,7 @@ from clipsearch.bootstrap import build_blobs
 from clipsearch.core.config import Settings
 from clipsearch.encoder.local import LocalEncoder
 from clipsearch.store.milvus import MilvusStore
-from clipsearch.usecases.images import Blobs
+from clipsearch.usecases.blobs import Blobs
 from tests.encoder.onnx_fixtures import build_model_dir
 from tests.helpers import SHAPES_MODEL
 

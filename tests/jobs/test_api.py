@@ -73,7 +73,7 @@ def test_upload_job_end_to_end(client: TestClient, store: Any, encoder: Any) -> 
     hits = store.search(group, "images", vecs, top_k=1)
     assert [h[0].id for h in hits] == [i["id"] for i in stored[:5]]
     # Spool files are gone once items are final.
-    assert not list((Path(client.app.state.jobs.spool_root)).glob("**/0*"))  # type: ignore[attr-defined]
+    assert not list((Path(client.app.state.clipsearch.jobs.spool_root)).glob("**/0*"))  # type: ignore[attr-defined]
 
     # The same job again adds nothing.
     r2 = client.post("/v1/ingest", files=files[:40])

@@ -32,13 +32,13 @@ class FaultyBlobs:
     def exists(self, blob_id: str) -> bool:
         return bool(self.inner.exists(blob_id))
 
-    def put(self, blob_id: str, data: bytes, content_type: str) -> None:
+    def put(self, blob_id: str, data: bytes, content_type: str, image: Any = None) -> None:
         self.entered.set()
         self.gate.wait(60)
         if blob_id in self.fail_once:
             self.fail_once.discard(blob_id)
             raise OSError(28, "No space left on device")
-        self.inner.put(blob_id, data, content_type)
+        self.inner.put(blob_id, data, content_type, image)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -87,7 +87,7 @@ def test_cancel_removes_spooled_uploads(
     files = [("files", (f"c{i}.png", noise(600 + i), "image/png")) for i in range(40)]
     more = [("files", (f"d{i}.png", noise(700 + i), "image/png")) for i in range(5)]
     with _client(settings, encoder, store, faulty) as client:
-        manager = client.app.state.jobs  # type: ignore[attr-defined]
+        manager = client.app.state.clipsearch.jobs  # type: ignore[attr-defined]
         try:  # a failed check must not leave writes held: shutdown would wait on them
             running = client.post("/v1/ingest", files=files).json()["job_id"]
             queued = client.post("/v1/ingest", files=more).json()["job_id"]

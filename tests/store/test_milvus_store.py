@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from pymilvus import MilvusClient
 
 from clipsearch.store import milvus as milvus_mod
 from clipsearch.store.milvus import MilvusStore
@@ -206,16 +205,14 @@ def test_large_upserts_are_chunked(
     store: MilvusStore, g: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    real = MilvusClient.upsert
+    real = store._client.upsert
 
-    # On the class: the store calls MilvusClient.upsert through its retry wrapper, not the
-    # bound method of its client.
-    def counting(client: object, name: str, data: list[dict[str, object]], **kw: object) -> object:
+    def counting(name: str, data: list[dict[str, object]], **kw: object) -> object:
         calls.append(len(data))
-        return real(client, name, data, **kw)
+        return real(name, data, **kw)
 
     monkeypatch.setattr(milvus_mod, "RPC_BUDGET_BYTES", 4000)
-    monkeypatch.setattr(MilvusClient, "upsert", counting)
+    monkeypatch.setattr(store._client, "upsert", counting)
     store.upsert_images(g, [image(i, caption="c" * 200) for i in range(60)])
     assert len(calls) > 1
     assert sum(calls) == 60

@@ -1,6 +1,6 @@
 """``clipsearch.client`` against a real gateway app served by uvicorn on loopback (the
 ``url`` fixture: in-memory fake adapters behind it, so no model is loaded): every call, its
-typed result, and every failure as one :class:`ClipsearchError` with status, code and URL."""
+typed result, and every failure as one :class:`GatewayError` with status, code and URL."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import httpx
 import pytest
 from tests.helpers import free_port, noise
 
-from clipsearch.client import JOB_RUNNING, Client, ClipsearchError
+from clipsearch.client import JOB_RUNNING, Client, GatewayError
 
 
 @pytest.fixture
@@ -91,20 +91,20 @@ def test_an_ingest_job_runs_to_the_end(gw: Client, tmp_path: Path) -> None:
 def test_a_refusal_carries_status_code_details_and_url(gw: Client, url: str) -> None:
     missing = "0" * 64
     gw.add_texts(["the collection exists"])
-    with pytest.raises(ClipsearchError) as exc:
+    with pytest.raises(GatewayError) as exc:
         gw.get_image(missing)
     err = exc.value
     assert (err.status, err.code) == (404, "image_not_found")
     assert err.url == f"{url}/v1/images/{missing}?collection={gw.collection}"
     assert str(err).startswith(f"GET {err.url} answered 404 image_not_found: ")
 
-    with pytest.raises(ClipsearchError) as exc:
+    with pytest.raises(GatewayError) as exc:
         gw.search_batch([{"text": str(i)} for i in range(5)])
     assert (exc.value.status, exc.value.code) == (422, "too_many_queries")
     assert exc.value.limit("max_batch_queries") == 4
     assert exc.value.limit("max_top_k") is None
 
-    with pytest.raises(ClipsearchError) as exc:
+    with pytest.raises(GatewayError) as exc:
         gw.search_text("x", top_k=50)
     assert (exc.value.code, exc.value.limit("max_top_k")) == ("top_k_too_large", 20)
 
@@ -113,7 +113,7 @@ def test_an_unreachable_gateway_is_status_zero() -> None:
     port = free_port()  # bound then released: nothing listens there
     with (
         Client(f"http://127.0.0.1:{port}/", timeout=5) as gw,
-        pytest.raises(ClipsearchError) as exc,
+        pytest.raises(GatewayError) as exc,
     ):
         gw.stats()
     assert (exc.value.status, exc.value.code) == (0, "unreachable")
@@ -123,7 +123,7 @@ def test_an_unreachable_gateway_is_status_zero() -> None:
 
 def test_a_malformed_url_is_the_same_error() -> None:
     for bad in ("http://[::1", "ftp://example.org", "no scheme"):
-        with Client(bad) as gw, pytest.raises(ClipsearchError) as exc:
+        with Client(bad) as gw, pytest.raises(GatewayError) as exc:
             gw.stats()
         assert (exc.value.status, exc.value.code) == (0, "invalid_url"), bad
 
@@ -149,7 +149,7 @@ def test_a_non_json_refusal_keeps_the_start_of_the_body() -> None:
         )
 
     http = httpx.Client(transport=httpx.MockTransport(proxy))
-    with Client("http://gw.test", http=http) as gw, pytest.raises(ClipsearchError) as exc:
+    with Client("http://gw.test", http=http) as gw, pytest.raises(GatewayError) as exc:
         gw.search_text("x")
     assert (exc.value.status, exc.value.code, exc.value.retry_after_s) == (502, "", 7.0)
     assert exc.value.message.startswith("<html>bad gateway")

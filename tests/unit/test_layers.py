@@ -1,9 +1,13 @@
-"""``clipsearch.core`` is the leaf of the package: no module under it imports the adapters,
-the use-cases, the HTTP layer or the web framework (relative imports included)."""
+"""The layers: ``clipsearch.core`` is the leaf of the package (no module under it imports
+the adapters, the use-cases, the HTTP layer or the web framework, relative imports
+included), and the use-cases (uploads, search, texts, job submission, the picture write
+path) know nothing of the web framework: importing them loads no FastAPI or Starlette."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +17,6 @@ import clipsearch.core
 CORE = Path(clipsearch.core.__file__).parent
 FORBIDDEN_PACKAGES = {"encoder", "store", "jobs", "usecases", "api", "bootstrap"}
 FORBIDDEN_TOP = {"fastapi", "starlette"}
-# The HTTP rendering of errors leaves core/errors.py on the error-vocabulary branch
-# (the error-vocabulary change, made in parallel); drop this once both are merged.
-PENDING = {"errors.py"}
 
 
 def imported_modules(path: Path) -> list[str]:
@@ -46,19 +47,7 @@ def violations(path: Path) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(
-            p,
-            id=p.name,
-            marks=[pytest.mark.xfail(reason="core/errors.py moves on the other branch")]
-            if p.name in PENDING
-            else [],
-        )
-        for p in sorted(CORE.glob("*.py"))
-    ],
-)
+@pytest.mark.parametrize("path", sorted(CORE.glob("*.py")), ids=lambda p: p.name)
 def test_core_imports_nothing_above_it(path: Path) -> None:
     assert violations(path) == []
 
@@ -88,3 +77,24 @@ def test_the_check_sees_every_import_form(tmp_path: Path) -> None:
         "clipsearch.api.app",
         "clipsearch.api.app.create_app",
     ]
+
+
+USE_CASES = [
+    "clipsearch.jobs.submit",
+    "clipsearch.jobs.runner",
+    "clipsearch.usecases.images",
+    "clipsearch.usecases.picture_writes",
+    "clipsearch.usecases.search",
+    "clipsearch.usecases.texts",
+]
+
+
+def test_use_cases_import_no_web_framework() -> None:
+    code = (
+        "import importlib, sys\n"
+        f"for m in {USE_CASES!r}: importlib.import_module(m)\n"
+        "web = sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'starlette'))\n"
+        "print(','.join(web))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

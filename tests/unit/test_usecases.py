@@ -10,14 +10,14 @@ import pytest
 from tests.unit.usecase_fakes import FakeBlobs, FakeEncoder, FakeStore, picture
 
 from clipsearch.core.config import Settings
-from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.common import image_id_of, text_id_of
-from clipsearch.usecases.errors import (
+from clipsearch.core.errors import (
     CollectionMismatch,
     InvalidRequest,
     NotFoundError,
     UnknownCollection,
 )
+from clipsearch.usecases.collections import Collections
+from clipsearch.usecases.common import image_id_of, text_id_of
 from clipsearch.usecases.images import ImageInput, ImageService
 from clipsearch.usecases.search import Query, SearchOptions, SearchService
 from clipsearch.usecases.texts import TextInput, TextService

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from clipsearch.client import Client, ClipsearchError, Hit
+from clipsearch.client import Client, GatewayError, Hit
 from clipsearch.evaluation import KS, CaptionSet, first_hit_ranks, recall_at, relevant_sets
 from clipsearch.usecases.common import normalise_text
 
@@ -53,7 +53,7 @@ def batched(items: Sequence[T], size: int, send: Callable[[Sequence[T]], list[An
         chunk = items[start : start + size]
         try:
             out.extend(send(chunk))
-        except ClipsearchError as exc:
+        except GatewayError as exc:
             if exc.code not in SHRINK or len(chunk) == 1:
                 raise
             limit = exc.limit(SHRINK[exc.code])
@@ -80,7 +80,7 @@ def upload(gw: Client, data: CaptionSet) -> list[str]:
         if item["status"] == "failed":
             err = item.get("error") or {}
             code = str(err.get("code") or "")
-            raise ClipsearchError(f"{data.images[i]}: {code}: {err.get('message')}", code=code)
+            raise GatewayError(f"{data.images[i]}: {code}: {err.get('message')}", code=code)
         ids.append(str(item["id"]))
         if item["status"] == "duplicate" and not _has_caption(gw, ids[-1], data.captions[first[i]]):
             # Stored before with another caption, or a repeat in this file: the upload did
@@ -117,7 +117,7 @@ def search(gw: Client, queries: list[dict[str, str]], target: str, top_k: int) -
     """:func:`search_once`, with ``top_k`` lowered to the gateway's maximum if it is over."""
     try:
         return search_once(gw, queries, target, top_k)
-    except ClipsearchError as exc:
+    except GatewayError as exc:
         cap = exc.limit("max_top_k")
         if exc.code != "top_k_too_large" or cap is None or cap >= top_k:
             raise
@@ -160,7 +160,7 @@ def collection_counts(gw: Client) -> tuple[dict[str, Any], dict[str, int]]:
     """The gateway's encoder description and the collection's record counts."""
     stats = gw.stats()
     if not isinstance(stats, dict) or not isinstance(stats.get("encoder"), dict):
-        raise ClipsearchError(
+        raise GatewayError(
             f"{gw.url} does not look like a clipsearch gateway (/v1/stats)",
             url=f"{gw.url}/v1/stats",
         )

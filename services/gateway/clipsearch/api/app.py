@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from clipsearch import __version__
-from clipsearch.api.errors import install_use_case_errors
+from clipsearch.api.errors import install_error_handlers
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
 from clipsearch.api.state import AppState
@@ -24,15 +24,13 @@ from clipsearch.bootstrap import (
     build_store,
 )
 from clipsearch.core.config import Settings, get_settings
-from clipsearch.core.errors import install_error_handlers
+from clipsearch.core.errors import CollectionMismatch
 from clipsearch.core.metrics import Metrics
 from clipsearch.encoder.protocol import Encoder, EncoderError
 from clipsearch.encoder.service import ServiceEncoder
-from clipsearch.jobs.runner import JobManager
 from clipsearch.store.protocol import VectorStore
+from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.errors import CollectionMismatch
-from clipsearch.usecases.images import Blobs
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +72,16 @@ def create_app(
         watcher: asyncio.Task[bool] | None = None
         if isinstance(enc, ServiceEncoder):
             watcher = asyncio.create_task(enc.watch_startup(cfg.encoder_start_period_s))
+        state: AppState | None = None
         try:
             state = AppState.build(
                 cfg, InstrumentedEncoder(enc, metrics), InstrumentedStore(st, metrics), bl, metrics
             )
             await ensure_default_collection(state.collections, cfg.default_collection)
             app.state.clipsearch = state
-            # Ingest jobs (resumes old ones): the measured encoder, whose pixel_encoder()
+            # Ingest jobs (resumes old ones) run on the measured encoder, whose pixel path
             # gives the pipeline the local sync fast path with the same metrics.
-            app.state.jobs = JobManager(cfg, state.encoder, state.store, bl, state.collections)
-            await app.state.jobs.start()
+            await state.jobs.start()
             log.info("clipsearch ready: encoder=%s store=%s", enc.mode, st.kind)
             yield
         finally:
@@ -91,8 +89,8 @@ def create_app(
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
-            if getattr(app.state, "jobs", None) is not None:
-                await app.state.jobs.stop()
+            if state is not None:
+                await state.jobs.stop()
             # Close what we built; adapters passed in belong to the caller.
             if encoder is None:
                 await enc.close()
@@ -109,7 +107,6 @@ def create_app(
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    install_use_case_errors(app)
     for module in (health, images, texts, search, stats, web, jobs):
         app.include_router(module.router)
     return app

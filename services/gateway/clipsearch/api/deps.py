@@ -8,6 +8,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Query, Request
 
 from clipsearch.api.state import AppState
+from clipsearch.core.names import COLLECTION_PATTERN
 
 
 def get_state(request: Request) -> AppState:
@@ -20,7 +21,7 @@ def get_collection(
         str | None,
         Query(
             description="collection group (default: the configured default collection)",
-            pattern=r"^[A-Za-z0-9_]{1,64}$",
+            pattern=COLLECTION_PATTERN,
             examples=["default"],
         ),
     ] = None,

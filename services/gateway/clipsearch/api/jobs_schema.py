@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clipsearch.core.names import COLLECTION_PATTERN
 from clipsearch.jobs.store import Item, Job
-from clipsearch.jobs.uploads import ParsedUpload, SpooledFile
-
-COLLECTION = r"^[A-Za-z0-9_]{1,64}$"
+from clipsearch.jobs.submit import IngestRequest, Located
+from clipsearch.jobs.uploads import ParsedUpload
 
 
 class UrlItem(BaseModel):
@@ -50,7 +49,7 @@ class IngestBody(BaseModel):
     paths: list[str | PathItem] = Field(default_factory=list, max_length=10_000)
     captions: dict[str, str] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    collection: str | None = Field(default=None, pattern=COLLECTION)
+    collection: str | None = Field(default=None, pattern=COLLECTION_PATTERN)
 
 
 def caption_list(value: str | list[str] | None) -> list[str]:
@@ -59,55 +58,50 @@ def caption_list(value: str | list[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-@dataclass(slots=True)
-class IngestSpec:
-    """Both request forms, normalised."""
+def request_from_json(body: IngestBody) -> IngestRequest:
+    """The use-case's request from the JSON form."""
 
-    files: list[SpooledFile] = field(default_factory=list)
-    file_captions: list[str] = field(default_factory=list)
-    urls: list[UrlItem] = field(default_factory=list)
-    paths: list[PathItem] = field(default_factory=list)
-    caption_map: dict[str, str] = field(default_factory=dict)
-    captions_file: tuple[str, bytes] | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    collection: str | None = None
+    def located(item: UrlItem | PathItem, where: str) -> Located:
+        return Located(where, caption_list(item.caption), item.metadata)
 
-    @classmethod
-    def from_json(cls, body: IngestBody) -> IngestSpec:
-        return cls(
-            urls=[UrlItem(url=u) if isinstance(u, str) else u for u in body.urls],
-            paths=[PathItem(path=p) if isinstance(p, str) else p for p in body.paths],
-            caption_map=dict(body.captions),
-            metadata=body.metadata,
-            collection=body.collection,
-        )
+    return IngestRequest(
+        urls=[Located(u) if isinstance(u, str) else located(u, u.url) for u in body.urls],
+        paths=[Located(p) if isinstance(p, str) else located(p, p.path) for p in body.paths],
+        caption_map=dict(body.captions),
+        metadata=body.metadata,
+        collection=body.collection,
+    )
 
-    @classmethod
-    def from_form(cls, form: ParsedUpload) -> IngestSpec:
-        """Form fields: ``urls``/``paths`` one per line (field repeatable), ``captions`` one
-        per file in order, ``metadata`` a JSON object, ``collection`` a name."""
-        f = form.fields
 
-        def lines(name: str) -> list[str]:
-            return [ln.strip() for v in f.get(name, []) for ln in v.splitlines() if ln.strip()]
+def request_from_form(form: ParsedUpload) -> IngestRequest:
+    """Form fields: ``urls``/``paths`` one per line (field repeatable), ``captions`` one
+    per file in order, ``metadata`` a JSON object, ``collection`` a name."""
+    f = form.fields
 
-        metadata: dict[str, Any] = {}
-        if f.get("metadata"):
-            metadata = json.loads(f["metadata"][-1])
-            if not isinstance(metadata, dict):
-                raise ValueError("metadata must be a JSON object")
-        collection = f.get("collection", [None])[-1]
-        if collection is not None:
-            IngestBody(collection=collection)  # validates the name
-        return cls(
-            files=form.files,
-            file_captions=f.get("captions", []),
-            urls=[UrlItem(url=u) for u in lines("urls")],
-            paths=[PathItem(path=p) for p in lines("paths")],
-            captions_file=form.captions_file,
-            metadata=metadata,
-            collection=collection,
-        )
+    def lines(name: str) -> list[str]:
+        return [ln.strip() for v in f.get(name, []) for ln in v.splitlines() if ln.strip()]
+
+    metadata: dict[str, Any] = {}
+    if f.get("metadata"):
+        metadata = json.loads(f["metadata"][-1])
+        if not isinstance(metadata, dict):
+            raise ValueError("metadata must be a JSON object")
+    collection = f.get("collection", [None])[-1]
+    if collection is not None:
+        IngestBody(collection=collection)  # validates the name
+    for u in lines("urls"):  # the same length limits as the JSON form
+        UrlItem(url=u)
+    for p in lines("paths"):
+        PathItem(path=p)
+    return IngestRequest(
+        files=form.files,
+        file_captions=f.get("captions", []),
+        urls=[Located(u) for u in lines("urls")],
+        paths=[Located(p) for p in lines("paths")],
+        captions_file=form.captions_file,
+        metadata=metadata,
+        collection=collection,
+    )
 
 
 class JobAccepted(BaseModel):

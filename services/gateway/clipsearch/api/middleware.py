@@ -9,7 +9,7 @@ import time
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clipsearch.core.errors import error_body
+from clipsearch.api.errors import error_body
 from clipsearch.core.metrics import Metrics
 
 

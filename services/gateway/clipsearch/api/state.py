@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from clipsearch.core.config import Settings
 from clipsearch.core.metrics import Metrics
 from clipsearch.encoder.protocol import Encoder
+from clipsearch.jobs.runner import JobManager
 from clipsearch.store.protocol import VectorStore
+from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.images import Blobs, ImageService
+from clipsearch.usecases.images import ImageService
 from clipsearch.usecases.search import SearchService
 from clipsearch.usecases.texts import TextService
 
@@ -26,6 +28,7 @@ class AppState:
     images: ImageService
     texts: TextService
     search: SearchService
+    jobs: JobManager
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -37,7 +40,8 @@ class AppState:
         blobs: Blobs,
         metrics: Metrics,
     ) -> AppState:
-        """Wire the use-cases over the adapters (one ``Collections`` cache shared by all)."""
+        """Wire the use-cases over the adapters (one ``Collections`` cache shared by all).
+        The job manager is started and stopped by the app's lifespan."""
         collections = Collections(store, encoder)
         return cls(
             settings=settings,
@@ -49,4 +53,5 @@ class AppState:
             images=ImageService(settings, encoder, store, blobs, collections),
             texts=TextService(settings, encoder, store, collections),
             search=SearchService(settings, encoder, store, collections),
+            jobs=JobManager(settings, encoder, store, blobs, collections),
         )

@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 from clipsearch.core.metrics import Metrics
-from clipsearch.encoder.protocol import Encoder, Vectors
+from clipsearch.encoder.protocol import Encoder, PixelEncoder, PixelTensor, Vectors, pixel_path
 from clipsearch.store.protocol import (
     Filter,
     GroupInfo,
@@ -69,9 +70,8 @@ class InstrumentedEncoder:
     def pixel_encoder(self) -> InstrumentedPixels | None:
         """The inner encoder's sync pixel path (local mode), measured like the async
         calls; None when the inner encoder has none (service mode)."""
-        if not hasattr(self.inner, "encode_pixels"):
-            return None
-        return InstrumentedPixels(self.inner, self._m)
+        inner = pixel_path(self.inner)
+        return None if inner is None else InstrumentedPixels(inner, self._m)
 
     async def health(self) -> None:
         await self.inner.health()
@@ -84,19 +84,21 @@ class InstrumentedPixels:
     """``encode_pixels`` (already preprocessed batches, used by ingest jobs) with the same
     ``image`` batch-size and latency metrics as :meth:`InstrumentedEncoder.encode_images`."""
 
-    def __init__(self, inner: Any, metrics: Metrics) -> None:
+    def __init__(self, inner: PixelEncoder, metrics: Metrics) -> None:
         self.inner = inner
         self._m = metrics
 
-    @property
-    def config(self) -> Any:
-        return self.inner.config
+    def input_size(self) -> int:
+        return self.inner.input_size()
+
+    def preprocess(self, image: Image.Image) -> PixelTensor:
+        return self.inner.preprocess(image)
 
     def encode_pixels(self, pixels: npt.NDArray[np.float32]) -> Vectors:
         self._m.encoder_batch.labels("image").observe(len(pixels))
         started, outcome = time.perf_counter(), "error"
         try:
-            out: Vectors = self.inner.encode_pixels(pixels)
+            out = self.inner.encode_pixels(pixels)
             outcome = "ok"
             return out
         finally:

@@ -9,7 +9,7 @@ from clipsearch.encoder.protocol import Encoder
 from clipsearch.store.protocol import VectorStore
 
 if TYPE_CHECKING:
-    from clipsearch.usecases.images import Blobs
+    from clipsearch.usecases.blobs import Blobs
 
 
 def build_encoder(settings: Settings) -> Encoder:

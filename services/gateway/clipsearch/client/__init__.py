@@ -5,7 +5,7 @@ so can you::
 
     from pathlib import Path
 
-    from clipsearch.client import Client, ClipsearchError
+    from clipsearch.client import Client, GatewayError
 
     with Client("http://127.0.0.1:8000", collection="photos") as gw:
         (item,) = gw.add_images([Path("cat.jpg")], captions=["a cat on a sofa"])
@@ -14,12 +14,12 @@ so can you::
         similar = gw.search_image(image_id=item["id"], top_k=5)["hits"]
         try:
             gw.get_image("0" * 64)
-        except ClipsearchError as exc:
+        except GatewayError as exc:
             print(exc.status, exc.code, exc.url)  # 404 image_not_found http://...
 
 Results are the gateway's JSON bodies, typed as :class:`~typing.TypedDict` in
 :mod:`clipsearch.client.results` (so they stay plain dicts: print them, ``json.dumps``
-them). Every failure is one exception, :class:`ClipsearchError`: the gateway's refusals
+them). Every failure is one exception, :class:`GatewayError`: the gateway's refusals
 (any non-2xx answer) with its status, error ``code``, ``message`` and ``details``, and
 unreachable gateways, timeouts or a malformed URL with status 0. Each request carries
 ``?collection=`` when the client was given one; otherwise
@@ -58,8 +58,8 @@ __all__ = [
     "JOB_RUNNING",
     "BatchResult",
     "Client",
-    "ClipsearchError",
     "Deleted",
+    "GatewayError",
     "Hit",
     "HitList",
     "ImageInfo",
@@ -84,8 +84,9 @@ _TEXT_IN_MESSAGE = 300
 JOB_RUNNING = ("queued", "running")
 
 
-class ClipsearchError(Exception):
-    """A request that did not succeed.
+class GatewayError(Exception):
+    """A request to the gateway that did not succeed (client side; the server's own error
+    kinds are :mod:`clipsearch.core.errors`, whose codes arrive here in ``code``).
 
     ``status`` is the HTTP status, 0 when there was no answer; ``code`` the gateway's
     error code, or ``unreachable`` / ``timeout`` / ``transport_error`` / ``invalid_url``
@@ -126,7 +127,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _refusal(request: httpx.Request, response: httpx.Response) -> ClipsearchError:
+def _refusal(request: httpx.Request, response: httpx.Response) -> GatewayError:
     """The gateway's error shape ``{"error": {code, message, details}}``, whatever it sent."""
     try:
         body = response.json()
@@ -136,7 +137,7 @@ def _refusal(request: httpx.Request, response: httpx.Response) -> ClipsearchErro
     err = err if isinstance(err, dict) else {}
     code = str(err.get("code") or "")
     message = str(err.get("message") or response.text[:_TEXT_IN_MESSAGE])
-    return ClipsearchError(
+    return GatewayError(
         message,
         summary=f"{request.method} {request.url} answered {response.status_code} {code}: {message}",
         status=response.status_code,
@@ -180,7 +181,7 @@ class Client:
         self.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One call; a non-2xx answer or no answer raises :class:`ClipsearchError`."""
+        """One call; a non-2xx answer or no answer raises :class:`GatewayError`."""
         params = dict(kwargs.pop("params", None) or {})
         if self.collection is not None:
             params.setdefault("collection", self.collection)
@@ -188,19 +189,19 @@ class Client:
         try:
             response = self._http.request(method, url, params=params or None, **kwargs)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise ClipsearchError(
+            raise GatewayError(
                 f"not a gateway URL: {url!r}: {exc}", code="invalid_url", url=url
             ) from exc
         except httpx.ConnectError as exc:
-            raise ClipsearchError(
+            raise GatewayError(
                 f"cannot reach {self.url}: {exc}", code="unreachable", url=url
             ) from exc
         except httpx.TimeoutException as exc:
-            raise ClipsearchError(
+            raise GatewayError(
                 f"{method} {url}: no answer in time ({type(exc).__name__})", code="timeout", url=url
             ) from exc
         except httpx.HTTPError as exc:  # protocol errors, a closed connection, ...
-            raise ClipsearchError(
+            raise GatewayError(
                 f"{method} {url} failed: {exc}", code="transport_error", url=url
             ) from exc
         if not response.is_success:

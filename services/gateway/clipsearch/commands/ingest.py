@@ -48,7 +48,7 @@ def collect(inputs: list[Path]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from clipsearch.client import Client, ClipsearchError
+    from clipsearch.client import Client, GatewayError
 
     try:
         files = collect(args.inputs)
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                 job_urls = urls if start == 0 else []
                 job_ids.append(_submit(client, chunk, job_urls, metadata, captions))
             result = _follow(client, job_ids, args.timeout)
-        except ClipsearchError as exc:
+        except GatewayError as exc:
             print(f"clipsearch ingest: {exc}", file=sys.stderr)
             return 1
         except RuntimeError as exc:
@@ -93,12 +93,12 @@ def _submit(
     captions: tuple[str, bytes] | None,
 ) -> str:
     """Start one job; while the gateway is busy (429), wait as long as it says and retry."""
-    from clipsearch.client import ClipsearchError
+    from clipsearch.client import GatewayError
 
     while True:
         try:
             accepted = client.ingest(files, urls=urls, captions_file=captions, metadata=metadata)
-        except ClipsearchError as exc:
+        except GatewayError as exc:
             if exc.status != 429:
                 raise
             wait = exc.retry_after_s if exc.retry_after_s is not None else 5.0

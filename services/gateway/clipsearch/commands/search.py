@@ -44,7 +44,7 @@ def format_table(hits: Sequence[Hit], target: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from clipsearch.client import Client, ClipsearchError
+    from clipsearch.client import Client, GatewayError
 
     if (args.query is None) == (args.image is None):
         print("clipsearch search: give a text query or --image FILE (not both)", file=sys.stderr)
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # the --image file
         print(f"clipsearch search: {exc}", file=sys.stderr)
         return 1
-    except ClipsearchError as exc:
+    except GatewayError as exc:
         if exc.status:
             print(f"error {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
         else:

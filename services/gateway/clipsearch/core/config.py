@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from clipsearch.core.names import COLLECTION_PATTERN
+
 DEFAULT_MODEL_BASE_URL = (
     "https://clip-as-service.s3.us-east-2.amazonaws.com/models-436c69702d61732d53657276696365/onnx/"
 )
@@ -45,7 +47,7 @@ class Settings(BaseSettings):
     milvus_uri: str = ""
     milvus_token: str = ""
     collection_prefix: str = Field(default="clipsearch", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
-    default_collection: str = Field(default="default", pattern=r"^[A-Za-z0-9_]{1,64}$")
+    default_collection: str = Field(default="default", pattern=COLLECTION_PATTERN)
     index_type: IndexType = IndexType.HNSW
     hnsw_m: int = Field(default=16, ge=4, le=64)
     hnsw_ef_construction: int = Field(default=200, ge=8, le=2048)

@@ -1,146 +1,150 @@
-"""One error shape for every 4xx/5xx: ``{"error": {"code", "message", "details"}}``."""
+"""The error kinds of clipsearch: one vocabulary for use-cases, jobs and adapters.
+
+An error is raised where the failure is understood, with a stable machine-readable ``code``
+(the message is for people); its class says which *kind* of failure it is. Turning a kind
+into an HTTP status happens in one place only, :mod:`clipsearch.api.errors`, so this module
+imports nothing but the standard library and the use-cases stay free of any web framework.
+
+Hierarchy (kind, then the status ``api/errors.py`` gives it, then the default code)::
+
+    ClipsearchError                     -                -    invalid_input
+    ├── InvalidRequest                  invalid          422  invalid_input
+    │   ├── (encoder) ImageDecodeError                        invalid_image | image_too_large
+    │   └── (jobs) UploadError                                invalid_multipart
+    ├── Forbidden                       forbidden        403  forbidden
+    ├── NotFoundError                   not_found        404  not_found
+    │   └── UnknownCollection                                 unknown_collection
+    ├── CollectionMismatch              conflict         409  collection_mismatch
+    ├── TooLarge                        too_large        413  payload_too_large
+    ├── UnsupportedMediaType            unsupported      415  unsupported_media_type
+    ├── TooManyRequests                 busy             429  too_many_requests
+    │   └── (jobs) QueueFull
+    └── Unavailable                     unavailable      503  unavailable
+
+``retry_after_s`` (``TooManyRequests``, ``Unavailable``) tells a client when to come back.
+The adapters' own failures (``EncoderError``, ``StoreError``) are not kinds: a use-case that
+knows what they mean translates them (e.g. to ``Unavailable`` with ``encoder_unavailable``),
+and ``api/errors.py`` renders any that reach it untranslated.
+"""
 
 from __future__ import annotations
 
-import logging
-import math
-from typing import Any
+from typing import Any, Literal, Self
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+Kind = Literal[
+    "invalid",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "too_large",
+    "unsupported",
+    "busy",
+    "unavailable",
+]
 
-from clipsearch.encoder.protocol import EncoderError
 
-log = logging.getLogger(__name__)
+class ClipsearchError(Exception):
+    """A failure the caller should see: ``code`` is machine-readable, the message is not."""
 
-
-class APIError(Exception):
-    """An error the client should see, with a stable machine-readable ``code``."""
-
-    status_code = 400
-    code = "bad_request"
+    kind: Kind = "invalid"
+    code = "invalid_input"
 
     def __init__(
         self,
         message: str,
         *,
         code: str | None = None,
-        status_code: int | None = None,
         details: Any = None,
-        headers: dict[str, str] | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        if status_code is not None:
-            self.status_code = status_code
         self.details = details
-        self.headers = headers
+        self.retry_after_s = retry_after_s
+
+    def with_details(self, details: Any) -> Self:
+        """A copy of this error (class, code, message) carrying other ``details``."""
+        # Not via __init__: subclasses may take other arguments (e.g. QueueFull).
+        clone = type(self).__new__(type(self), *self.args)
+        clone.__dict__.update(self.__dict__)
+        clone.details = details
+        return clone
 
 
-class NotFound(APIError):
-    status_code = 404
-    code = "not_found"
+class InvalidRequest(ClipsearchError):
+    """The input is wrong; sending it again will not help."""
 
-
-class Conflict(APIError):
-    status_code = 409
-    code = "conflict"
-
-
-class PayloadTooLarge(APIError):
-    status_code = 413
-    code = "payload_too_large"
-
-
-class InvalidInput(APIError):
-    status_code = 422
+    kind = "invalid"
     code = "invalid_input"
 
 
-class ServiceUnavailable(APIError):
-    status_code = 503
+class Forbidden(ClipsearchError):
+    """The request is understood but this server does not allow it (a switched-off feature)."""
+
+    kind = "forbidden"
+    code = "forbidden"
+
+
+class NotFoundError(ClipsearchError):
+    """The named thing (image, text, job) does not exist."""
+
+    kind = "not_found"
+    code = "not_found"
+
+
+class UnknownCollection(NotFoundError):
+    """A read names a collection that was never written to."""
+
+    code = "unknown_collection"
+
+
+class CollectionMismatch(ClipsearchError):
+    """The collection was built with another model than the one running now."""
+
+    kind = "conflict"
+    code = "collection_mismatch"
+
+
+class TooLarge(ClipsearchError):
+    """A file or body is over a size limit."""
+
+    kind = "too_large"
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ClipsearchError):
+    """The body is in a format this endpoint does not read."""
+
+    kind = "unsupported"
+    code = "unsupported_media_type"
+
+
+class TooManyRequests(ClipsearchError):
+    """Too much work is waiting; retry after ``retry_after_s``."""
+
+    kind = "busy"
+    code = "too_many_requests"
+
+
+class Unavailable(ClipsearchError):
+    """A dependency (encoder, store, disk) failed; the same request may succeed later."""
+
+    kind = "unavailable"
     code = "unavailable"
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
-
-
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "invalid_input",
-    429: "too_many_requests",
-    503: "unavailable",
-}
-
-
-async def _api_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, APIError)
-    return JSONResponse(
-        error_body(exc.code, exc.message, exc.details),
-        status_code=exc.status_code,
-        headers=exc.headers,
-    )
-
-
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "error")
-    return JSONResponse(
-        error_body(code, str(exc.detail)),
-        status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
-    )
-
-
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    details = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors()
-    ]
-    return JSONResponse(
-        error_body("invalid_input", "request validation failed", details), status_code=422
-    )
-
-
-def retry_after_header(exc: BaseException, default_s: float = 5.0) -> dict[str, str]:
-    """``Retry-After`` (whole seconds, >= 1) from an error's ``retry_after_s``, if any."""
-    seconds = getattr(exc, "retry_after_s", None)
-    return {"Retry-After": str(max(1, math.ceil(seconds if seconds is not None else default_s)))}
-
-
-async def _encoder_error(_: Request, exc: Exception) -> JSONResponse:
-    # An encoder failure that no use-case translated (e.g. the service encoder does not know
-    # its model's dim yet): still a 503 the client can retry, never a 500.
-    return JSONResponse(
-        error_body("encoder_unavailable", f"encoder unavailable: {exc}"),
-        status_code=503,
-        headers=retry_after_header(exc),
-    )
-
-
-async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
-    # Last resort: still the error shape, never a bare traceback.
-    log.exception("unhandled error", exc_info=exc)
-    return JSONResponse(error_body("internal", "internal server error"), status_code=500)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Route every error the app can raise through :func:`error_body`."""
-    app.add_exception_handler(APIError, _api_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(EncoderError, _encoder_error)
-    app.add_exception_handler(Exception, _unhandled)
+__all__ = [
+    "ClipsearchError",
+    "CollectionMismatch",
+    "Forbidden",
+    "InvalidRequest",
+    "Kind",
+    "NotFoundError",
+    "TooLarge",
+    "TooManyRequests",
+    "Unavailable",
+    "UnknownCollection",
+    "UnsupportedMediaType",
+]

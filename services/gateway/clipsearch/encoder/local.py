@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,8 +25,12 @@ from clipsearch.encoder.model_config import ModelConfig, fingerprint_files, read
 from clipsearch.encoder.model_files import ModelFiles, image_size_for_name, resolve_model_files
 from clipsearch.encoder.ort_session import OrtSession
 from clipsearch.encoder.preprocess import load_and_preprocess
-from clipsearch.encoder.protocol import EncoderError, Vectors
+from clipsearch.encoder.preprocess import preprocess as preprocess_pixels
+from clipsearch.encoder.protocol import EncoderError, PixelTensor, Vectors
 from clipsearch.encoder.tokenizer import ClipTokenizer, get_tokenizer
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -221,6 +225,15 @@ class LocalEncoder:
             for i in range(0, len(pixels), self.batch_size)
         ]
         return np.concatenate(parts, axis=0)
+
+    def input_size(self) -> int:
+        """Side of the square model input (the :class:`PixelEncoder` contract)."""
+        return self.image_size
+
+    def preprocess(self, image: Image.Image) -> PixelTensor:
+        """An upright decoded picture -> float32 [3,S,S] with this model's size and norm."""
+        cfg = self.config
+        return preprocess_pixels(image, int(cfg.image_size or 0), cfg.mean, cfg.std)
 
     def preprocess_image(self, data: bytes) -> npt.NDArray[np.float32]:
         """Image bytes → float32 [3,S,S]; raises ImageDecodeError for bad images."""

@@ -70,13 +70,12 @@ def read_model_config(folder: Path, default_name: str) -> ModelConfig:
     return cfg
 
 
-def fingerprint_files(textual: Path, visual: Path, chunk: int = 1 << 20) -> str:
-    """sha256 over the bytes of ``textual.onnx`` then ``visual.onnx``: identifies the weights.
-
-    The same definition as :func:`clipsearch.encoder.quantize.fingerprint`, for two paths.
-    """
+def fingerprint_files(*paths: Path, chunk: int = 1 << 20) -> str:
+    """sha256 over the bytes of the files, concatenated in order. Given ``textual.onnx`` then
+    ``visual.onnx`` it is the model's fingerprint, the one definition every writer and
+    reader of ``clipsearch.json`` uses; given one file, that file's sha256."""
     digest = hashlib.sha256()
-    for path in (textual, visual):
+    for path in paths:
         with path.open("rb") as fh:
             while block := fh.read(chunk):
                 digest.update(block)

@@ -28,10 +28,9 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from clipsearch.encoder.protocol import ImageDecodeError
+from clipsearch.encoder.protocol import ImageDecodeError, PixelTensor
 
 CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
@@ -44,8 +43,8 @@ ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", 
 DRAFT_FACTOR = 2
 
 _EXIF_ORIENTATION = 0x0112
-
-PixelTensor = npt.NDArray[np.float32]
+# The code of a decode refused for its size (a bomb), not for its content.
+TOO_LARGE = "image_too_large"
 
 
 class ImageInfo(NamedTuple):
@@ -100,7 +99,9 @@ def decode_image(data: bytes, *, max_pixels: int, draft_size: int | None = None)
             f"not a supported image (allowed formats: {', '.join(ALLOWED_FORMATS)})"
         ) from None
     except Image.DecompressionBombError:
-        raise ImageDecodeError(f"image too large (more than {max_pixels} pixels)") from None
+        raise ImageDecodeError(
+            f"image too large (more than {max_pixels} pixels)", code=TOO_LARGE
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(f"corrupt image header: {exc}") from None
 
@@ -110,7 +111,8 @@ def decode_image(data: bytes, *, max_pixels: int, draft_size: int | None = None)
         raise ImageDecodeError(f"invalid image size {width}x{height}")
     if width * height > max_pixels:
         raise ImageDecodeError(
-            f"image too large: {width}x{height} = {width * height} pixels (limit {max_pixels})"
+            f"image too large: {width}x{height} = {width * height} pixels (limit {max_pixels})",
+            code=TOO_LARGE,
         )
 
     if draft_size is not None and fmt in ("JPEG", "MPO"):
@@ -125,7 +127,9 @@ def decode_image(data: bytes, *, max_pixels: int, draft_size: int | None = None)
         rotated = orientation in range(2, 9)
         upright = ImageOps.exif_transpose(img) if rotated else img
     except Image.DecompressionBombError:
-        raise ImageDecodeError(f"image too large (more than {max_pixels} pixels)") from None
+        raise ImageDecodeError(
+            f"image too large (more than {max_pixels} pixels)", code=TOO_LARGE
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise ImageDecodeError(f"corrupt or truncated image: {exc}") from None
 

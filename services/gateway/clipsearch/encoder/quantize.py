@@ -1,47 +1,36 @@
 """int8 copies of model folders (dynamic quantisation) and the folder metadata file.
 
 A model folder holds ``textual.onnx`` and ``visual.onnx`` in clip-server's ONNX layout,
-plus ``clipsearch.json``. A folder's fingerprint (:func:`fingerprint`, what a collection
-records) is sha256 over the bytes of ``textual.onnx`` followed by the bytes of ``visual.onnx``.
+plus ``clipsearch.json``, which records the model's fingerprint
+(:func:`clipsearch.encoder.model_config.fingerprint_files`, the one definition).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 from typing import Any
+
+from clipsearch.encoder.model_config import fingerprint_files
 
 MODEL_FILES = ("textual.onnx", "visual.onnx")
 METADATA_FILE = "clipsearch.json"
 FINGERPRINT_DEFINITION = "sha256(bytes of textual.onnx + bytes of visual.onnx)"
 
 
-def _feed(digest: hashlib._Hash, path: Path) -> None:
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    _feed(digest, path)
-    return digest.hexdigest()
-
-
 def fingerprint(model_dir: Path) -> str:
-    """sha256 over ``textual.onnx`` then ``visual.onnx`` (bytes concatenated, in that order)."""
-    digest = hashlib.sha256()
-    for name in MODEL_FILES:
-        _feed(digest, model_dir / name)
-    return digest.hexdigest()
+    """The fingerprint of the model folder ``model_dir`` (see :func:`fingerprint_files`)."""
+    return fingerprint_files(*(model_dir / name for name in MODEL_FILES))
 
 
 def file_entries(model_dir: Path) -> dict[str, dict[str, Any]]:
     """``{name: {"sha256", "bytes"}}`` for both ONNX files."""
     return {
-        name: {"sha256": _sha256(model_dir / name), "bytes": (model_dir / name).stat().st_size}
+        name: {
+            "sha256": fingerprint_files(model_dir / name),
+            "bytes": (model_dir / name).stat().st_size,
+        }
         for name in MODEL_FILES
     }
 

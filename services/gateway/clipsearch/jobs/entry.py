@@ -7,28 +7,19 @@ import asyncio
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from clipsearch.core.config import Settings
-from clipsearch.encoder.protocol import Encoder, Vectors
+from clipsearch.encoder.protocol import Encoder
 from clipsearch.jobs.store import Item, ItemStatus, JobStore
 from clipsearch.store.protocol import VectorStore
-from clipsearch.usecases.images import Blobs
+from clipsearch.usecases.blobs import Blobs
+from clipsearch.usecases.picture_writes import NewPicture
 
 # (seq, final status, content id, error) of one item, as JobStore.finish_items takes them.
 Result = tuple[int, ItemStatus, str | None, str | None]
-
-
-class PixelEncoder(Protocol):
-    """The local encoder's sync fast path: we preprocess, it only runs the model."""
-
-    def encode_pixels(self, pixels: npt.NDArray[np.float32]) -> Vectors: ...
-
-    @property
-    def config(self) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -46,7 +37,25 @@ class Entry:
     captions: list[str] = field(default_factory=list)
     caption_vectors: list[npt.NDArray[np.float32]] = field(default_factory=list)
     # The blob write, started as soon as the picture decoded; the writer awaits it.
-    blob: asyncio.Future[None] | None = None
+    # (True when it created the blob, so a failure may remove it again.)
+    blob: asyncio.Future[bool] | None = None
+
+    def picture(self, blob_is_new: bool) -> NewPicture:
+        """The encoded entry as the write path takes it."""
+        assert self.vector is not None
+        return NewPicture(
+            id=self.id,
+            data=self.data,
+            source=self.item.source,
+            content_type=self.content_type,
+            width=self.width,
+            height=self.height,
+            vector=self.vector,
+            captions=self.captions,
+            caption_vectors=self.caption_vectors,
+            metadata=self.item.metadata,
+            blob_is_new=blob_is_new,
+        )
 
 
 @dataclass(slots=True)
@@ -56,17 +65,6 @@ class Deps:
     store: VectorStore
     blobs: Blobs
     jobs: JobStore
-
-
-def pixel_path(encoder: Encoder) -> PixelEncoder | None:
-    """The encoder's sync pixel fast path, measured when the encoder is (the gateway's
-    instrumented wrapper offers ``pixel_encoder()``), or None for a remote encoder."""
-    enc: Any = encoder
-    get = getattr(enc, "pixel_encoder", None)
-    if callable(get):
-        found: PixelEncoder | None = get()
-        return found
-    return enc if hasattr(enc, "encode_pixels") else None
 
 
 def stub(item: Item) -> Entry:
@@ -81,3 +79,10 @@ def unlink_all(paths: list[str]) -> None:
 
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def retrieved(fut: asyncio.Future[bool]) -> None:
+    """Mark a blob write's error as seen: the writer reports it for its item, and an item
+    failed earlier (encode) must not log 'exception was never retrieved'."""
+    if not fut.cancelled():
+        fut.exception()

@@ -8,8 +8,12 @@ Each stage is an asyncio task; CPU work runs in threads, so while the encoder wo
 batch the decoders already prepare the next and the writer stores the previous one. Blob
 writes (file + thumbnail, fsynced) overlap the encoding instead of waiting for the writer:
 done one by one in the writer they were the pipeline's bottleneck (``clipsearch bench
-ingest``). Queues are bounded, so memory stays flat whatever the job size. Bad items are
-marked ``failed`` where they fail and never stop the job. The upsert of a batch is preceded
+ingest``). Each picture is decoded once: the decoder's picture is preprocessed for the
+encoder's pixel path and thumbnailed. Blobs and records are written by
+:mod:`clipsearch.usecases.picture_writes`, the write path of ``POST /v1/images`` too, so a
+picture that fails leaves nothing behind (its new blob included). Queues are bounded, so
+memory stays flat whatever the job size. Bad items are marked ``failed`` where they fail
+and never stop the job. The upsert of a batch is preceded
 by marking its items ``attempted`` (see :mod:`clipsearch.jobs.store`), which makes a
 resumed job exact. Copies of one picture within a job: :mod:`clipsearch.jobs.dedupe`.
 An encoder *outage* is not an item's fault: the job pauses until the encoder is back and
@@ -22,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,16 +34,17 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
-from clipsearch.encoder.protocol import Vectors
+from clipsearch.core.errors import ClipsearchError
+from clipsearch.encoder.protocol import ImageDecodeError, Vectors, pixel_path
 from clipsearch.jobs.dedupe import InJobDuplicates
-from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, pixel_path, stub, unlink_all
+from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, retrieved, stub, unlink_all
 from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
 from clipsearch.jobs.outage import EncoderGaveUp, OutageWait
 from clipsearch.jobs.paths import PathRefused, read_checked
 from clipsearch.jobs.store import Item, Job
-from clipsearch.store.protocol import ImageRecord, TextRecord
-from clipsearch.usecases.common import check_text, text_id_of
-from clipsearch.usecases.errors import UseCaseError
+from clipsearch.usecases.common import check_text
+from clipsearch.usecases.imaging import inspect_image
+from clipsearch.usecases.picture_writes import NewPicture, PictureWriter, blob_write_failed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,6 +75,7 @@ class Pipeline:
         self.dups = InJobDuplicates()
         self.pixel_encoder = pixel_path(deps.encoder)
         self.outage = OutageWait(deps.encoder, self.cfg.ingest_encoder_wait_s, self._note)
+        self.writer = PictureWriter(deps.store, deps.blobs)
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
@@ -225,42 +230,50 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         while (e := await self.q_decode.get()) is not _END:
             try:
-                await loop.run_in_executor(self.pool, self._decode, e)
+                image = await loop.run_in_executor(self.pool, self._decode, e)
                 e.captions = [
                     check_text(c, max_chars=self.cfg.max_text_chars, what="caption")
                     for c in e.item.captions
                     if c.strip()
                 ]
-            except UseCaseError as exc:
-                await self.fail(e.item, exc.message, e.id)
+            except ClipsearchError as exc:  # a bad caption, or a bad picture
+                prefix = "cannot decode image: " if isinstance(exc, ImageDecodeError) else ""
+                await self.fail(e.item, prefix + exc.message, e.id)
                 continue
-            except Exception as exc:  # ImageDecodeError and whatever Pillow raises
+            except Exception as exc:  # whatever else Pillow raises
                 await self.fail(e.item, f"cannot decode image: {exc}", e.id)
                 continue
-            # A decodable picture: write its blob now, while it is encoded, not after.
-            e.blob = loop.run_in_executor(self.blob_pool, self._put_blob, e)
-            e.blob.add_done_callback(_retrieved)
+            # A decodable picture: write its blob now, while it is encoded, not after; its
+            # thumbnail from the picture just decoded (dropped once the write is done).
+            put = self.writer.put_blob
+            e.blob = loop.run_in_executor(self.blob_pool, put, e.id, e.data, e.content_type, image)
+            del image
+            e.blob.add_done_callback(retrieved)
             await self.q_encode.put(e)
         await self.q_encode.put(_END)
 
-    def _decode(self, e: Entry) -> None:
-        from clipsearch.encoder.preprocess import decode_image, load_and_preprocess
+    def _decode(self, e: Entry) -> Image.Image:
+        """Decode once, as uploads do: the picture is validated, preprocessed for the
+        encoder's pixel path (if it has one) and thumbnailed from this one decode."""
+        seen = inspect_image(e.data, max_pixels=self.cfg.max_pixels, encoder=self.d.encoder)
+        e.pixels = seen.pixels
+        e.width, e.height = seen.info.width, seen.info.height
+        return seen.image
 
-        if self.pixel_encoder is not None:
-            c = self.pixel_encoder.config
-            e.pixels, info = load_and_preprocess(
-                e.data, int(c.image_size), self.cfg.max_pixels, c.mean, c.std
-            )
-        else:  # a remote encoder decodes itself; we still validate before sending
-            info = decode_image(e.data, max_pixels=self.cfg.max_pixels).info
-        e.width, e.height = info.width, info.height
-
-    def _put_blob(self, e: Entry) -> None:
-        """Original + thumbnail, unless there already. Started once the picture decoded:
-        should it fail later (encode, upsert) the blob stays, unreferenced and harmless,
-        and is reused by the next ingest of the same bytes (ids are content hashes)."""
-        if not self.d.blobs.exists(e.id):
-            self.d.blobs.put(e.id, e.data, e.content_type)
+    async def _drop_blobs(self, batch: Sequence[Entry]) -> None:
+        """Blobs written for entries that failed before their vectors were stored go again
+        (unless a stored image shares them), as on the upload path."""
+        new: list[str] = []
+        for e in batch:
+            if e.blob is None:
+                continue
+            try:
+                if await e.blob:
+                    new.append(e.id)
+            except Exception:
+                pass
+        if new:
+            await self._io(self.writer.discard_blobs, new)
 
     # --- stage 3: encode in batches --------------------------------------------------------
     async def _encoder(self) -> None:
@@ -290,11 +303,13 @@ class Pipeline:
         try:
             vectors, text_vectors = await self.outage.call(lambda: self._vectors(batch))
         except EncoderGaveUp as exc:
+            await self._drop_blobs(batch)
             failed: list[Result] = [(e.item.seq, "failed", e.id, str(exc)) for e in batch]
             await self.finish(failed, [stub(e.item) for e in batch])
             return
         except Exception as exc:
             if len(batch) == 1:
+                await self._drop_blobs(batch)
                 await self.fail(batch[0].item, f"encoder failed: {exc}", batch[0].id)
                 return
             for e in batch:  # find the bad one; the others still go through
@@ -342,50 +357,31 @@ class Pipeline:
                 pending = []
 
     async def _write(self, batch: list[Entry]) -> None:
-        now = int(time.time())
-        ok: list[Entry] = []
+        ready: list[tuple[Entry, NewPicture]] = []
+        results: list[Result] = []
         for e in batch:
             try:
                 # Blob before vector: a searchable image always has its file.
-                await (e.blob if e.blob is not None else self._io(self._put_blob, e))
-                ok.append(e)
+                put = self.writer.put_blob
+                pending = (
+                    e.blob if e.blob is not None else self._io(put, e.id, e.data, e.content_type)
+                )
+                new = await pending
             except Exception as exc:
-                await self.fail(e.item, f"could not store the file: {exc}", e.id)
-        if not ok:
-            return
-        await self._io(self.d.jobs.mark_attempted, self.job.id, [(e.item.seq, e.id) for e in ok])
-        meta = self.job.metadata
-        texts = [
-            TextRecord(id=text_id_of(c, e.id), vector=v, text=c, image_id=e.id,
-                       metadata={**meta, **e.item.metadata}, created_at=now)
-            for e in ok
-            for c, v in zip(e.captions, e.caption_vectors, strict=True)
-        ]  # fmt: skip
-        images = [
-            ImageRecord(id=e.id, vector=e.vector, source=e.item.source,  # type: ignore[arg-type]
-                        content_type=e.content_type, width=e.width, height=e.height,
-                        caption=e.captions[0] if e.captions else "",
-                        metadata={**meta, **e.item.metadata}, created_at=now)
-            for e in ok
-        ]  # fmt: skip
-        try:
-            # Texts first, image last: an image is searchable only once its captions are.
-            if texts:
-                await self._io(self.d.store.upsert_texts, self.group, texts)
-            await self._io(self.d.store.upsert_images, self.group, images)
-        except Exception as exc:
-            log.warning("upsert of %d images failed: %s", len(ok), exc)
-            if len(ok) == 1:
-                await self.fail(ok[0].item, f"could not store the vector: {exc}", ok[0].id)
-                return
-            for e in ok:  # one by one, so one bad record fails alone
-                await self._write([e])
-            return
-        await self.finish([(e.item.seq, "stored", e.id, None) for e in ok], ok)
-
-
-def _retrieved(fut: asyncio.Future[None]) -> None:
-    """Mark a blob write's error as seen: the writer reports it for its item, and an item
-    failed earlier (encode) must not log 'exception was never retrieved'."""
-    if not fut.cancelled():
-        fut.exception()
+                results.append((e.item.seq, "failed", e.id, blob_write_failed(exc).message))
+                continue
+            ready.append((e, e.picture(new)))
+        if ready:
+            marks = [(e.item.seq, e.id) for e, _ in ready]
+            await self._io(self.d.jobs.mark_attempted, self.job.id, marks)
+            pictures = [p for _, p in ready]
+            failed = await self.writer.store_records(
+                self.group, pictures, metadata=self.job.metadata
+            )
+            errors = {id(p): err.message for p, err in failed}
+            for e, p in ready:
+                if id(p) in errors:
+                    results.append((e.item.seq, "failed", e.id, errors[id(p)]))
+                else:
+                    results.append((e.item.seq, "stored", e.id, None))
+        await self.finish(results, batch)

@@ -20,25 +20,28 @@ from typing import Any
 from anyio import to_thread
 
 from clipsearch.core.config import Settings
+from clipsearch.core.errors import ClipsearchError, TooManyRequests
 from clipsearch.encoder.protocol import Encoder
 from clipsearch.jobs.entry import Deps
 from clipsearch.jobs.pipeline import Pipeline
 from clipsearch.jobs.store import Job, JobStatus, JobStore, NewItem
 from clipsearch.store.protocol import VectorStore
+from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.errors import UseCaseError
-from clipsearch.usecases.images import Blobs
 
 log = logging.getLogger(__name__)
 
 
-class QueueFull(Exception):
-    """Too much work is pending; the client should retry after ``retry_after`` seconds."""
+class QueueFull(TooManyRequests):
+    """Too much work is pending; the client should retry after ``retry_after_s`` seconds."""
 
     def __init__(self, pending: int, retry_after: int) -> None:
-        super().__init__(f"{pending} items are already waiting to be ingested")
+        super().__init__(
+            f"{pending} items are already waiting to be ingested",
+            details={"pending_items": pending},
+            retry_after_s=retry_after,
+        )
         self.pending = pending
-        self.retry_after = retry_after
 
 
 @dataclass(slots=True)
@@ -180,7 +183,7 @@ class JobManager:
         await to_thread.run_sync(self.jobs.set_status, job_id, "running")
         try:
             group = await self.collections.for_write(job.collection)
-        except UseCaseError as exc:
+        except ClipsearchError as exc:
             await to_thread.run_sync(self.jobs.set_status, job_id, "failed", exc.message)
             return
         if job_id in self._cancelled:  # cancelled while we waited for the collection

@@ -11,17 +11,18 @@ from pathlib import Path
 from anyio import to_thread
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from clipsearch.core.errors import InvalidRequest, TooLarge
+
 MAX_FIELD_BYTES = 1024 * 1024
 MAX_CAPTIONS_FILE_BYTES = 32 * 1024 * 1024
 MAX_PARTS = 200_000
 
 
-class UploadError(ValueError):
-    """The multipart body is malformed or breaks a limit; ``code`` says which."""
+class UploadError(InvalidRequest, ValueError):
+    """The multipart body is malformed or breaks a count limit (a part over its size limit
+    is a :class:`~clipsearch.core.errors.TooLarge`)."""
 
-    def __init__(self, message: str, code: str = "invalid_multipart") -> None:
-        super().__init__(message)
-        self.code = code
+    code = "invalid_multipart"
 
 
 @dataclass(slots=True)
@@ -95,7 +96,7 @@ class _State:
         limit = MAX_CAPTIONS_FILE_BYTES if self.name == "captions_file" else MAX_FIELD_BYTES
         self.buffer += chunk
         if len(self.buffer) > limit:
-            raise UploadError(f"part {self.name!r} is over {limit} bytes", "payload_too_large")
+            raise TooLarge(f"part {self.name!r} is over {limit} bytes")
 
     def part_end(self) -> None:
         if self.fh is not None:
@@ -141,7 +142,7 @@ async def parse_multipart(
             if chunk:
                 await to_thread.run_sync(parser.write, chunk)
         parser.finalize()
-    except UploadError:
+    except (UploadError, TooLarge):
         raise
     except Exception as exc:  # python-multipart raises its own errors for malformed bodies
         raise UploadError(f"malformed multipart body: {exc}") from exc

@@ -25,6 +25,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -154,13 +155,13 @@ class MilvusStore:
             except (ConnectionError, TimeoutError) as exc:
                 raise StoreError(f"Milvus {what} failed: {exc}") from exc
 
-    def _write(self, what: str, method: Callable[..., object], *args: Any, **kw: Any) -> None:
-        """``method(client, *args, **kw)``: an idempotent write, retried while a server is
-        restarting (see :mod:`.milvus_retry`)."""
+    def _write(self, what: str, call: Callable[[MilvusClient], object]) -> None:
+        """``call(client)``: an idempotent write, retried while a server is restarting (see
+        :mod:`.milvus_retry`)."""
 
         def once() -> None:
             with self._call(what) as c:
-                method(c, *args, **kw)
+                call(c)
 
         retry_unavailable(once, what, self._write_retry_s)
 
@@ -298,13 +299,13 @@ class MilvusStore:
         size = 0
         for row, row_size in rows:
             if chunk and size + row_size > RPC_BUDGET_BYTES:
-                self._write("upsert", MilvusClient.upsert, name, chunk)
+                self._write("upsert", methodcaller("upsert", name, chunk))
                 self.flush_policy.wrote(name, len(chunk))  # outside the lock the flusher takes
                 chunk, size = [], 0
             chunk.append(row)
             size += row_size
         if chunk:
-            self._write("upsert", MilvusClient.upsert, name, chunk)
+            self._write("upsert", methodcaller("upsert", name, chunk))
             self.flush_policy.wrote(name, len(chunk))
 
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
@@ -312,7 +313,7 @@ class MilvusStore:
         name = self.collection(group, target)
         for start in range(0, len(present), IDS_PER_QUERY):
             part = present[start : start + IDS_PER_QUERY]
-            self._write("delete", MilvusClient.delete, name, filter=expr.ids_expr(part))
+            self._write("delete", methodcaller("delete", name, filter=expr.ids_expr(part)))
             self.flush_policy.wrote(name, len(part))  # tombstones are unflushed rows too
         return len(present)
 

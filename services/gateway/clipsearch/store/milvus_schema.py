@@ -8,7 +8,6 @@ client error (:class:`InvalidStoreRequest`) instead of a server rejection mid-ba
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from pymilvus import DataType, MilvusClient
 
+from clipsearch.core.names import COLLECTION_RE
 from clipsearch.store.protocol import (
     GroupMismatch,
     Hit,
@@ -28,7 +28,7 @@ from clipsearch.store.protocol import (
     TextRecord,
 )
 
-GROUP_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+GROUP_RE = COLLECTION_RE
 META_DIM = 2  # the meta collection needs a vector field; it is never searched
 META_VECTOR = [1.0] + [0.0] * (META_DIM - 1)
 

@@ -1,15 +1,42 @@
-"""Adapts the store's :class:`~clipsearch.store.blobs.BlobStore` to the use-cases' ``Blobs``:
-one ``put`` writes the original (durably) and its thumbnail, and a missing blob is a
-``FileNotFoundError`` (what the HTTP layer turns into 404)."""
+"""What the use-cases need from the blob store (``Blobs``), and its adapter over the
+store's :class:`~clipsearch.store.blobs.BlobStore`: one ``put`` writes the original
+(durably) and its thumbnail, and a missing blob is a ``FileNotFoundError`` (what the HTTP
+layer turns into 404)."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from PIL import Image
 
 from clipsearch.store.blobs import BlobNotFound, BlobStore
 
 
+class Blobs(Protocol):
+    """Original bytes and a thumbnail per content hash."""
+
+    def exists(self, blob_id: str) -> bool: ...
+
+    def put(
+        self, blob_id: str, data: bytes, content_type: str, image: Image.Image | None = None
+    ) -> None:
+        """Original (on disk when this returns) + thumbnail; ``image`` is ``data`` already
+        decoded and upright, when the caller has it, so it is not decoded a second time."""
+
+    def read(self, blob_id: str) -> bytes:
+        """The original bytes; ``FileNotFoundError`` if absent."""
+
+    def thumbnail(self, blob_id: str) -> bytes:
+        """A small JPEG of the image; ``FileNotFoundError`` if absent."""
+
+    def delete(self, blob_id: str) -> None: ...
+
+    def total_bytes(self) -> int: ...
+
+
 class BlobAdapter:
+    """:class:`Blobs` over a :class:`~clipsearch.store.blobs.BlobStore`."""
+
     def __init__(self, inner: BlobStore) -> None:
         self.inner = inner
 

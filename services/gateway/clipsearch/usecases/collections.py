@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from clipsearch.core.errors import CollectionMismatch, UnknownCollection
 from clipsearch.encoder.protocol import Encoder
 from clipsearch.store.protocol import GroupInfo, GroupMismatch, UnknownGroup, VectorStore
 from clipsearch.usecases.common import check_collection_name, run_sync
-from clipsearch.usecases.errors import CollectionMismatch, UnknownCollection
 
 
 def mismatch_message(name: str, info: GroupInfo | None, encoder: Encoder) -> str:

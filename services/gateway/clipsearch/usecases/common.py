@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 
 from anyio import to_thread
 
+from clipsearch.core.errors import InvalidRequest
+from clipsearch.core.names import COLLECTION_RE
 from clipsearch.store.protocol import Filter
-from clipsearch.usecases.errors import InvalidRequest
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-COLLECTION_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 # Metadata keys become part of a Milvus JSON-path expression: keep them to plain names so
 # no key can smuggle syntax in (values are escaped by the store).
 FILTER_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -106,24 +106,26 @@ def check_metadata(raw: Any) -> dict[str, Any]:
     return raw
 
 
-async def upsert_each(
-    records: list[Any], upsert: Callable[[list[Any]], Awaitable[None]]
-) -> dict[str, str]:
-    """Upsert in one call; if that fails, record by record. Returns failed id -> reason."""
-    if not records:
-        return {}
+async def each_alone_on_failure(
+    items: list[T], write: Callable[[list[T]], Awaitable[None]]
+) -> list[tuple[T, Exception]]:
+    """``write(items)`` in one call; if that fails, ``write([item])`` for each item, so one
+    bad item fails alone. Returns the items that failed on their own, with the error."""
+    if not items:
+        return []
     try:
-        await upsert(records)
-        return {}
+        await write(items)
+        return []
     except Exception as exc:
-        log.warning(
-            "batch upsert of %d records failed (%s); retrying one by one", len(records), exc
-        )
-    failed: dict[str, str] = {}
-    for record in records:
+        if len(items) == 1:
+            log.error("write failed: %s", exc)
+            return [(items[0], exc)]
+        log.warning("batch write of %d items failed (%s); retrying one by one", len(items), exc)
+    failed: list[tuple[T, Exception]] = []
+    for item in items:
         try:
-            await upsert([record])
+            await write([item])
         except Exception as exc:
-            log.error("upsert of %s failed: %s", record.id, exc)
-            failed[record.id] = str(exc)
+            log.error("write failed: %s", exc)
+            failed.append((item, exc))
     return failed

@@ -1,84 +1,59 @@
 """Image use-cases: store uploads (vector + blob + caption text), read and delete them.
 
-Per upload the order is: validate -> encode -> blob -> caption text vector -> image vector.
-The image vector is written last, so an image is only searchable once everything it points
-to exists; when a later step fails the earlier writes of that item are undone and the item
-is reported ``failed``. One item's failure never costs the others their place.
+Per upload: validate -> decode once (the picture gives the thumbnail and the model input)
+-> blob -> encode (all uploads in one call) -> caption texts -> image vector, through
+:mod:`clipsearch.usecases.picture_writes`, which undoes the writes of an item that fails.
+The image vector goes last, so an image is only searchable once everything it points to
+exists. One item's failure never costs the others their place.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal
 
 from clipsearch.core.config import Settings
-from clipsearch.encoder.protocol import Encoder, EncoderError, ImageDecodeError, Vectors
-from clipsearch.store.protocol import ImageRecord, TextRecord, VectorStore
+from clipsearch.core.errors import ClipsearchError, InvalidRequest, NotFoundError, Unavailable
+from clipsearch.encoder.protocol import (
+    Encoder,
+    EncoderError,
+    ImageDecodeError,
+    PixelTensor,
+    Vectors,
+)
+from clipsearch.store.protocol import VectorStore
+from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.common import (
-    check_metadata,
-    check_text,
-    image_id_of,
-    run_sync,
-    text_id_of,
-    upsert_each,
-)
-from clipsearch.usecases.errors import (
-    InvalidRequest,
-    NotFoundError,
-    Unavailable,
-    UseCaseError,
-)
-from clipsearch.usecases.imaging import ImageInfo, check_size, inspect_image
-
-if TYPE_CHECKING:
-    from PIL import Image
+from clipsearch.usecases.common import check_metadata, check_text, image_id_of, run_sync
+from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
+from clipsearch.usecases.picture_writes import NewPicture, PictureWriter
 
 log = logging.getLogger(__name__)
 Status = Literal["stored", "duplicate", "failed"]
 
 
-class Blobs(Protocol):
-    """What the use-cases need from the blob store (original bytes + a thumbnail)."""
-
-    def exists(self, blob_id: str) -> bool: ...
-
-    def put(
-        self, blob_id: str, data: bytes, content_type: str, image: Image.Image | None = None
-    ) -> None:
-        """Original (on disk when this returns) + thumbnail; ``image`` is ``data`` already
-        decoded and upright, when the caller has it, so it is not decoded a second time."""
-
-    def read(self, blob_id: str) -> bytes:
-        """The original bytes; ``FileNotFoundError`` if absent."""
-
-    def thumbnail(self, blob_id: str) -> bytes:
-        """A small JPEG of the image; ``FileNotFoundError`` if absent."""
-
-    def delete(self, blob_id: str) -> None: ...
-
-    def total_bytes(self) -> int: ...
-
-
 @dataclass(slots=True)
 class ImageInput:
+    """One uploaded file with its optional caption and metadata."""
+
     data: bytes
     source: str
     caption: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     # Set by a caller that already knows the item is bad (e.g. too large while reading it).
-    error: UseCaseError | None = None
+    error: ClipsearchError | None = None
 
 
 @dataclass(slots=True)
 class ItemResult:
+    """What became of one input: ``stored``, ``duplicate`` or ``failed`` (with the error)."""
+
     id: str | None
     source: str
     status: Status
-    error: UseCaseError | None = None
+    error: ClipsearchError | None = None
 
 
 @dataclass(slots=True)
@@ -86,16 +61,14 @@ class _Work:
     """One upload on its way through the pipeline."""
 
     index: int
-    input: ImageInput
-    id: str
-    caption: str
-    info: ImageInfo | None = None
-    vector: Any = None
-    caption_vector: Any = None
-    blob_is_new: bool = False
+    picture: NewPicture
+    # The model input made from the decoded picture, when the encoder has a pixel path.
+    pixels: PixelTensor | None = None
 
 
 class ImageService:
+    """Store, read and delete images of a collection (uploads; jobs: :mod:`clipsearch.jobs`)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -109,6 +82,7 @@ class ImageService:
         self._store = store
         self._blobs = blobs
         self._collections = collections
+        self._writer = PictureWriter(store, blobs)
 
     # --- write -------------------------------------------------------------------------
     async def store_images(self, collection: str, items: Sequence[ImageInput]) -> list[ItemResult]:
@@ -124,151 +98,125 @@ class ImageService:
             )
         group = await self._collections.for_write(collection)
         results: list[ItemResult | None] = [None] * len(items)
+        fresh = self._check(items, results)
+        existing = await run_sync(self._store.existing_ids, group, "images", list(fresh))
         work: list[_Work] = []
-        seen: set[str] = set()
+        for image_id, (i, captions) in fresh.items():
+            if image_id in existing:
+                results[i] = ItemResult(image_id, items[i].source, "duplicate")
+            elif isinstance(
+                got := await self._decode_and_keep(i, image_id, captions, items[i]), _Work
+            ):
+                work.append(got)
+            else:
+                results[i] = got
 
-        def fail(w: _Work, err: UseCaseError) -> None:
-            results[w.index] = ItemResult(w.id, w.input.source, "failed", err)
+        failed: list[_Work] = []
 
+        def fail(w: _Work, err: ClipsearchError) -> None:
+            results[w.index] = ItemResult(w.picture.id, w.picture.source, "failed", err)
+            failed.append(w)
+
+        work = await self._encode(work, fail)
+        await self._writer.discard([w.picture for w in failed])  # their blobs were written
+        of = {id(w.picture): w for w in work}
+        for p, problem in await self._writer.store_records(group, [w.picture for w in work]):
+            fail(of[id(p)], problem)
+        for w in work:
+            if results[w.index] is None:
+                results[w.index] = ItemResult(w.picture.id, w.picture.source, "stored")
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
+
+    def _check(
+        self, items: Sequence[ImageInput], results: list[ItemResult | None]
+    ) -> dict[str, tuple[int, list[str]]]:
+        """Per-item checks that need no decoding; the first copy of each new picture by id,
+        with its index and normalised captions (failures and copies go to ``results``)."""
+        cfg = self._settings
+        fresh: dict[str, tuple[int, list[str]]] = {}
         for i, item in enumerate(items):
             try:
                 if item.error is not None:
                     raise item.error
                 check_size(item.data, max_bytes=cfg.max_upload_bytes)
                 check_metadata(item.metadata)
-                caption = ""
+                captions = []
                 if item.caption.strip():
-                    caption = check_text(item.caption, max_chars=cfg.max_text_chars, what="caption")
-            except UseCaseError as err:
+                    captions = [
+                        check_text(item.caption, max_chars=cfg.max_text_chars, what="caption")
+                    ]
+            except ClipsearchError as err:
                 results[i] = ItemResult(None, item.source, "failed", err)
                 continue
             image_id = image_id_of(item.data)
-            if image_id in seen:  # the same picture twice in one request
+            if image_id in fresh:  # the same picture twice in one request
                 results[i] = ItemResult(image_id, item.source, "duplicate")
-                continue
-            seen.add(image_id)
-            work.append(_Work(i, item, image_id, caption))
+            else:
+                fresh[image_id] = (i, captions)
+        return fresh
 
-        existing = await run_sync(self._store.existing_ids, group, "images", [w.id for w in work])
-        pending: list[_Work] = []
-        for w in work:
-            if w.id in existing:
-                results[w.index] = ItemResult(w.id, w.input.source, "duplicate")
-                continue
-            try:
-                w.info = await run_sync(inspect_image, w.input.data, max_pixels=cfg.max_pixels)
-            except UseCaseError as err:
-                fail(w, err)
-                continue
-            pending.append(w)
-
-        pending = await self._encode(pending, fail)
-        pending = await self._write(group, pending, fail)
-        for w in pending:
-            results[w.index] = ItemResult(w.id, w.input.source, "stored")
-        assert all(r is not None for r in results)
-        return [r for r in results if r is not None]
+    async def _decode_and_keep(
+        self, index: int, image_id: str, captions: list[str], item: ImageInput
+    ) -> _Work | ItemResult:
+        """Decode the upload (once) and write its blob from that picture, so that only the
+        model input stays in memory until the batch is encoded (never all the pictures of
+        a request at once). The failed result when either step fails."""
+        try:
+            seen = await run_sync(
+                inspect_image,
+                item.data,
+                max_pixels=self._settings.max_pixels,
+                encoder=self._encoder,
+            )
+        except ClipsearchError as err:
+            return ItemResult(image_id, item.source, "failed", err)
+        info = seen.info
+        picture = NewPicture(
+            id=image_id,
+            data=item.data,
+            source=item.source,
+            content_type=info.content_type,
+            width=info.width,
+            height=info.height,
+            captions=captions,
+            metadata=item.metadata,
+        )
+        for _, problem in await self._writer.store_blobs([picture], [seen.image]):
+            return ItemResult(image_id, item.source, "failed", problem)
+        return _Work(index, picture, seen.pixels)
 
     async def _encode(
-        self, work: list[_Work], fail: Callable[[_Work, UseCaseError], None]
+        self, work: list[_Work], fail: Callable[[_Work, ClipsearchError], None]
     ) -> list[_Work]:
         """Image vectors and caption vectors, each in one encoder call; on a batch failure
         the items are retried one by one so a single bad item only fails itself."""
         enc = self._encoder
 
-        async def images(batch: list[_Work]) -> Vectors:
-            return await enc.encode_images([w.input.data for w in batch])
+        async def images(batch: list[_Work]) -> list[Vectors]:
+            data = [w.picture.data for w in batch]
+            return list(await encode_pictures(enc, data, [w.pixels for w in batch]))
 
-        async def captions(batch: list[_Work]) -> Vectors:
-            return await enc.encode_texts([w.caption for w in batch])
+        async def captions(batch: list[_Work]) -> list[Vectors]:
+            vectors = await enc.encode_texts([c for w in batch for c in w.picture.captions])
+            out: list[Vectors] = []
+            k = 0
+            for w in batch:  # the rows of one picture's captions as one entry
+                n = len(w.picture.captions)
+                out.append(vectors[k : k + n])
+                k += n
+            return out
 
-        ok = await _encode_each(work, images, "vector", fail)
-        with_caption = [w for w in ok if w.caption]
-        good = {id(w) for w in await _encode_each(with_caption, captions, "caption_vector", fail)}
-        return [w for w in ok if not w.caption or id(w) in good]
+        def set_vector(w: _Work, v: Vectors) -> None:
+            w.picture.vector = v
 
-    async def _write(
-        self, group: str, work: list[_Work], fail: Callable[[_Work, UseCaseError], None]
-    ) -> list[_Work]:
-        now = int(time.time())
-        blobbed: list[_Work] = []
-        for w in work:
-            assert w.info is not None
-            try:
-                w.blob_is_new = not await run_sync(self._blobs.exists, w.id)
-                if w.blob_is_new:
-                    await run_sync(self._blobs.put, w.id, w.input.data, w.info.content_type)
-            except Exception as exc:
-                log.warning("blob write failed for %s: %s", w.id, exc)
-                await self._undo(group, w, None)  # e.g. original written, thumbnail not
-                fail(w, Unavailable(f"could not store the file: {exc}", code="blob_write_failed"))
-                continue
-            blobbed.append(w)
+        def set_captions(w: _Work, v: Vectors) -> None:
+            w.picture.caption_vectors = list(v)
 
-        texts = {
-            w.id: TextRecord(
-                id=text_id_of(w.caption, w.id),
-                vector=w.caption_vector,
-                text=w.caption,
-                image_id=w.id,
-                metadata=w.input.metadata,
-                created_at=now,
-            )
-            for w in blobbed
-            if w.caption
-        }
-        failed_texts = await upsert_each(
-            list(texts.values()), lambda rs: run_sync(self._store.upsert_texts, group, rs)
-        )
-        ready: list[_Work] = []
-        for w in blobbed:
-            if w.id in texts and texts[w.id].id in failed_texts:
-                await self._undo(group, w, None)
-                fail(
-                    w, Unavailable("could not store the caption vector", code="store_write_failed")
-                )
-            else:
-                ready.append(w)
-
-        images = {
-            w.id: ImageRecord(
-                id=w.id,
-                vector=w.vector,
-                source=w.input.source,
-                content_type=w.info.content_type if w.info else "",
-                width=w.info.width if w.info else 0,
-                height=w.info.height if w.info else 0,
-                caption=w.caption,
-                metadata=w.input.metadata,
-                created_at=now,
-            )
-            for w in ready
-        }
-        failed_images = await upsert_each(
-            list(images.values()), lambda rs: run_sync(self._store.upsert_images, group, rs)
-        )
-        stored: list[_Work] = []
-        for w in ready:
-            if w.id in failed_images:
-                await self._undo(group, w, texts.get(w.id))
-                reason = failed_images[w.id]
-                fail(
-                    w,
-                    Unavailable(f"could not store the image: {reason}", code="store_write_failed"),
-                )
-            else:
-                stored.append(w)
-        return stored
-
-    async def _undo(self, group: str, w: _Work, text: TextRecord | None) -> None:
-        """Remove what this item wrote before its failure (best effort, logged)."""
-        try:
-            if text is not None:
-                await run_sync(self._store.delete, group, "texts", [text.id])
-            if w.blob_is_new:
-                await run_sync(self._blobs.delete, w.id)
-        except Exception as exc:
-            log.error("could not undo a partial write of %s: %s", w.id, exc)
+        ok = await _encode_each(work, images, set_vector, fail)
+        with_caption = [w for w in ok if w.picture.captions]
+        good = {id(w) for w in await _encode_each(with_caption, captions, set_captions, fail)}
+        return [w for w in ok if not w.picture.captions or id(w) in good]
 
     # --- read / delete -----------------------------------------------------------------
     async def get_image(self, collection: str, image_id: str) -> dict[str, Any]:
@@ -302,16 +250,16 @@ class ImageService:
 
 async def _encode_each(
     work: list[_Work],
-    encode: Callable[[list[_Work]], Awaitable[Vectors]],
-    attr: str,
-    fail: Callable[[_Work, UseCaseError], None],
+    encode: Callable[[list[_Work]], Awaitable[list[Vectors]]],
+    keep: Callable[[_Work, Vectors], None],
+    fail: Callable[[_Work, ClipsearchError], None],
 ) -> list[_Work]:
     if not work:
         return []
     try:
         vectors = await encode(work)
         for w, v in zip(work, vectors, strict=True):
-            setattr(w, attr, v)
+            keep(w, v)
         return work
     except (EncoderError, ImageDecodeError) as exc:
         if len(work) == 1:
@@ -319,14 +267,14 @@ async def _encode_each(
             return []
     ok: list[_Work] = []
     for w in work:
-        ok.extend(await _encode_each([w], encode, attr, fail))
+        ok.extend(await _encode_each([w], encode, keep, fail))
     return ok
 
 
-def _encoder_error(exc: Exception) -> UseCaseError:
+def _encoder_error(exc: Exception) -> ClipsearchError:
     if isinstance(exc, ImageDecodeError):
-        return InvalidRequest(str(exc), code="invalid_image")
+        return exc
     return Unavailable(f"encoder failed: {exc}", code="encoder_unavailable")
 
 
-__all__ = ["Blobs", "ImageInput", "ImageService", "ItemResult"]
+__all__ = ["ImageInput", "ImageService", "ItemResult"]

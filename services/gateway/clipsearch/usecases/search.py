@@ -14,31 +14,39 @@ from dataclasses import dataclass
 import numpy as np
 
 from clipsearch.core.config import Settings
-from clipsearch.encoder.protocol import Encoder, EncoderError, ImageDecodeError, Vectors
+from clipsearch.core.errors import InvalidRequest, NotFoundError, Unavailable
+from clipsearch.encoder.protocol import Encoder, EncoderError, Vectors
 from clipsearch.store.protocol import Filter, Hit, Target, VectorStore
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import check_filter, check_text, run_sync
-from clipsearch.usecases.errors import InvalidRequest, NotFoundError, Unavailable
-from clipsearch.usecases.imaging import check_size, inspect_image
+from clipsearch.usecases.imaging import (
+    check_size,
+    decode_base64,
+    encode_pictures,
+    inspect_image,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """Exactly one of ``text``, ``image`` (file bytes) or ``image_id`` is set."""
+    """Exactly one of ``text``, ``image`` (file bytes), ``image_base64`` (the same, as sent
+    in JSON: decoded here, after the limits are checked) or ``image_id`` is set."""
 
     text: str | None = None
     image: bytes | None = None
     image_id: str | None = None
+    image_base64: str | None = None
 
     @property
     def kind(self) -> str:
-        given = [n for n in ("text", "image", "image_id") if getattr(self, n) is not None]
+        names = ("text", "image", "image_id", "image_base64")
+        given = [n for n in names if getattr(self, n) is not None]
         if len(given) != 1:
             raise InvalidRequest(
                 "each query needs exactly one of text, image_base64 or image_id",
                 code="invalid_query",
             )
-        return given[0]
+        return "image" if given[0] == "image_base64" else given[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +116,22 @@ class SearchService:
                 assert q.text is not None
                 texts.append((i, check_text(q.text, max_chars=cfg.max_text_chars, what="query")))
             elif kind == "image":
-                assert q.image is not None
-                check_size(q.image, max_bytes=cfg.max_upload_bytes)
-                images.append((i, q.image))
+                data = q.image
+                if data is None:
+                    assert q.image_base64 is not None
+                    data = decode_base64(q.image_base64, max_bytes=cfg.max_upload_bytes)
+                check_size(data, max_bytes=cfg.max_upload_bytes)
+                images.append((i, data))
             else:
                 assert q.image_id is not None
                 ids.append((i, q.image_id))
         group = await self._collections.for_read(collection)
+        # Decoded once: each picture is validated here and its model input kept for below.
+        pixels = []
         for _, data in images:
-            await run_sync(inspect_image, data, max_pixels=cfg.max_pixels)
+            limit = cfg.max_pixels
+            seen = await run_sync(inspect_image, data, max_pixels=limit, encoder=self._encoder)
+            pixels.append(seen.pixels)
 
         dim = self._encoder.dim
         matrix = np.zeros((len(queries), dim), dtype=np.float32)
@@ -127,10 +142,8 @@ class SearchService:
                 vecs = await self._encoder.encode_texts([t for _, t in texts])
                 matrix[[i for i, _ in texts]] = vecs
             if images:
-                vecs = await self._encoder.encode_images([b for _, b in images])
+                vecs = await encode_pictures(self._encoder, [b for _, b in images], pixels)
                 matrix[[i for i, _ in images]] = vecs
-        except ImageDecodeError as exc:
-            raise InvalidRequest(str(exc), code="invalid_image") from exc
         except EncoderError as exc:
             raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
         hits = await run_sync(

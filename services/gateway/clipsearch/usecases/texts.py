@@ -8,11 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clipsearch.core.config import Settings
+from clipsearch.core.errors import ClipsearchError, InvalidRequest, NotFoundError, Unavailable
 from clipsearch.encoder.protocol import Encoder, EncoderError
 from clipsearch.store.protocol import TextRecord, VectorStore
 from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.common import check_metadata, check_text, run_sync, text_id_of, upsert_each
-from clipsearch.usecases.errors import InvalidRequest, NotFoundError, Unavailable, UseCaseError
+from clipsearch.usecases.common import (
+    check_metadata,
+    check_text,
+    each_alone_on_failure,
+    run_sync,
+    text_id_of,
+)
 from clipsearch.usecases.images import ItemResult
 
 
@@ -49,7 +55,7 @@ class TextService:
             try:
                 normalised.append(check_text(item.text, max_chars=cfg.max_text_chars))
                 check_metadata(item.metadata)
-            except UseCaseError as err:
+            except ClipsearchError as err:
                 err.details = {"index": i, **(err.details or {})}
                 raise
         group = await self._collections.for_write(collection)
@@ -76,10 +82,11 @@ class TextService:
             )
             for (tid, i), vec in zip(new.items(), vectors, strict=True)
         ]
-        failed = await upsert_each(
+        failed = await each_alone_on_failure(
             records, lambda rs: run_sync(self._store.upsert_texts, group, rs)
         )
-        for tid, reason in failed.items():
+        for record, reason in failed:
+            tid = record.id
             results[new[tid]] = ItemResult(
                 tid,
                 normalised[new[tid]],

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from clipsearch.api.deps import StateDep
-from clipsearch.core.errors import error_body
+from clipsearch.api.errors import error_body
 
 router = APIRouter(tags=["health"])
 

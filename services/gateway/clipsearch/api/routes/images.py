@@ -10,12 +10,12 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from clipsearch.api.deps import CollectionDep, StateDep
-from clipsearch.api.errors import error_responses, status_of
+from clipsearch.api.errors import error_responses
 from clipsearch.api.routes._common import image_urls, render_item
 from clipsearch.api.schemas import DeletedOut, ImageOut, StoreResponse
-from clipsearch.core.errors import APIError
-from clipsearch.usecases.errors import InvalidRequest, NotFoundError, TooLarge
+from clipsearch.core.errors import InvalidRequest, NotFoundError, TooLarge
 from clipsearch.usecases.images import ImageInput
+from clipsearch.usecases.imaging import file_too_large
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 # Content-addressed: the bytes behind an id never change, so caches may keep them forever.
@@ -44,11 +44,7 @@ async def _read_upload(upload: UploadFile, max_bytes: int) -> tuple[bytes, TooLa
     # Read one byte past the limit: enough to know it is too large without reading it all.
     data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:
-        return b"", TooLarge(
-            f"file is larger than the limit of {max_bytes} bytes",
-            code="file_too_large",
-            details={"max_bytes": max_bytes},
-        )
+        return b"", file_too_large(max_bytes)
     return data, None
 
 
@@ -77,11 +73,6 @@ async def store_images(
     """
     started = time.perf_counter()
     cfg = state.settings
-    if len(files) > cfg.max_files_per_request:
-        raise InvalidRequest(
-            f"{len(files)} files, more than the limit of {cfg.max_files_per_request}",
-            code="too_many_files",
-        )
     caps = captions or []
     if caps and len(caps) != len(files):
         raise InvalidRequest(
@@ -106,12 +97,7 @@ async def store_images(
     out = StoreResponse(items=[render_item(r) for r in results])
     if all(r.status == "failed" for r in results):
         first = next(r.error for r in results if r.error is not None)
-        raise APIError(
-            first.message,
-            code=first.code,
-            status_code=status_of(first),
-            details=out.model_dump()["items"],
-        )
+        raise first.with_details(out.model_dump()["items"])
     return out
 
 

@@ -24,8 +24,8 @@ from clipsearch.api.schemas import (
     TextSearchRequest,
 )
 from clipsearch.api.state import AppState
-from clipsearch.usecases.errors import InvalidRequest, TooLarge
-from clipsearch.usecases.imaging import decode_base64
+from clipsearch.core.errors import InvalidRequest
+from clipsearch.usecases.imaging import file_too_large
 from clipsearch.usecases.search import Query, SearchOptions, SearchResult
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
@@ -127,7 +127,7 @@ async def _image_query_from_form(state: AppState, request: Request) -> tuple[Que
     limit = state.settings.max_upload_bytes
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise TooLarge(f"file is larger than the limit of {limit} bytes", code="file_too_large")
+        raise file_too_large(limit)
     return Query(image=data), _options(body)
 
 
@@ -160,10 +160,7 @@ async def search_image(
         if body.image_id is not None:
             query = Query(image_id=body.image_id)
         else:
-            assert body.image_base64 is not None
-            query = Query(
-                image=decode_base64(body.image_base64, max_bytes=state.settings.max_upload_bytes)
-            )
+            query = Query(image_base64=body.image_base64)
     result = await _run(state, collection, [query], opts)
     return SearchResponse(
         hits=_hits(state, result, opts.target, collection)[0], took_ms=result.took_ms
@@ -184,23 +181,8 @@ async def search_batch(
     All texts are encoded in one encoder call, all images in another, and the store is
     searched once with every query vector.
     """
-    limit = state.settings.max_batch_queries
-    if len(body.queries) > limit:
-        raise InvalidRequest(
-            f"{len(body.queries)} queries, more than the limit of {limit}",
-            code="too_many_queries",
-            details={"max_batch_queries": limit},
-        )
-    max_bytes = state.settings.max_upload_bytes
     queries = [
-        Query(
-            text=q.text,
-            image=decode_base64(q.image_base64, max_bytes=max_bytes)
-            if q.image_base64 is not None
-            else None,
-            image_id=q.image_id,
-        )
-        for q in body.queries
+        Query(text=q.text, image_id=q.image_id, image_base64=q.image_base64) for q in body.queries
     ]
     opts = _options(body)
     result = await _run(state, collection, queries, opts)

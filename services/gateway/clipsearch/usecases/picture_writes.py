@@ -1,0 +1,178 @@
+"""Storing pictures: the one write path of ``POST /v1/images`` and of ingest jobs.
+
+Per picture the order is blob (original + thumbnail) -> caption texts -> image vector. The
+image vector goes last, so an image is searchable only once its file and captions exist.
+Records are written a batch at a time; when a batch fails it is retried picture by
+picture, so one bad record fails alone. A picture that fails leaves nothing behind: its
+caption texts are deleted, and so is its blob when this write created it and no stored
+image, in any collection, has the same content hash (blobs are content-addressed and
+shared by collections). Callers decide what comes before and between the steps (an ingest
+job writes blobs while it encodes and marks its items between blobs and vectors).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from clipsearch.core.errors import ClipsearchError, Unavailable
+from clipsearch.encoder.protocol import Vectors
+from clipsearch.store.protocol import ImageRecord, TextRecord, VectorStore
+from clipsearch.usecases.blobs import Blobs
+from clipsearch.usecases.common import each_alone_on_failure, run_sync, text_id_of
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class NewPicture:
+    """One picture ready to be stored: bytes, what decoding found, vectors, captions."""
+
+    id: str  # the content hash of ``data``
+    data: bytes
+    source: str
+    content_type: str
+    width: int
+    height: int
+    vector: Vectors | None = None
+    # Normalised captions, several allowed (a caption file may give five per picture).
+    captions: list[str] = field(default_factory=list)
+    caption_vectors: list[Vectors] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    blob_is_new: bool = False  # this write created the blob (so may remove it on failure)
+
+
+def blob_write_failed(exc: BaseException) -> ClipsearchError:
+    return Unavailable(f"could not store the file: {exc}", code="blob_write_failed")
+
+
+class PictureWriter:
+    """Writes :class:`NewPicture` batches to the blob store and the vector store."""
+
+    def __init__(self, store: VectorStore, blobs: Blobs) -> None:
+        self._store = store
+        self._blobs = blobs
+
+    # --- blobs (sync: the caller picks the thread) -------------------------------------------
+    def put_blob(
+        self, blob_id: str, data: bytes, content_type: str, image: Image.Image | None = None
+    ) -> bool:
+        """Original + thumbnail unless the blob exists; True when this call created it.
+        ``image`` is ``data`` already decoded and upright, so the thumbnail needs no second
+        decode. On failure whatever was written (e.g. the original, not its thumbnail) is
+        removed again before the error is raised."""
+        if self._blobs.exists(blob_id):
+            return False
+        try:
+            self._blobs.put(blob_id, data, content_type, image)
+        except BaseException:
+            self.discard_blobs([blob_id])
+            raise
+        return True
+
+    def discard_blobs(self, blob_ids: Sequence[str]) -> None:
+        """Delete the blobs of failed writes that no stored image references (best effort:
+        a failure is logged, an orphan blob is harmless)."""
+        try:
+            wanted = set(blob_ids)
+            for group in self._store.list_groups():
+                wanted -= self._store.existing_ids(group, "images", list(wanted))
+                if not wanted:
+                    return
+            for blob_id in wanted:
+                self._blobs.delete(blob_id)
+        except Exception as exc:
+            log.error("could not remove the blobs of failed writes %s: %s", list(blob_ids), exc)
+
+    async def store_blobs(
+        self, pictures: Sequence[NewPicture], images: Sequence[Image.Image | None] = ()
+    ) -> list[tuple[NewPicture, ClipsearchError]]:
+        """:meth:`put_blob` for each picture (``images[i]``: its decoded picture, if any);
+        sets ``blob_is_new``; returns the pictures that failed, with their error."""
+        failed: list[tuple[NewPicture, ClipsearchError]] = []
+        for i, p in enumerate(pictures):
+            image = images[i] if i < len(images) else None
+            try:
+                p.blob_is_new = await run_sync(self.put_blob, p.id, p.data, p.content_type, image)
+            except Exception as exc:
+                log.warning("blob write failed for %s: %s", p.id, exc)
+                failed.append((p, blob_write_failed(exc)))
+        return failed
+
+    # --- records ------------------------------------------------------------------------------
+    async def store_records(
+        self,
+        group: str,
+        pictures: Sequence[NewPicture],
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[tuple[NewPicture, ClipsearchError]]:
+        """Caption texts then image vectors of ``pictures`` (their blobs already stored);
+        ``metadata`` (e.g. a job's) is merged under each picture's own. Returns the pictures
+        that failed, with their error, once their partial writes are undone."""
+        now = int(time.time())
+        records = {p.id: _records(p, now, metadata or {}) for p in pictures}
+
+        async def write(batch: list[NewPicture]) -> None:
+            texts = [t for p in batch for t in records[p.id][0]]
+            if texts:
+                await run_sync(self._store.upsert_texts, group, texts)
+            await run_sync(self._store.upsert_images, group, [records[p.id][1] for p in batch])
+
+        failed = await each_alone_on_failure(list(pictures), write)
+        out: list[tuple[NewPicture, ClipsearchError]] = []
+        for p, exc in failed:
+            await self._undo(group, p, [t.id for t in records[p.id][0]])
+            out.append(
+                (p, Unavailable(f"could not store the vectors: {exc}", code="store_write_failed"))
+            )
+        return out
+
+    async def discard(self, pictures: Sequence[NewPicture]) -> None:
+        """Remove the blobs this write created for ``pictures`` (which failed elsewhere)."""
+        ids = [p.id for p in pictures if p.blob_is_new]
+        if ids:
+            await run_sync(self.discard_blobs, ids)
+
+    async def _undo(self, group: str, p: NewPicture, text_ids: list[str]) -> None:
+        try:
+            if text_ids:
+                await run_sync(self._store.delete, group, "texts", text_ids)
+        except Exception as exc:
+            log.error("could not undo the caption texts of %s: %s", p.id, exc)
+        await self.discard([p])
+
+
+def _records(
+    p: NewPicture, now: int, shared: dict[str, Any]
+) -> tuple[list[TextRecord], ImageRecord]:
+    assert p.vector is not None, "encode before storing"
+    metadata = {**shared, **p.metadata}
+    texts = [
+        TextRecord(
+            id=text_id_of(c, p.id), vector=v, text=c, image_id=p.id, metadata=metadata,
+            created_at=now,
+        )
+        for c, v in zip(p.captions, p.caption_vectors, strict=True)
+    ]  # fmt: skip
+    image = ImageRecord(
+        id=p.id,
+        vector=p.vector,
+        source=p.source,
+        content_type=p.content_type,
+        width=p.width,
+        height=p.height,
+        caption=p.captions[0] if p.captions else "",
+        metadata=metadata,
+        created_at=now,
+    )
+    return texts, image
+
+
+__all__ = ["NewPicture", "PictureWriter", "blob_write_failed"]
