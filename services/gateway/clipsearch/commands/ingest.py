@@ -10,12 +10,9 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from clipsearch.client import JOB_RUNNING
-
-if TYPE_CHECKING:
-    from clipsearch.client import Client
+from clipsearch.client import JOB_RUNNING, Client, GatewayError
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
@@ -48,8 +45,6 @@ def collect(inputs: list[Path]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from clipsearch.client import Client, GatewayError
-
     try:
         files = collect(args.inputs)
     except FileNotFoundError as exc:
@@ -93,8 +88,6 @@ def _submit(
     captions: tuple[str, bytes] | None,
 ) -> str:
     """Start one job; while the gateway is busy (429), wait as long as it says and retry."""
-    from clipsearch.client import GatewayError
-
     while True:
         try:
             accepted = client.ingest(files, urls=urls, captions_file=captions, metadata=metadata)
