@@ -160,6 +160,6 @@ def test_a_non_json_refusal_keeps_the_start_of_the_body() -> None:
 
 def test_search_options_are_checked_before_sending(gw: Client) -> None:
     with pytest.raises(TypeError, match="topk"):
-        gw.search_text("x", topk=3)
+        gw.search_text("x", topk=3)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="not both"):
         gw.search_image(("q.png", b""), image_id="abc")

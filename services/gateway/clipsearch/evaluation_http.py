@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from clipsearch.client import Client, GatewayError, Hit
+from clipsearch.client import Client, GatewayError, Hit, Target
 from clipsearch.evaluation import KS, CaptionSet, first_hit_ranks, recall_at, relevant_sets
 from clipsearch.usecases.common import normalise_text
 
@@ -102,7 +102,7 @@ def _has_caption(gw: Client, image_id: str, caption: str) -> bool:
 
 
 def search_once(
-    gw: Client, queries: list[dict[str, str]], target: str, top_k: int
+    gw: Client, queries: list[dict[str, str]], target: Target, top_k: int
 ) -> list[list[Hit]]:
     """Hit lists of all ``queries``, sent in batches the gateway accepts."""
 
@@ -113,7 +113,9 @@ def search_once(
     return batched(queries, QUERY_BATCH, send)
 
 
-def search(gw: Client, queries: list[dict[str, str]], target: str, top_k: int) -> list[list[Hit]]:
+def search(
+    gw: Client, queries: list[dict[str, str]], target: Target, top_k: int
+) -> list[list[Hit]]:
     """:func:`search_once`, with ``top_k`` lowered to the gateway's maximum if it is over."""
     try:
         return search_once(gw, queries, target, top_k)

@@ -33,7 +33,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 import httpx
 
@@ -49,6 +49,7 @@ from clipsearch.client.results import (
     JobCounts,
     JobItem,
     JobView,
+    SearchOptions,
     SearchResult,
     StoredItem,
     Target,
@@ -69,6 +70,7 @@ __all__ = [
     "JobCounts",
     "JobItem",
     "JobView",
+    "SearchOptions",
     "SearchResult",
     "StoredItem",
     "Target",
@@ -253,14 +255,18 @@ class Client:
 
     # -- search -------------------------------------------------------------------------
 
-    def search_text(self, query: str, **options: Any) -> SearchResult:
-        """``POST /v1/search/text``. ``options``: ``target`` (images|texts), ``top_k``,
-        ``offset``, ``min_score``, ``filter`` (``{"field": value | [values]}``)."""
+    def search_text(self, query: str, **options: Unpack[SearchOptions]) -> SearchResult:
+        """``POST /v1/search/text``. ``options`` (:class:`SearchOptions`): ``target``
+        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``."""
         body = {"query": query, **_options(options)}
         return cast(SearchResult, self._json("POST", "/v1/search/text", json=body))
 
     def search_image(
-        self, image: Upload | None = None, *, image_id: str | None = None, **options: Any
+        self,
+        image: Upload | None = None,
+        *,
+        image_id: str | None = None,
+        **options: Unpack[SearchOptions],
     ) -> SearchResult:
         """``POST /v1/search/image`` with a picture (uploaded as a file) or the ``image_id``
         of a stored one (its stored vector is reused); ``options`` as :meth:`search_text`."""
@@ -277,7 +283,9 @@ class Client:
             answer = self._json("POST", "/v1/search/image", files={"file": file}, data=form)
         return cast(SearchResult, answer)
 
-    def search_batch(self, queries: Sequence[Mapping[str, str]], **options: Any) -> BatchResult:
+    def search_batch(
+        self, queries: Sequence[Mapping[str, str]], **options: Unpack[SearchOptions]
+    ) -> BatchResult:
         """``POST /v1/search/batch``: each query one of ``{"text"}``, ``{"image_id"}`` or
         ``{"image_base64"}``; one hit list per query, in order."""
         body = {"queries": [dict(q) for q in queries], **_options(options)}
@@ -333,9 +341,9 @@ class Client:
         return self.request("GET", "/metrics").text
 
 
-def _options(options: Mapping[str, Any]) -> dict[str, Any]:
-    known = {"target", "top_k", "offset", "min_score", "filter"}
-    unknown = set(options) - known
+def _options(options: SearchOptions) -> dict[str, Any]:
+    # Checked here too: callers without a type checker get a TypeError, not a 422.
+    unknown = set(options) - set(SearchOptions.__annotations__)
     if unknown:
         raise TypeError(f"unknown search options: {sorted(unknown)}")
     return {k: v for k, v in options.items() if v is not None}

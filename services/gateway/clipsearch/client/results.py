@@ -10,6 +10,16 @@ Target = Literal["images", "texts"]
 ItemStatus = Literal["stored", "duplicate", "failed"]
 
 
+class SearchOptions(TypedDict, total=False):
+    """What every search takes besides its query; left out, the gateway's default."""
+
+    target: Target  # images (default) or texts
+    top_k: int
+    offset: int
+    min_score: float
+    filter: dict[str, Any]  # {"field": value | [values]} over the stored metadata
+
+
 class ItemError(TypedDict):
     code: str
     message: str

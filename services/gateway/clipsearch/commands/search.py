@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from clipsearch.client import Hit
+    from clipsearch.client import Hit, SearchOptions
 
 
 def register(sub: Any) -> None:
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print("clipsearch search: give a text query or --image FILE (not both)", file=sys.stderr)
         return 2
     url = args.url or default_url()
-    options = {"target": args.target, "top_k": args.top_k}
+    options: SearchOptions = {"target": args.target, "top_k": args.top_k}
     try:
         with Client(url, collection=args.collection, timeout=args.timeout) as gateway:
             if args.image is not None:
