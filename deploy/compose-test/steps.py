@@ -1,6 +1,6 @@
 """`make compose-test`, the part after setup: the user's steps against the real stack.
 
-Runs with the gateway's venv python (httpx) from the repository root; run.sh has already
+Runs with the gateway's venv python (clipsearch.client) from the repository root; run.sh has already
 started a private dockerd (DOCKER_HOST) and built the base and stand-in images. Each step
 is timed and counted; the last line is ``N passed, N failed``. Everything it creates (its
 compose project's containers, networks and volumes) is removed at the end.
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+from clipsearch.client import Client, GatewayError, Hit, Target
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = os.environ.get("CT_PROJECT", "clipsearch-compose-test")
@@ -101,34 +101,30 @@ def make_pictures(n: int, seed: int) -> Path:
     return out
 
 
+def gateway() -> Client:
+    return Client(BASE, timeout=120)
+
+
 def ingest(folder: Path) -> str:
-    """POST /v1/ingest with the pictures as uploads and their captions; returns the job id."""
-    with (folder / "captions.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    files = [
-        (
-            "files",
-            (Path(r["image_path"]).name, (folder / r["image_path"]).read_bytes(), "image/png"),
-        )
-        for r in rows
-    ]
-    data = {"captions": [r["caption"] for r in rows]}
-    r = httpx.post(f"{BASE}/v1/ingest", files=files, data=data, timeout=120)
-    assert r.status_code == 202, r.text
-    return str(r.json()["job_id"])
+    """POST /v1/ingest with the pictures as uploads and their captions file; the job id."""
+    files = sorted((folder / "images").glob("*.png"))
+    captions = ("captions.csv", (folder / "captions.csv").read_bytes())
+    with gateway() as gw:
+        return str(gw.ingest(files, captions_file=captions)["job_id"])
 
 
 def wait_job(job_id: str, timeout_s: float = 600) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            job: dict[str, Any] = httpx.get(f"{BASE}/v1/jobs/{job_id}", timeout=10).json()
-        except httpx.HTTPError:
-            time.sleep(1)  # the gateway may be reconnecting
-            continue
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(0.5)
+    with gateway() as gw:
+        while time.monotonic() < deadline:
+            try:
+                job = dict(gw.job(job_id, limit=100))
+            except GatewayError:
+                time.sleep(1)  # the gateway may be reconnecting
+                continue
+            if job["status"] not in ("queued", "running"):
+                return job
+            time.sleep(0.5)
     raise AssertionError(f"job {job_id} not finished after {timeout_s:.0f} s")
 
 
@@ -139,16 +135,13 @@ def summary(job: dict[str, Any]) -> str:
 
 
 def counts() -> dict[str, int]:
-    stats = httpx.get(f"{BASE}/v1/stats", timeout=30).json()
-    return dict(stats["collections"]["default"]["counts"])
+    with gateway() as gw:
+        return dict(gw.stats()["collections"]["default"]["counts"])
 
 
-def search_text(query: str, target: str = "images") -> list[dict[str, Any]]:
-    r = httpx.post(
-        f"{BASE}/v1/search/text", json={"query": query, "target": target, "top_k": 5}, timeout=30
-    )
-    assert r.status_code == 200, r.text
-    return list(r.json()["hits"])
+def search_text(query: str, target: Target = "images") -> list[Hit]:
+    with gateway() as gw:
+        return list(gw.search_text(query, target=target, top_k=5)["hits"])
 
 
 state: dict[str, Any] = {}
@@ -182,8 +175,9 @@ def up() -> str:
     health = {r["Service"]: r.get("Health", "") for r in rows}
     assert len(health) == 5, health
     assert set(health.values()) == {"healthy"}, health
-    r = httpx.get(f"{BASE}/readyz", timeout=10)
-    assert r.status_code == 200, r.text
+    with gateway() as gw:
+        ready = gw.request("GET", "/readyz")
+    assert ready.status_code == 200, ready.text
     return ", ".join(f"{k}={v}" for k, v in sorted(health.items()))
 
 
@@ -206,15 +200,9 @@ def searches() -> str:
         hits = search_text(row["caption"])
         if row["caption"] in [h["caption"] for h in hits]:
             text_hits += 1
-        data = (state["first"] / row["image_path"]).read_bytes()
-        r = httpx.post(
-            f"{BASE}/v1/search/image",
-            files={"file": ("q.png", data, "image/png")},
-            data={"target": "texts", "top_k": "5"},
-            timeout=30,
-        )
-        assert r.status_code == 200, r.text
-        if row["caption"] in [h.get("text") for h in r.json()["hits"]]:
+        with gateway() as gw:
+            found = gw.search_image(state["first"] / row["image_path"], target="texts", top_k=5)
+        if row["caption"] in [h.get("text") for h in found["hits"]]:
             image_hits += 1
     # The tiny model finds a caption's own picture in its top 5 about 9 times in 10.
     assert text_hits >= 6, (text_hits, image_hits)
@@ -226,7 +214,8 @@ def searches() -> str:
 def stats_counts() -> str:
     c = counts()
     assert c == {"images": 50, "texts": 50}, c
-    stats = httpx.get(f"{BASE}/v1/stats", timeout=30).json()
+    with gateway() as gw:
+        stats = gw.stats()
     assert stats["encoder"]["mode"] == "service", stats["encoder"]
     assert stats["store"]["kind"] != "lite", stats["store"]
     return f"{c}, encoder {stats['encoder']['model_name']} dim {stats['encoder']['dim']}"
