@@ -10,6 +10,12 @@ import pytest
 
 from clipsearch.core.config import get_settings
 
+# Starlette's TestClient sends `Host: testserver`, which the loopback default of the Host
+# allowlist refuses; every test app accepts it (and the loopback names) unless a test sets
+# CLIPSEARCH_ALLOWED_HOSTS / allowed_hosts itself.
+TEST_ALLOWED_HOSTS = "testserver,127.0.0.1,localhost,::1"
+os.environ.setdefault("CLIPSEARCH_ALLOWED_HOSTS", TEST_ALLOWED_HOSTS)
+
 
 @pytest.fixture
 def clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -19,6 +25,7 @@ def clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         if name.startswith("CLIPSEARCH_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("CLIPSEARCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CLIPSEARCH_ALLOWED_HOSTS", TEST_ALLOWED_HOSTS)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

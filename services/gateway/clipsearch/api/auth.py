@@ -87,13 +87,14 @@ def build_access(cfg: Settings) -> Access:
 
 def presented_key(scope: Scope) -> str | None:
     """The key from ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, if any."""
-    for name, value in scope.get("headers", []):
+    for name, raw in scope.get("headers", []):
+        value = str(raw.decode("latin-1")).strip()
         if name == b"authorization":
-            kind, _, token = value.decode("latin-1").partition(" ")
+            kind, _, token = value.partition(" ")
             if kind.lower() == "bearer" and token.strip():
                 return token.strip()
-        elif name == b"x-api-key" and value.strip():
-            return value.decode("latin-1").strip()
+        elif name == b"x-api-key" and value:
+            return value
     return None
 
 
