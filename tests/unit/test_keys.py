@@ -53,7 +53,7 @@ def test_entry_round_trip() -> None:
     ],
 )
 def test_bad_entries_are_refused_without_echoing_the_hash(line: str) -> None:
-    with pytest.raises(ValueError, match="scope|entry") as info:
+    with pytest.raises(ValueError, match=r"scope|entry") as info:
         parse_entry(line)
     assert "0" * 64 not in str(info.value)
 
