@@ -98,7 +98,10 @@ def test_probes_and_page_stay_open(keyed: Keyed) -> None:
     assert c.get("/").status_code == 200
     assert c.get("/web/app.js").status_code == 200
     assert c.get("/docs").status_code == 200  # docs_open defaults to true
-    assert c.get("/openapi.json").status_code == 200
+    spec = c.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["apiKey"]["name"] == "X-API-Key"
+    assert spec["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert spec["paths"]["/healthz"]["get"]["security"] == []
     _error(c.get("/metrics"), 401, "missing_api_key")  # metrics_open defaults to false
     assert c.get("/metrics", headers=keyed.as_("read")).status_code == 200
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -111,6 +111,9 @@ class Authenticate:
     def __init__(self, app: ASGIApp, access: Access) -> None:
         self.app = app
         self.access = access
+        # scrypt takes 16 MiB and tens of ms per check: two at a time bound both, whatever
+        # a flood of made-up keys does (known keys are answered from the cache meanwhile).
+        self._hashing = CapacityLimiter(2)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -139,7 +142,7 @@ class Authenticate:
         entry = access.keyring.cached(key)
         if entry is None:
             self._charge(_client_address(scope))
-            entry = await to_thread.run_sync(access.keyring.verify, key)
+            entry = await to_thread.run_sync(access.keyring.verify, key, limiter=self._hashing)
         if entry is None:
             raise Unauthorized("unknown API key", code="invalid_api_key")
         self._charge(f"key:{entry.name}")

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -22,7 +23,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clipsearch.api.auth import Access, Authenticate
+from clipsearch.api.auth import ALWAYS_OPEN, Access, Authenticate
 from clipsearch.api.errors import error_body, render
 from clipsearch.core.config import Settings
 from clipsearch.core.errors import Forbidden
@@ -156,6 +157,29 @@ class CrossSiteGuard:
         await self.app(scope, receive, send)
 
 
+def document_security(app: FastAPI) -> None:
+    """Name both key headers in the OpenAPI document (so /docs has an Authorize button);
+    the open paths say they need none."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = build()
+        spec.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+        spec["security"] = [{"bearer": []}, {"apiKey": []}]
+        for path in ALWAYS_OPEN:
+            for operation in spec.get("paths", {}).get(path, {}).values():
+                operation["security"] = []
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_access(app: FastAPI, cfg: Settings, access: Access) -> None:
     """Add the access middleware; outermost first: headers, Host, CORS, cross-site, keys.
 
@@ -176,3 +200,4 @@ def install_access(app: FastAPI, cfg: Settings, access: Access) -> None:
         )
     app.add_middleware(HostAllowlist, allowed=cfg.resolved_allowed_hosts)
     app.add_middleware(SecurityHeaders)
+    document_security(app)
