@@ -57,6 +57,7 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyed]:
         api_keys=",".join(entries[:2]),
         api_keys_file=keys_file,
         ingest_roots=[photos],
+        auto_create_collections=False,  # the product default (the test env turns it on)
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield Keyed(client, keys, photos)
@@ -159,6 +160,24 @@ def test_admin_creates_collections_then_writers_may_use_them(keyed: Keyed) -> No
         ]
         == 2
     )
+
+
+def test_anonymous_writes_cannot_create_collections(tmp_path: Path) -> None:
+    """No keys on loopback (`make run`): the issue's repro, 30 anonymous writes to 30 new
+    collections, creates none; the default collection still takes writes."""
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path, model_path=SHAPES_MODEL, auto_create_collections=False
+    )
+    with TestClient(create_app(settings)) as c:
+        for i in range(30):
+            r = c.post("/v1/texts", params={"collection": f"x{i}"}, json={"texts": [{"text": "a"}]})
+            _error(r, 403, "collection_create_forbidden")
+        assert list(c.get("/v1/stats").json()["collections"]) == ["default"]
+        assert c.post("/v1/texts", json={"texts": [{"text": "a"}]}).status_code == 200
+    opened = settings.model_copy(update={"auto_create_collections": True})
+    with TestClient(create_app(opened)) as c:
+        r = c.post("/v1/texts", params={"collection": "x0"}, json={"texts": [{"text": "a"}]})
+        assert r.status_code == 200, r.text
 
 
 def _wait(c: TestClient, job_id: str, headers: dict[str, str]) -> dict[str, Any]:

@@ -34,10 +34,12 @@ DOCS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller: a key's ``name`` and ``scope``; ``scope`` None on an open path."""
+    """The caller: a key's ``name`` and ``scope``; ``scope`` None on an open path.
+    ``keyed`` says a key vouched for it (with auth off nobody presents one)."""
 
     name: str | None
     scope: keys.Scope | None
+    keyed: bool = False
 
     def allows(self, scope: keys.Scope) -> bool:
         return self.scope is not None and self.scope >= scope
@@ -146,7 +148,7 @@ class Authenticate:
         if entry is None:
             raise Unauthorized("unknown API key", code="invalid_api_key")
         self._charge(f"key:{entry.name}")
-        return Principal(entry.name, entry.scope)
+        return Principal(entry.name, entry.scope, keyed=True)
 
     def _charge(self, client: str) -> None:
         limiter = self.access.limiter

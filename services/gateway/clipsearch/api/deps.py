@@ -38,12 +38,13 @@ CollectionDep = Annotated[str, Depends(get_collection)]
 
 async def check_may_create(state: AppState, principal: Principal, name: str) -> None:
     """403 ``collection_create_forbidden`` when a write would create a collection and the
-    caller may not: only an admin key creates collections other than the default one,
-    unless ``CLIPSEARCH_AUTO_CREATE_COLLECTIONS`` is set (with auth off everyone is admin)."""
+    caller may not: only an admin *key* creates collections other than the default one,
+    unless ``CLIPSEARCH_AUTO_CREATE_COLLECTIONS`` is set. With auth off there is no key, so
+    anonymous writes cannot fill the disk with collections either (the setting opens it)."""
     cfg = state.settings
     if name == cfg.default_collection or cfg.auto_create_collections:
         return
-    if principal.allows(Scope.admin):
+    if principal.keyed and principal.allows(Scope.admin):
         return
     try:
         await state.collections.for_read(name)
