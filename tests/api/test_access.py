@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 from clipsearch.api.app import create_app
 from clipsearch.core.config import Settings
 from clipsearch.core.keys import Scope, make_entry, new_key
+from clipsearch.jobs.entry import stub
+from clipsearch.jobs.store import Item, ItemKind
 from tests.helpers import SHAPES_MODEL, noise
 
 
@@ -207,6 +209,10 @@ def test_jobs_are_seen_by_their_key_name_and_items_are_redacted(keyed: Keyed) ->
     admin_view = c.get(f"/v1/jobs/{job_id}", headers=keyed.as_("admin")).json()
     assert str(keyed.photos / "secret-plan.png") in {i["source"] for i in admin_view["items"]}
     assert "pa55w0rd" not in str(admin_view)
+    # The stored record (what every reader's hits show) keeps the file name only.
+    (stored,) = [i for i in admin_view["items"] if i["status"] == "stored"]
+    record = c.get(f"/v1/images/{stored['id']}", headers=keyed.as_("read")).json()
+    assert record["source"] == "secret-plan.png"
 
     # alice's read key sees alice's job; bob's write key does not (a 404, like no job).
     assert c.get(f"/v1/jobs/{job_id}", headers=keyed.as_("read")).status_code == 200
@@ -221,6 +227,17 @@ def test_jobs_are_seen_by_their_key_name_and_items_are_redacted(keyed: Keyed) ->
     assert job_id in {
         j["job_id"] for j in c.get("/v1/jobs", headers=keyed.as_("admin")).json()["jobs"]
     }
+
+
+def test_stored_records_keep_no_credentials_nor_paths() -> None:
+    def source(where: str, kind: ItemKind) -> str:
+        item = Item("j", 0, where, kind, None, [], {}, "pending", None, False, None)
+        return stub(item).public_source()
+
+    assert source("https://u:pw@img.example/a.png", "url") == "https://***@img.example/a.png"
+    assert source("https://img.example/a.png", "url") == "https://img.example/a.png"
+    assert source("/srv/photos/2024/a.png", "path") == "a.png"
+    assert source("a.png", "upload") == "a.png"
 
 
 def test_idempotency_key_of_another_key_is_refused(keyed: Keyed) -> None:
