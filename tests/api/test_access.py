@@ -109,6 +109,14 @@ def test_probes_and_page_stay_open(keyed: Keyed) -> None:
     assert c.get("/metrics", headers=keyed.as_("read")).status_code == 200
 
 
+def test_store_uri_is_for_admins(keyed: Keyed) -> None:
+    c = keyed.client
+    assert c.get("/v1/stats", headers=keyed.as_("read")).json()["store"]["uri"] is None
+    assert (
+        c.get("/v1/stats", headers=keyed.as_("admin")).json()["store"]["uri"].endswith("milvus.db")
+    )
+
+
 def test_bearer_and_x_api_key_both_work(keyed: Keyed) -> None:
     c = keyed.client
     assert c.get("/v1/stats", headers=keyed.as_("read")).status_code == 200
