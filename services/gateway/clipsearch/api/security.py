@@ -104,7 +104,7 @@ class HostAllowlist:
 
     def allows(self, host: str) -> bool:
         name = _host_port(host)[0]
-        return self.any or name in self.names or name.endswith(self.suffixes or ("\0",))
+        return self.any or name in self.names or any(name.endswith(s) for s in self.suffixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.any or scope["path"] in _PROBES:
