@@ -10,6 +10,16 @@ import pytest
 
 from clipsearch.core.config import get_settings
 
+# Starlette's TestClient sends `Host: testserver`, which the loopback default of the Host
+# allowlist refuses; every test app accepts it (and the loopback names) unless a test sets
+# CLIPSEARCH_ALLOWED_HOSTS / allowed_hosts itself.
+TEST_ALLOWED_HOSTS = "testserver,127.0.0.1,localhost,::1"
+os.environ.setdefault("CLIPSEARCH_ALLOWED_HOSTS", TEST_ALLOWED_HOSTS)
+# The tests write into collections of their own (one per test, so the shared corpus stays
+# intact), which the product default refuses without an admin key; the refusal itself is
+# tested with the setting false (tests/api/test_access.py).
+os.environ.setdefault("CLIPSEARCH_AUTO_CREATE_COLLECTIONS", "true")
+
 
 @pytest.fixture
 def clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -19,6 +29,8 @@ def clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         if name.startswith("CLIPSEARCH_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("CLIPSEARCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CLIPSEARCH_ALLOWED_HOSTS", TEST_ALLOWED_HOSTS)
+    monkeypatch.setenv("CLIPSEARCH_AUTO_CREATE_COLLECTIONS", "true")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

@@ -125,8 +125,12 @@ def test_metrics(gateway: Gateway) -> None:
 def test_web_page_and_openapi(gateway: Gateway) -> None:
     page = gateway.client.get("/")
     assert page.status_code == 200
-    assert "/v1/search/text" in page.text
-    assert "/v1/search/image" in page.text
+    # The page's script is a file it loads (so its CSP needs no unsafe-inline).
+    assert '<script src="/web/app.js"></script>' in page.text
+    script = gateway.client.get("/web/app.js")
+    assert script.status_code == 200
+    assert "/v1/search/text" in script.text
+    assert "/v1/search/image" in script.text
     spec = gateway.client.get("/openapi.json").json()
     paths = spec["paths"]
     for path in (

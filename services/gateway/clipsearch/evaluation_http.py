@@ -171,12 +171,16 @@ def collection_counts(gw: Client) -> tuple[dict[str, Any], dict[str, int]]:
 
 
 def evaluate_url(
-    data: CaptionSet, url: str, collection: str, timeout: float = 120.0
+    data: CaptionSet,
+    url: str,
+    collection: str,
+    timeout: float = 120.0,
+    api_key: str | None = None,
 ) -> dict[str, Any]:
     """Upload ``data`` into ``collection`` of the gateway at ``url`` and compute both
     recalls from its search answers; same result keys as the direct mode, plus the url."""
     start = time.perf_counter()
-    gw = Client(url, collection=collection, timeout=timeout)
+    gw = Client(url, collection=collection, timeout=timeout, api_key=api_key)
     try:
         encoder, _ = collection_counts(gw)
         ids = upload(gw, data)

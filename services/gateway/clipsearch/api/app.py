@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from clipsearch import __version__
+from clipsearch.api.auth import build_access
 from clipsearch.api.errors import install_error_handlers
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
+from clipsearch.api.security import install_access
 from clipsearch.api.state import AppState
 from clipsearch.bootstrap import (
     InstrumentedEncoder,
@@ -60,6 +62,10 @@ def create_app(
 ) -> FastAPI:
     """Build the app. Tests may pass their own adapters; otherwise settings choose them."""
     cfg = settings or get_settings()
+    try:  # before anything is built: no keys on a public address must not serve at all
+        access = build_access(cfg)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from exc
     metrics = Metrics()
 
     @asynccontextmanager
@@ -104,6 +110,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=cfg.max_request_bytes)
+    # Keys, Host, CORS, cross-site guard, security headers: before any body is read.
+    install_access(app, cfg, access)
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)

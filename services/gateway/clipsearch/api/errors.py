@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 STATUS: dict[Kind, int] = {
     "invalid": 422,
+    "unauthorized": 401,
     "forbidden": 403,
     "not_found": 404,
     "conflict": 409,
@@ -62,8 +63,9 @@ def retry_after_header(exc: BaseException, default_s: float = 5.0) -> dict[str, 
     return {"Retry-After": str(max(1, math.ceil(seconds if seconds is not None else default_s)))}
 
 
-async def _clipsearch_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ClipsearchError)
+def render(exc: ClipsearchError) -> JSONResponse:
+    """The response for an error kind; also used by middleware, which runs outside the
+    app's exception handlers."""
     status = status_of(exc)
     headers = None
     if status in (429, 503):
@@ -71,9 +73,17 @@ async def _clipsearch_error(_: Request, exc: Exception) -> JSONResponse:
         # cause (the encoder's breaker cooldown), else a default.
         source = exc if exc.retry_after_s is not None else (exc.__cause__ or exc)
         headers = retry_after_header(source)
+    elif status == 401:
+        # RFC 9110: a 401 names the scheme the client should use.
+        headers = {"WWW-Authenticate": 'Bearer realm="clipsearch"'}
     return JSONResponse(
         error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
     )
+
+
+async def _clipsearch_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ClipsearchError)
+    return render(exc)
 
 
 async def _store_request_error(_: Request, exc: Exception) -> JSONResponse:
@@ -138,6 +148,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     from clipsearch.api.schemas import ErrorBody
 
     text = {
+        401: "missing or unknown API key",
+        403: "API key scope too low, or a cross-site request",
         404: "unknown collection or id",
         409: "collection built with another model",
         413: "file or body over the size limit",

@@ -8,6 +8,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from clipsearch.core.names import COLLECTION_PATTERN
+from clipsearch.core.redact import hide_path, redact_credentials
 from clipsearch.jobs.store import Item, Job
 from clipsearch.jobs.submit import IngestRequest, Located
 from clipsearch.jobs.uploads import ParsedUpload
@@ -174,9 +175,23 @@ class JobList(BaseModel):
     jobs: list[JobView]
 
 
+def item_view(item: Item, *, reveal_paths: bool) -> ItemView:
+    """An item as a client sees it: never a URL's credentials, and a server path only to an
+    admin (others get the file name, in ``source`` and in the error message alike)."""
+    view = item.public()
+    if item.kind == "path" and not reveal_paths:
+        view["source"] = hide_path(item.source, item.source)
+        if view["error"]:
+            view["error"] = hide_path(view["error"], item.source)
+    view["source"] = redact_credentials(view["source"])
+    if view["error"]:
+        view["error"] = redact_credentials(view["error"])
+    return ItemView(**view)
+
+
 def job_view(
     job: Job, rate_eta: tuple[float, float | None], items: list[Item] | None, offset: int,
-    limit: int,
+    limit: int, *, reveal_paths: bool = False,
 ) -> JobView:  # fmt: skip
     c = job.counts
     more = items is not None and limit > 0 and len(items) == limit
@@ -196,8 +211,8 @@ def job_view(
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
-        error=job.error,
-        items=None if items is None else [ItemView(**i.public()) for i in items],
+        error=None if job.error is None else redact_credentials(job.error),
+        items=None if items is None else [item_view(i, reveal_paths=reveal_paths) for i in items],
         offset=offset,
         limit=limit,
         next_offset=offset + limit if more else None,

@@ -151,8 +151,10 @@ def _refusal(request: httpx.Request, response: httpx.Response) -> GatewayError:
 
 
 class Client:
-    """The gateway at ``url``. ``http`` is an ``httpx.Client`` of your own (auth headers,
-    proxies, a test transport); the client then uses it as given and does not close it."""
+    """The gateway at ``url``. ``api_key`` is sent as ``Authorization: Bearer`` on every
+    request (a gateway with keys on answers 401 without one). ``http`` is an
+    ``httpx.Client`` of your own (proxies, a test transport); the client then uses it as
+    given and does not close it."""
 
     def __init__(
         self,
@@ -161,11 +163,13 @@ class Client:
         collection: str | None = None,
         timeout: float = 60.0,
         http: httpx.Client | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.collection = collection
         self._own = http is None
         self._http = http if http is not None else httpx.Client(timeout=timeout)
+        self._auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def close(self) -> None:
         if self._own:
@@ -188,6 +192,8 @@ class Client:
         if self.collection is not None:
             params.setdefault("collection", self.collection)
         url = f"{self.url}{path}"
+        if self._auth:
+            kwargs["headers"] = {**self._auth, **(kwargs.get("headers") or {})}
         try:
             response = self._http.request(method, url, params=params or None, **kwargs)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:

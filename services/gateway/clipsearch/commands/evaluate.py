@@ -81,11 +81,14 @@ def run(args: argparse.Namespace) -> int:
 def _run_url(args: argparse.Namespace, data: Any) -> int:
     """--url: the same figures, from a running gateway's answers."""
     from clipsearch.client import GatewayError
+    from clipsearch.commands import api_key
     from clipsearch.evaluation import format_table
     from clipsearch.evaluation_http import evaluate_url
 
     try:
-        result = evaluate_url(data, args.url, args.collection, timeout=args.timeout)
+        result = evaluate_url(
+            data, args.url, args.collection, timeout=args.timeout, api_key=api_key()
+        )
     except GatewayError as exc:
         if exc.code == "invalid_url":
             print(f"clipsearch evaluate: bad --url {args.url!r}: {exc}", file=sys.stderr)

@@ -45,6 +45,8 @@ def collect(inputs: list[Path]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from clipsearch.commands import api_key
+
     try:
         files = collect(args.inputs)
     except FileNotFoundError as exc:
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     captions = (args.captions.name, args.captions.read_bytes()) if args.captions else None
     job_ids: list[str] = []
-    with Client(args.url, collection=args.collection, timeout=600) as client:
+    with Client(args.url, collection=args.collection, timeout=600, api_key=api_key()) as client:
         try:
             for start in range(0, max(len(files), 1), args.per_job):
                 chunk = files[start : start + args.per_job]

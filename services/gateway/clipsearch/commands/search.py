@@ -45,6 +45,7 @@ def format_table(hits: Sequence[Hit], target: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from clipsearch.client import Client, GatewayError
+    from clipsearch.commands import api_key
 
     if (args.query is None) == (args.image is None):
         print("clipsearch search: give a text query or --image FILE (not both)", file=sys.stderr)
@@ -52,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     url = args.url or default_url()
     options: SearchOptions = {"target": args.target, "top_k": args.top_k}
     try:
-        with Client(url, collection=args.collection, timeout=args.timeout) as gateway:
+        with Client(
+            url, collection=args.collection, timeout=args.timeout, api_key=api_key()
+        ) as gateway:
             if args.image is not None:
                 result = gateway.search_image(args.image, **options)
             else:

@@ -6,12 +6,13 @@ build ``Settings()`` directly in tests.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from clipsearch.core.names import COLLECTION_PATTERN
@@ -108,6 +109,65 @@ class Settings(BaseSettings):
     ingest_max_items_per_job: int = Field(default=100_000, ge=1)
     # How long a job waits out an encoder outage before failing the items (0 = not at all).
     ingest_encoder_wait_s: float = Field(default=600.0, ge=0)
+
+    # --- access ------------------------------------------------------------------------
+    # Keys as salted-hash entries (scope:name:scrypt:salt:hash, see core/keys.py), inline
+    # (comma-separated) and/or in a file, one per line. No keys: loopback only, unless off.
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_keys_file: Path | None = None
+    auth: Annotated[str, Field(pattern=r"^(auto|off)$")] = "auto"
+    # The key the CLI and the client send (client side; the server never reads it).
+    api_key: SecretStr = SecretStr("")
+    metrics_open: bool = False  # /metrics without a key
+    docs_open: bool = True  # /docs, /redoc, /openapi.json without a key
+    # Host header allowlist (DNS rebinding); empty: loopback names on loopback, else "*".
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+    rate_limit_per_s: float = Field(default=0.0, ge=0)  # per key / client address; 0 = off
+    rate_limit_burst: int = Field(default=50, ge=1)
+    # Writes may create collections other than the default one without an admin key.
+    auto_create_collections: bool = False
+
+    @field_validator("api_keys", "allowed_hosts", mode="before")
+    @classmethod
+    def _split_access_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("api_keys_file", mode="before")
+    @classmethod
+    def _empty_keys_file_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _check_cors(self) -> Settings:
+        # Browsers refuse `*` with credentials anyway; a config asking for it is a mistake
+        # that would otherwise be "fixed" by reflecting any origin.
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise ValueError(
+                "CLIPSEARCH_CORS_ORIGINS=* with CLIPSEARCH_CORS_ALLOW_CREDENTIALS=true is "
+                "refused: list the origins that may send credentials"
+            )
+        return self
+
+    @property
+    def binds_loopback(self) -> bool:
+        """Whether ``host`` is reachable from this machine only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def resolved_allowed_hosts(self) -> list[str]:
+        if self.allowed_hosts:
+            return self.allowed_hosts
+        return ["127.0.0.1", "localhost", "::1"] if self.binds_loopback else ["*"]
+
+    # --- end of access -------------------------------------------------------------------
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -11,14 +11,17 @@ Hierarchy (kind, then the status ``api/errors.py`` gives it, then the default co
     ├── InvalidRequest                  invalid          422  invalid_input
     │   ├── (encoder) ImageDecodeError                        invalid_image | image_too_large
     │   └── (jobs) UploadError                                invalid_multipart
+    ├── Unauthorized                    unauthorized     401  unauthorized
     ├── Forbidden                       forbidden        403  forbidden
+    │   └── InsufficientScope                                 insufficient_scope
     ├── NotFoundError                   not_found        404  not_found
     │   └── UnknownCollection                                 unknown_collection
     ├── CollectionMismatch              conflict         409  collection_mismatch
     ├── TooLarge                        too_large        413  payload_too_large
     ├── UnsupportedMediaType            unsupported      415  unsupported_media_type
     ├── TooManyRequests                 busy             429  too_many_requests
-    │   └── (jobs) QueueFull
+    │   ├── (jobs) QueueFull
+    │   └── RateLimited                                       rate_limited
     └── Unavailable                     unavailable      503  unavailable
 
 ``retry_after_s`` (``TooManyRequests``, ``Unavailable``) tells a client when to come back.
@@ -33,6 +36,7 @@ from typing import Any, Literal, Self
 
 Kind = Literal[
     "invalid",
+    "unauthorized",
     "forbidden",
     "not_found",
     "conflict",
@@ -80,11 +84,25 @@ class InvalidRequest(ClipsearchError):
     code = "invalid_input"
 
 
+class Unauthorized(ClipsearchError):
+    """No API key, or one this server does not know (rendered with ``WWW-Authenticate``)."""
+
+    kind = "unauthorized"
+    code = "unauthorized"
+
+
 class Forbidden(ClipsearchError):
-    """The request is understood but this server does not allow it (a switched-off feature)."""
+    """The request is understood but this server does not allow it (a switched-off feature,
+    a cross-site request)."""
 
     kind = "forbidden"
     code = "forbidden"
+
+
+class InsufficientScope(Forbidden):
+    """The API key is valid but its scope (read < write < admin) is too low for this."""
+
+    code = "insufficient_scope"
 
 
 class NotFoundError(ClipsearchError):
@@ -128,6 +146,12 @@ class TooManyRequests(ClipsearchError):
     code = "too_many_requests"
 
 
+class RateLimited(TooManyRequests):
+    """This key (or, without one, this client address) sent more than its rate allows."""
+
+    code = "rate_limited"
+
+
 class Unavailable(ClipsearchError):
     """A dependency (encoder, store, disk) failed; the same request may succeed later."""
 
@@ -139,11 +163,14 @@ __all__ = [
     "ClipsearchError",
     "CollectionMismatch",
     "Forbidden",
+    "InsufficientScope",
     "InvalidRequest",
     "Kind",
     "NotFoundError",
+    "RateLimited",
     "TooLarge",
     "TooManyRequests",
+    "Unauthorized",
     "Unavailable",
     "UnknownCollection",
     "UnsupportedMediaType",

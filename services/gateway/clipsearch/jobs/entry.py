@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 import numpy.typing as npt
 
 from clipsearch.core.config import Settings
+from clipsearch.core.redact import redact_credentials
 from clipsearch.encoder.protocol import Encoder
 from clipsearch.jobs.store import Item, ItemStatus, JobStore
 from clipsearch.store.protocol import VectorStore
@@ -40,13 +41,21 @@ class Entry:
     # (True when it created the blob, so a failure may remove it again.)
     blob: asyncio.Future[bool] | None = None
 
+    def public_source(self) -> str:
+        """The ``source`` the stored record keeps: every reader sees it in hits and
+        ``GET /v1/images/{id}``, so never a URL's credentials nor a server path (the
+        file name; the job's own item keeps the path, shown to admins only)."""
+        if self.item.kind == "path":
+            return PurePath(self.item.source).name
+        return redact_credentials(self.item.source)
+
     def picture(self, blob_is_new: bool) -> NewPicture:
         """The encoded entry as the write path takes it."""
         assert self.vector is not None
         return NewPicture(
             id=self.id,
             data=self.data,
-            source=self.item.source,
+            source=self.public_source(),
             content_type=self.content_type,
             width=self.width,
             height=self.height,

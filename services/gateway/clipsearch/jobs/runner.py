@@ -115,6 +115,7 @@ class JobManager:
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         job_id: str | None = None,
+        owner: str | None = None,
     ) -> tuple[Job, bool]:
         """Record the job with all its items (durably), then queue it; (job, created)."""
         job, created = await to_thread.run_sync(
@@ -124,6 +125,7 @@ class JobManager:
                 metadata=metadata,
                 idempotency_key=idempotency_key,
                 job_id=job_id,
+                owner=owner,
             )
         )
         if created:

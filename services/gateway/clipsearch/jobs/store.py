@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL,
-    error TEXT
+    error TEXT,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS items (
     job_id TEXT NOT NULL REFERENCES jobs(id),
@@ -99,6 +100,7 @@ class Job:
     finished_at: float | None
     error: str | None
     counts: dict[str, int] = field(default_factory=dict)
+    owner: str | None = None  # the name of the API key that created it (None: auth off)
 
 
 class JobStore:
@@ -115,6 +117,9 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        if "owner" not in columns:  # a data dir from before API keys
+            self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -139,6 +144,7 @@ class JobStore:
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         job_id: str | None = None,
+        owner: str | None = None,
     ) -> tuple[Job, bool]:
         """Insert a job with its items in one transaction; returns (job, created).
 
@@ -155,7 +161,7 @@ class JobStore:
                     ).fetchone()
                     existing = row["id"] if row is not None else None
                 if existing is None:
-                    self._insert(job_id, collection, items, metadata, idempotency_key)
+                    self._insert(job_id, collection, items, metadata, idempotency_key, owner)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -171,12 +177,13 @@ class JobStore:
         items: Sequence[NewItem],
         metadata: dict[str, Any] | None,
         idempotency_key: str | None,
+        owner: str | None,
     ) -> None:
         self._db.execute(
             "INSERT INTO jobs (id, status, collection, idempotency_key, metadata, total,"
-            " created_at) VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+            " created_at, owner) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
             (job_id, collection, idempotency_key, json.dumps(metadata or {}), len(items),
-             time.time()),
+             time.time(), owner),
         )  # fmt: skip
         self._db.executemany(
             "INSERT INTO items (job_id, seq, source, kind, spool, captions, metadata, status,"
@@ -211,18 +218,18 @@ class JobStore:
             counts[r["status"]] = r["n"]
         return counts
 
-    def list_jobs(self, status: str | None = None, limit: int = 100) -> list[Job]:
+    def list_jobs(
+        self, status: str | None = None, limit: int = 100, *, owner: str | None = None
+    ) -> list[Job]:
+        """Newest first; only those of ``owner`` when given."""
+        sql, args = "SELECT * FROM jobs WHERE 1 = 1", list[Any]()
+        if status:
+            sql, args = sql + " AND status = ?", [*args, status]
+        if owner is not None:
+            sql, args = sql + " AND owner = ?", [*args, owner]
         with self._lock:
-            if status:
-                rows = self._db.execute(
-                    "SELECT * FROM jobs WHERE status = ? ORDER BY created_at DESC LIMIT ?",
-                    (status, limit),
-                ).fetchall()
-            else:
-                rows = self._db.execute(
-                    "SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)
-                ).fetchall()
-            return [_job(r, self._counts(r["id"])) for r in rows]
+            rows = self._db.execute(f"{sql} ORDER BY created_at DESC LIMIT ?", (*args, limit))
+            return [_job(r, self._counts(r["id"])) for r in rows.fetchall()]
 
     def active_job_ids(self) -> list[str]:
         """Jobs to (re)run, oldest first: queued ones and those a crash left running."""
@@ -321,6 +328,7 @@ def _job(row: sqlite3.Row, counts: dict[str, int]) -> Job:
         finished_at=row["finished_at"],
         error=row["error"],
         counts=counts,
+        owner=row["owner"],
     )
 
 

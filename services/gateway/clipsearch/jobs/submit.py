@@ -52,6 +52,8 @@ class IngestRequest:
 
 # Reads the request into an IngestRequest; uploads go to files under the given folder.
 Reader = Callable[[Path], Awaitable[IngestRequest]]
+# Raises when the caller may not write to (create) the named collection.
+CollectionCheck = Callable[[str], Awaitable[None]]
 
 
 async def submit_job(
@@ -60,10 +62,14 @@ async def submit_job(
     *,
     collection: str | None = None,
     idempotency_key: str | None = None,
+    owner: str | None = None,
+    check_collection: CollectionCheck | None = None,
 ) -> tuple[Job, bool]:
     """Record a job and queue it; ``(job, existing)``, ``existing`` when the idempotency
     key named a job already (then nothing is read). Raises
-    :class:`~clipsearch.jobs.runner.QueueFull` when too much work is pending."""
+    :class:`~clipsearch.jobs.runner.QueueFull` when too much work is pending. ``owner``
+    (the API key's name) is recorded on the job; ``check_collection`` vets the target
+    collection once the body has named it."""
     if idempotency_key:
         found = await manager.find_by_key(idempotency_key)
         if found is not None:
@@ -74,14 +80,18 @@ async def submit_job(
     spool = manager.spool_dir(job_id)
     try:
         request = await read(spool)
+        target = collection or request.collection or manager.settings.default_collection
+        if check_collection is not None:
+            await check_collection(target)
         items = await build_items(request, manager.settings)
         await manager.check_capacity(len(items))
         job, created = await manager.submit(
-            collection or request.collection or manager.settings.default_collection,
+            target,
             items,
             metadata=request.metadata,
             idempotency_key=idempotency_key,
             job_id=job_id,
+            owner=owner,
         )
     except BaseException:
         await to_thread.run_sync(shutil.rmtree, spool, True)

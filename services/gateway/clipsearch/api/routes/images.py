@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from clipsearch.api.deps import CollectionDep, StateDep
+from clipsearch.api.auth import RequireWrite
+from clipsearch.api.deps import CollectionDep, StateDep, WritableCollectionDep
 from clipsearch.api.errors import error_responses
 from clipsearch.api.routes._common import image_urls, render_item
 from clipsearch.api.schemas import DeletedOut, ImageOut, StoreResponse
@@ -52,11 +53,12 @@ async def _read_upload(upload: UploadFile, max_bytes: int) -> tuple[bytes, TooLa
     "",
     summary="Store images",
     response_model=StoreResponse,
-    responses=error_responses(404, 409, 413, 422, 503),
+    responses=error_responses(403, 404, 409, 413, 422, 503),
+    dependencies=[RequireWrite],
 )
 async def store_images(
     state: StateDep,
-    collection: CollectionDep,
+    collection: WritableCollectionDep,
     files: Annotated[list[UploadFile], File(description="one or more image files")],
     captions: Annotated[
         list[str] | None, Form(description="optional, one per file (empty = none)")
@@ -176,7 +178,8 @@ async def get_image_thumbnail(
     "/{image_id}",
     summary="Delete an image",
     response_model=DeletedOut,
-    responses=error_responses(404),
+    responses=error_responses(403, 404),
+    dependencies=[RequireWrite],
 )
 async def delete_image(state: StateDep, collection: CollectionDep, image_id: str) -> DeletedOut:
     """Delete the image, the texts linked to it (its captions) and its file."""

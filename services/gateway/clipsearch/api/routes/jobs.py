@@ -1,4 +1,9 @@
-"""Bulk ingest: ``POST /v1/ingest`` creates a durable job; ``/v1/jobs`` reports on it."""
+"""Bulk ingest: ``POST /v1/ingest`` creates a durable job; ``/v1/jobs`` reports on it.
+
+With API keys on, a job records the name of the key that created it, and a key below
+admin sees (lists, reads, follows, cancels) only the jobs of its own name: another's job
+is a 404, as if it did not exist. Server paths in items are shown to admins only.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
-from clipsearch.api.deps import StateDep
+from clipsearch.api.auth import Principal, PrincipalDep, RequireWrite
+from clipsearch.api.deps import StateDep, check_may_create
 from clipsearch.api.jobs_schema import (
     INGEST_OPENAPI,
     IngestBody,
@@ -23,9 +29,11 @@ from clipsearch.api.jobs_schema import (
     request_from_form,
     request_from_json,
 )
-from clipsearch.core.errors import InvalidRequest, NotFoundError, UnsupportedMediaType
+from clipsearch.core.errors import Forbidden, InvalidRequest, NotFoundError, UnsupportedMediaType
+from clipsearch.core.keys import Scope
 from clipsearch.core.names import COLLECTION_PATTERN
 from clipsearch.jobs.runner import JobManager
+from clipsearch.jobs.store import Job
 from clipsearch.jobs.submit import IngestRequest, submit_job
 from clipsearch.jobs.uploads import parse_multipart
 
@@ -51,10 +59,12 @@ _ERR = {"model": None, "description": "Error shape: `{error: {code, message, det
         422: _ERR,
         429: _ERR,
     },
+    dependencies=[RequireWrite],
 )
 async def ingest(
     request: Request,
     state: StateDep,
+    principal: PrincipalDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     collection: Annotated[str | None, Query(pattern=COLLECTION_PATTERN)] = None,
 ) -> Any:
@@ -71,9 +81,19 @@ async def ingest(
     async def read(spool: Path) -> IngestRequest:
         return await _read_request(request, spool, manager.settings.max_upload_bytes)
 
+    async def check_collection(name: str) -> None:
+        await check_may_create(state, principal, name)
+
     job, existing = await submit_job(
-        manager, read, collection=collection, idempotency_key=idempotency_key
+        manager,
+        read,
+        collection=collection,
+        idempotency_key=idempotency_key,
+        owner=principal.name,
+        check_collection=check_collection,
     )
+    if existing and not _visible(job, principal):
+        raise Forbidden("this Idempotency-Key names another key's job", code="idempotency_conflict")
     if existing:
         return JSONResponse(JobAccepted.of(job, existing=True).model_dump(), 200)
     return JobAccepted.of(job)
@@ -100,9 +120,20 @@ async def _read_request(request: Request, spool: Path, max_file_bytes: int) -> I
     raise UnsupportedMediaType("send multipart/form-data or application/json")
 
 
-async def _job_or_404(manager: JobManager, job_id: str) -> Any:
+def _visible(job: Job, principal: Principal) -> bool:
+    return principal.allows(Scope.admin) or job.owner == principal.name
+
+
+def _owner_filter(principal: Principal) -> str | None:
+    """The owner whose jobs this caller may list; ``None``: everyone's (an admin)."""
+    if principal.allows(Scope.admin):
+        return None
+    return principal.name or ""  # no name (an open path): nothing matches
+
+
+async def _job_or_404(manager: JobManager, job_id: str, principal: Principal) -> Job:
     job = await manager.get(job_id)
-    if job is None:
+    if job is None or not _visible(job, principal):
         raise NotFoundError(f"job {job_id!r} not found", code="job_not_found")
     return job
 
@@ -115,6 +146,7 @@ async def _job_or_404(manager: JobManager, job_id: str) -> Any:
 )
 async def get_job(
     state: StateDep,
+    principal: PrincipalDep,
     job_id: str,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=0, le=1000)] = 100,
@@ -122,11 +154,12 @@ async def get_job(
 ) -> JobView:
     """One job with a page of its items: ``{source, id, status, error}`` in submit order."""
     manager = state.jobs
-    job = await _job_or_404(manager, job_id)
+    job = await _job_or_404(manager, job_id, principal)
     items = await to_thread.run_sync(
         lambda: manager.jobs.items(job_id, status=item_status, offset=offset, limit=limit)
     )
-    return job_view(job, manager.rate_eta(job), items, offset, limit)
+    reveal = principal.allows(Scope.admin)
+    return job_view(job, manager.rate_eta(job), items, offset, limit, reveal_paths=reveal)
 
 
 @router.get(
@@ -137,6 +170,7 @@ async def get_job(
 )
 async def list_jobs(
     state: StateDep,
+    principal: PrincipalDep,
     status: Annotated[
         str | None, Query(pattern="^(queued|running|done|partial|failed|cancelled)$")
     ] = None,
@@ -144,7 +178,8 @@ async def list_jobs(
 ) -> JobList:
     """Jobs (without items), optionally only those in one ``status``."""
     manager = state.jobs
-    jobs = await to_thread.run_sync(lambda: manager.jobs.list_jobs(status, limit))
+    owner = _owner_filter(principal)
+    jobs = await to_thread.run_sync(lambda: manager.jobs.list_jobs(status, limit, owner=owner))
     return JobList(jobs=[job_view(j, manager.rate_eta(j), None, 0, 0) for j in jobs])
 
 
@@ -152,12 +187,13 @@ async def list_jobs(
     "/v1/jobs/{job_id}",
     response_model=JobView,
     summary="Cancel a queued or running job",
-    responses={404: _ERR},
+    responses={403: _ERR, 404: _ERR},
+    dependencies=[RequireWrite],
 )
-async def cancel_job(state: StateDep, job_id: str) -> JobView:
+async def cancel_job(state: StateDep, principal: PrincipalDep, job_id: str) -> JobView:
     """Stops the job; items already stored stay stored, the rest stay ``pending``."""
     manager = state.jobs
-    await _job_or_404(manager, job_id)
+    await _job_or_404(manager, job_id, principal)
     job = await manager.cancel(job_id)
     assert job is not None
     return job_view(job, manager.rate_eta(job), None, 0, 0)
@@ -172,13 +208,14 @@ async def cancel_job(state: StateDep, job_id: str) -> JobView:
 async def job_events(
     request: Request,
     state: StateDep,
+    principal: PrincipalDep,
     job_id: str,
     interval: Annotated[float, Query(ge=0.1, le=10)] = 0.5,
 ) -> StreamingResponse:
     """``progress`` events (the job without items) whenever it changes, ``end`` at the
     end; a comment line every 15 s keeps proxies from closing an idle stream."""
     manager = state.jobs
-    await _job_or_404(manager, job_id)
+    await _job_or_404(manager, job_id, principal)
 
     async def stream() -> Any:
         last = ""

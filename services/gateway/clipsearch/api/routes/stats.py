@@ -10,7 +10,9 @@ from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from clipsearch.api.auth import PrincipalDep
 from clipsearch.api.deps import StateDep
+from clipsearch.core.keys import Scope
 
 router = APIRouter(tags=["stats"])
 
@@ -64,9 +66,10 @@ async def _health(check: Any) -> str:
     summary="Collections, models, store and latency",
     responses={200: {"content": {"application/json": {"example": STATS_EXAMPLE}}}},
 )
-async def stats(state: StateDep) -> dict[str, Any]:
+async def stats(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     """Per collection: counts, index, dim, model; plus encoder, store, blob bytes, uptime and
-    p50/p95 latency of search and ingest (over the most recent requests since start)."""
+    p50/p95 latency of search and ingest (over the most recent requests since start). The
+    store's URI (a server path for Milvus Lite) is shown to admins only (else ``null``)."""
     enc, store = state.encoder, state.store
     collections: dict[str, Any] = {}
     for name in await run_in_threadpool(store.list_groups):
@@ -94,7 +97,9 @@ async def stats(state: StateDep) -> dict[str, Any]:
         },
         "store": {
             "kind": store.kind,
-            "uri": redact_uri(state.settings.resolved_milvus_uri),
+            "uri": redact_uri(state.settings.resolved_milvus_uri)
+            if principal.allows(Scope.admin)
+            else None,
             "health": await _health(store_health),
         },
         "blobs": {"bytes": await run_in_threadpool(state.blobs.total_bytes)},

@@ -6,7 +6,8 @@ import time
 
 from fastapi import APIRouter
 
-from clipsearch.api.deps import CollectionDep, StateDep
+from clipsearch.api.auth import RequireWrite
+from clipsearch.api.deps import CollectionDep, StateDep, WritableCollectionDep
 from clipsearch.api.errors import error_responses
 from clipsearch.api.routes._common import render_item
 from clipsearch.api.schemas import DeletedOut, StoreResponse, TextsRequest
@@ -19,10 +20,11 @@ router = APIRouter(prefix="/v1/texts", tags=["texts"])
     "",
     summary="Store texts",
     response_model=StoreResponse,
-    responses=error_responses(409, 422, 503),
+    responses=error_responses(403, 409, 422, 503),
+    dependencies=[RequireWrite],
 )
 async def store_texts(
-    state: StateDep, collection: CollectionDep, body: TextsRequest
+    state: StateDep, collection: WritableCollectionDep, body: TextsRequest
 ) -> StoreResponse:
     """Store texts (one encoder call for the new ones): `stored` or `duplicate` per text.
 
@@ -41,7 +43,8 @@ async def store_texts(
     "/{text_id}",
     summary="Delete a text",
     response_model=DeletedOut,
-    responses=error_responses(404),
+    responses=error_responses(403, 404),
+    dependencies=[RequireWrite],
 )
 async def delete_text(state: StateDep, collection: CollectionDep, text_id: str) -> DeletedOut:
     """Delete one text (a caption too: the image keeps its `caption` field)."""
