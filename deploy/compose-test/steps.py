@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -101,8 +102,25 @@ def make_pictures(n: int, seed: int) -> Path:
     return out
 
 
-def gateway() -> Client:
-    return Client(BASE, timeout=120)
+def gateway(key: str | None = None) -> Client:
+    return Client(BASE, timeout=120, api_key=state.get("key") if key is None else key)
+
+
+def status_of(call: Callable[[], object]) -> int:
+    """200 when ``call`` succeeds, else the gateway's refusal status."""
+    try:
+        call()
+    except GatewayError as exc:
+        return exc.status
+    return 200
+
+
+def first_start_key() -> str:
+    """The admin key the gateway's entrypoint made and printed on its first start."""
+    logs = compose("logs", "--no-color", "--no-log-prefix", "gateway")
+    found = re.findall(r"admin API key: (\S+)", logs)
+    assert len(found) == 1, f"expected one key printed, found {len(found)}"
+    return str(found[0])
 
 
 def ingest(folder: Path) -> str:
@@ -131,7 +149,7 @@ def wait_job(job_id: str, timeout_s: float = 600) -> dict[str, Any]:
 def summary(job: dict[str, Any]) -> str:
     """Status, counts and the failed items' reasons (not the whole item list)."""
     failed = [f"{i['source']}: {i['error']}" for i in job.get("items", []) if i["error"]][:3]
-    return f"{job['status']} {job['counts']} {failed}"
+    return f"{job['status']} (error: {job.get('error')}) {job['counts']} {failed}"
 
 
 def counts() -> dict[str, int]:
@@ -175,10 +193,22 @@ def up() -> str:
     health = {r["Service"]: r.get("Health", "") for r in rows}
     assert len(health) == 5, health
     assert set(health.values()) == {"healthy"}, health
-    with gateway() as gw:
+    with gateway(key="") as gw:
         ready = gw.request("GET", "/readyz")
     assert ready.status_code == 200, ready.text
     return ", ".join(f"{k}={v}" for k, v in sorted(health.items()))
+
+
+@step("secure by default: an admin key made on first start, nothing open without it")
+def keys() -> str:
+    state["key"] = first_start_key()
+    with gateway(key="") as anonymous:
+        write = status_of(lambda: anonymous.add_texts(["a red circle"]))
+        read = status_of(anonymous.stats)
+    assert (write, read) == (401, 401), (write, read)
+    with gateway() as gw:
+        gw.stats()
+    return "anonymous write and read: 401; the printed key: 200"
 
 
 @step("POST /v1/ingest of 50 pictures with captions; the job finishes")
@@ -242,6 +272,8 @@ def restart_milvus() -> str:
 def down_up() -> str:
     compose("down", timeout=300)
     compose("up", "-d", "--wait", timeout=900)
+    logs = compose("logs", "--no-color", "--no-log-prefix", "gateway")
+    assert "admin API key" not in logs, "a second key was made on the second start"
     c = counts()
     assert c == {"images": 100, "texts": 100}, c
     hits = search_text("a small green square in the centre")
@@ -264,7 +296,7 @@ def down_v() -> str:
 
 def main() -> int:
     check_config()
-    if build() and up():
+    if build() and up() and keys():
         for fn in (first_ingest, searches, stats_counts, restart_milvus, down_up):
             fn()
     down_v()

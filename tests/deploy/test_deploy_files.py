@@ -152,6 +152,9 @@ def test_compose_gateway_follows_the_served_model(compose: dict[str, Any]) -> No
     assert env["CLIPSEARCH_ENCODER_URL"] == "http://clip-server:51001"
     assert gateway["env_file"][0]["path"] == ".env"
     assert gateway["healthcheck"]["test"][-1] == "/opt/clipsearch/healthcheck.py"
+    # Bound to all interfaces it needs keys: the entrypoint makes one there on first start.
+    assert env["CLIPSEARCH_API_KEYS_FILE"] == "/data/api-keys"
+    assert any(v.endswith(":/data") for v in gateway["volumes"] if isinstance(v, str))
 
 
 def test_the_cpu_override_changes_only_the_encoder_runtime(
@@ -262,6 +265,10 @@ def test_k8s_manifests_describe_replicated_services() -> None:
     assert settings["CLIPSEARCH_ENCODER_URL"] == "http://clip-server:51001"
     for dep in (clip, gateway):
         assert dep["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    # Keys come from a required Secret shared by every replica (never made per pod).
+    env_from = gateway["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert {"secretRef": {"name": "gateway-secrets", "optional": False}} in env_from
+    assert "CLIPSEARCH_API_KEYS_FILE" not in settings
     milvus = load_yaml(ROOT / "deploy/helm/milvus-cluster-values.yaml")
     assert milvus["cluster"]["enabled"] is True
     assert milvus["queryNode"]["replicas"] > 1

@@ -91,3 +91,57 @@ def test_entrypoint_runs_the_command_when_the_data_dir_is_writable(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "started"
     assert list((tmp_path / "data").iterdir()) == []  # the write probe is removed
+
+
+def run_entrypoint(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {
+        # The venv's bin first: the entrypoint runs `clipsearch keys add`.
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "CLIPSEARCH_DATA_DIR": str(tmp_path / "data"),
+    }
+    return subprocess.run(
+        ["sh", str(ENTRYPOINT), "echo", "started"],
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_first_start_without_keys_makes_one_admin_key(tmp_path: Path) -> None:
+    from clipsearch.core.keys import Scope, load_entries
+
+    keys_file = tmp_path / "data" / "api-keys"
+    done = run_entrypoint(tmp_path, CLIPSEARCH_API_KEYS_FILE=str(keys_file))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "started"
+    shown = [ln for ln in done.stderr.splitlines() if "admin API key: " in ln]
+    assert len(shown) == 1, done.stderr
+    key = shown[0].split("admin API key: ", 1)[1].split()[0]
+    (entry,) = load_entries([], keys_file)
+    assert entry.scope == Scope.parse("admin")
+    assert entry.matches(key)
+    assert key not in keys_file.read_text()  # only the salted hash is kept
+    assert keys_file.stat().st_mode & 0o077 == 0
+    # The second start keeps that key and shows nothing.
+    again = run_entrypoint(tmp_path, CLIPSEARCH_API_KEYS_FILE=str(keys_file))
+    assert again.returncode == 0, again.stderr
+    assert "API key" not in again.stderr
+    (same,) = load_entries([], keys_file)
+    assert same.matches(key)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"CLIPSEARCH_API_KEYS": "read:x:scrypt:00:00"}, {"CLIPSEARCH_AUTH": "off"}, {}],
+    ids=["keys-given", "auth-off", "no-keys-file"],
+)
+def test_no_key_is_made_when_keys_are_given_or_not_wanted(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    keys_file = tmp_path / "data" / "api-keys"
+    extra = {} if not env else {"CLIPSEARCH_API_KEYS_FILE": str(keys_file)}
+    done = run_entrypoint(tmp_path, **(extra | env))
+    assert done.returncode == 0, done.stderr
+    assert "API key" not in done.stderr
+    assert not keys_file.exists()
