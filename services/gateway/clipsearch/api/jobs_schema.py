@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clipsearch.api.json_body import parse_json_field
 from clipsearch.core.names import COLLECTION_PATTERN
 from clipsearch.jobs.store import Item, Job
 from clipsearch.jobs.submit import IngestRequest, Located
@@ -83,7 +83,7 @@ def request_from_form(form: ParsedUpload) -> IngestRequest:
 
     metadata: dict[str, Any] = {}
     if f.get("metadata"):
-        metadata = json.loads(f["metadata"][-1])
+        metadata = parse_json_field(f["metadata"][-1], what="metadata", code="invalid_metadata")
         if not isinstance(metadata, dict):
             raise ValueError("metadata must be a JSON object")
     collection = f.get("collection", [None])[-1]

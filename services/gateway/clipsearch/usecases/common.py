@@ -97,15 +97,6 @@ def check_filter(raw: Filter | None) -> Filter | None:
     return raw
 
 
-def check_metadata(raw: Any) -> dict[str, Any]:
-    """Metadata must be a JSON object (nested values allowed; Milvus stores it as JSON)."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidRequest("metadata must be a JSON object", code="invalid_metadata")
-    return raw
-
-
 async def each_alone_on_failure(
     items: list[T], write: Callable[[list[T]], Awaitable[None]]
 ) -> list[tuple[T, Exception]]:

@@ -26,8 +26,9 @@ from clipsearch.encoder.protocol import (
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.common import check_metadata, check_text, image_id_of, run_sync
+from clipsearch.usecases.common import check_text, image_id_of, run_sync
 from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
+from clipsearch.usecases.metadata import MetadataLimits, check_metadata
 from clipsearch.usecases.picture_writes import NewPicture, PictureWriter
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class ImageService:
                 if item.error is not None:
                     raise item.error
                 check_size(item.data, max_bytes=cfg.max_upload_bytes)
-                check_metadata(item.metadata)
+                check_metadata(item.metadata, MetadataLimits.of(cfg))
                 captions = []
                 if item.caption.strip():
                     captions = [

@@ -23,6 +23,7 @@ from clipsearch.api.jobs_schema import (
     request_from_form,
     request_from_json,
 )
+from clipsearch.api.json_body import read_json
 from clipsearch.core.errors import InvalidRequest, NotFoundError, UnsupportedMediaType
 from clipsearch.core.names import COLLECTION_PATTERN
 from clipsearch.jobs.runner import JobManager
@@ -90,9 +91,9 @@ async def _read_request(request: Request, spool: Path, max_file_bytes: int) -> I
         except (ValueError, ValidationError) as exc:
             raise InvalidRequest(f"invalid form fields: {exc}", code="invalid_input") from exc
     if ctype.startswith("application/json"):
-        raw = await request.body()
+        raw = await read_json(request, code="invalid_json")  # size-limited, parsed in a thread
         try:
-            body = IngestBody.model_validate_json(raw)
+            body = await to_thread.run_sync(IngestBody.model_validate, raw)
         except ValidationError as exc:
             details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
             raise InvalidRequest("invalid JSON body", details=details) from exc

@@ -8,11 +8,12 @@ from fastapi import APIRouter
 
 from clipsearch.api.deps import CollectionDep, StateDep
 from clipsearch.api.errors import error_responses
+from clipsearch.api.json_body import JsonRoute
 from clipsearch.api.routes._common import render_item
 from clipsearch.api.schemas import DeletedOut, StoreResponse, TextsRequest
 from clipsearch.usecases.texts import TextInput
 
-router = APIRouter(prefix="/v1/texts", tags=["texts"])
+router = APIRouter(prefix="/v1/texts", tags=["texts"], route_class=JsonRoute)
 
 
 @router.post(
