@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,17 +12,19 @@ from clipsearch.jobs.store import Item, Job
 from clipsearch.jobs.submit import IngestRequest, Located
 from clipsearch.jobs.uploads import ParsedUpload
 
+Location = Annotated[str, Field(min_length=1, max_length=4096)]
+
 
 class UrlItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=1, max_length=4096)
+    url: Location
     caption: str | list[str] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class PathItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(min_length=1, max_length=4096)
+    path: Location
     caption: str | list[str] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -45,8 +47,10 @@ class IngestBody(BaseModel):
             ]
         },
     )  # fmt: skip
-    urls: list[str | UrlItem] = Field(default_factory=list, max_length=100_000)
-    paths: list[str | PathItem] = Field(default_factory=list, max_length=10_000)
+    # Plain strings get the same length limits as the objects' url/path (unbounded, an
+    # empty or 5,000-character URL reached the job store).
+    urls: list[Location | UrlItem] = Field(default_factory=list, max_length=100_000)
+    paths: list[Location | PathItem] = Field(default_factory=list, max_length=10_000)
     captions: dict[str, str] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
     collection: str | None = Field(default=None, pattern=COLLECTION_PATTERN)

@@ -28,6 +28,7 @@ from clipsearch.core.errors import InvalidRequest
 RENDER_MAX_DEPTH = 64
 # What the store accepts for one record's metadata (its JSON field limit).
 RENDER_MAX_BYTES = 65536
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,12 @@ def _shape(value: Any) -> tuple[int, int]:
             stack.extend((v, level + 1) for v in node)
         elif isinstance(node, float) and not math.isfinite(node):
             raise ValueError("metadata numbers must be finite")
+        elif (
+            isinstance(node, int)
+            and not isinstance(node, bool)
+            and not _INT64[0] <= node <= _INT64[1]
+        ):
+            raise ValueError("metadata integers must fit in 64 bits")  # the store's JSON
         elif node is not None and not isinstance(node, str | int | float | bool):
             raise ValueError(f"metadata values must be JSON, not {type(node).__name__}")
         if depth > RENDER_MAX_DEPTH:

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from clipsearch.api.deps import CollectionDep, StateDep
 from clipsearch.api.errors import error_responses
 from clipsearch.api.json_body import parse_json_field
+from clipsearch.api.links import STORED_IMAGE
 from clipsearch.api.routes._common import image_urls, render_item
 from clipsearch.api.schemas import DeletedOut, ImageOut, StoreResponse
 from clipsearch.core.errors import InvalidRequest, NotFoundError, TooLarge
@@ -50,7 +51,7 @@ async def _read_upload(upload: UploadFile, max_bytes: int) -> tuple[bytes, TooLa
     "",
     summary="Store images",
     response_model=StoreResponse,
-    responses=error_responses(404, 409, 413, 422, 503),
+    responses={200: {"links": STORED_IMAGE}, **error_responses(404, 409, 413, 422, 503)},
 )
 async def store_images(
     state: StateDep,

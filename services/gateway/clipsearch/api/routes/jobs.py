@@ -24,6 +24,7 @@ from clipsearch.api.jobs_schema import (
     request_from_json,
 )
 from clipsearch.api.json_body import read_json
+from clipsearch.api.links import ACCEPTED_JOB
 from clipsearch.core.errors import InvalidRequest, NotFoundError, UnsupportedMediaType
 from clipsearch.core.names import COLLECTION_PATTERN
 from clipsearch.jobs.runner import JobManager
@@ -36,6 +37,7 @@ _SSE_EXAMPLE = (
     'event: progress\ndata: {"job_id": "9f1c", "status": "running", "counts": {"total": 500,'
     ' "stored": 120, "duplicate": 0, "failed": 1, "pending": 379}, "rate": 41.5, "eta_s": 9.1}\n\n'
 )
+MAX_OFFSET = 2**53  # any real page; far inside SQLite's 64-bit integers
 _ERR = {"model": None, "description": "Error shape: `{error: {code, message, details}}`"}
 
 
@@ -47,8 +49,10 @@ _ERR = {"model": None, "description": "Error shape: `{error: {code, message, det
     openapi_extra=INGEST_OPENAPI,
     responses={
         200: {"model": JobAccepted, "description": "Idempotency-Key seen: that job"},
+        202: {"links": ACCEPTED_JOB},
         403: _ERR,
         413: _ERR,
+        415: _ERR,
         422: _ERR,
         429: _ERR,
     },
@@ -117,7 +121,8 @@ async def _job_or_404(manager: JobManager, job_id: str) -> Any:
 async def get_job(
     state: StateDep,
     job_id: str,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded: SQLite integers are 64-bit (an offset past that was a 500).
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=0, le=1000)] = 100,
     item_status: Annotated[str | None, Query(pattern="^(pending|stored|duplicate|failed)$")] = None,
 ) -> JobView:

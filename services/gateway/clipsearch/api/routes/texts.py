@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from clipsearch.api.deps import CollectionDep, StateDep
 from clipsearch.api.errors import error_responses
 from clipsearch.api.json_body import JsonRoute
+from clipsearch.api.links import STORED_TEXT
 from clipsearch.api.routes._common import render_item
 from clipsearch.api.schemas import DeletedOut, StoreResponse, TextsRequest
 from clipsearch.usecases.texts import TextInput
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/v1/texts", tags=["texts"], route_class=JsonRoute)
     "",
     summary="Store texts",
     response_model=StoreResponse,
-    responses=error_responses(409, 422, 503),
+    responses={200: {"links": STORED_TEXT}, **error_responses(409, 413, 422, 503)},
 )
 async def store_texts(
     state: StateDep, collection: CollectionDep, body: TextsRequest

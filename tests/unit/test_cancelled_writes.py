@@ -1,0 +1,85 @@
+"""A write cancelled mid-way (the client of a sync upload went away, a job was cancelled)
+leaves the whole picture or nothing: never caption texts without their image."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from tests.unit.usecase_fakes import DIM, FakeBlobs, FakeStore, picture
+
+from clipsearch.store.protocol import ImageRecord
+from clipsearch.usecases.common import image_id_of, to_the_end
+from clipsearch.usecases.picture_writes import NewPicture, PictureWriter
+
+
+class SlowImageStore(FakeStore):
+    """Holds every image upsert until ``release`` is set; ``entered`` says one began (the
+    caption texts of that batch are written by then)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None:
+        self.entered.set()
+        assert self.release.wait(10)
+        super().upsert_images(group, records)
+
+
+def _picture(i: int) -> NewPicture:
+    data = picture(i)
+    vec = np.ones(DIM, dtype=np.float32) / np.sqrt(DIM)
+    return NewPicture(
+        id=image_id_of(data), data=data, source=f"{i}.png", content_type="image/png", width=16,
+        height=12, vector=vec, captions=[f"caption {i}", f"another {i}"],
+        caption_vectors=[vec, vec],
+    )  # fmt: skip
+
+
+def test_cancelled_between_captions_and_image_stores_the_whole_picture() -> None:
+    store = SlowImageStore()
+    store.ensure_group("g", dim=DIM, model_name="m", fingerprint="fp")
+    writer = PictureWriter(store, FakeBlobs())
+    pictures = [_picture(i) for i in range(3)]
+
+    async def main() -> None:
+        task = asyncio.create_task(writer.store_records("g", pictures))
+        await asyncio.to_thread(store.entered.wait, 10)
+        assert len(store.data[("g", "texts")]) == 6  # captions in, image vectors not yet
+        task.cancel()  # the request is cancelled right at the write step
+        await asyncio.sleep(0.05)
+        assert not task.done()  # still waiting for the write it started
+        store.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert set(store.data[("g", "images")]) == {p.id for p in pictures}
+    assert len(store.data[("g", "texts")]) == 6
+
+
+def test_to_the_end_passes_results_errors_and_its_own_cancellation() -> None:
+    async def value() -> int:
+        await asyncio.sleep(0)
+        return 7
+
+    async def fails() -> None:
+        raise ValueError("boom")
+
+    async def main() -> None:
+        assert await to_the_end(value()) == 7
+        with pytest.raises(ValueError, match="boom"):
+            await to_the_end(fails())
+        inner = asyncio.ensure_future(asyncio.sleep(10))
+        outer = asyncio.create_task(to_the_end(inner))
+        await asyncio.sleep(0)
+        inner.cancel()  # the work itself cancelled: the caller sees it at once
+        with pytest.raises(asyncio.CancelledError):
+            await outer
+
+    asyncio.run(main())
