@@ -1,19 +1,22 @@
-"""A write cancelled mid-way (the client of a sync upload went away, a job was cancelled)
-leaves the whole picture or nothing: never caption texts without their image."""
+"""A write cancelled mid-way (the client of a sync upload went away, a job was cancelled) or
+killed mid-way (the gateway died) leaves the whole picture or nothing: never caption texts
+without their image."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 from tests.unit.usecase_fakes import DIM, FakeBlobs, FakeStore, picture
 
-from clipsearch.store.protocol import TextRecord
+from clipsearch.store.protocol import ImageRecord, TextRecord
 from clipsearch.usecases.common import image_id_of, to_the_end
 from clipsearch.usecases.picture_writes import NewPicture, PictureWriter
+from clipsearch.usecases.write_journal import WriteJournal
 
 
 class SlowCaptionStore(FakeStore):
@@ -83,3 +86,60 @@ def test_to_the_end_passes_results_errors_and_its_own_cancellation() -> None:
             await outer
 
     asyncio.run(main())
+
+
+class Killed(BaseException):
+    """Stands for the process dying: like ``kill -9``, nothing after it runs (no handler
+    catches a BaseException that is not a cancellation)."""
+
+
+class DyingStore(FakeStore):
+    """Dies at the first image upsert: the batch's captions are written, its images not."""
+
+    def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None:
+        raise Killed
+
+
+def test_a_crash_between_captions_and_image_is_undone_at_the_next_start(tmp_path: Path) -> None:
+    store = DyingStore()
+    store.ensure_group("g", dim=DIM, model_name="m", fingerprint="fp")
+    journal = WriteJournal(tmp_path / "pending-writes")
+    pictures = [_picture(i) for i in range(3)]
+    with pytest.raises(Killed):
+        asyncio.run(PictureWriter(store, FakeBlobs(), journal).store_records("g", pictures))
+    assert len(store.data[("g", "texts")]) == 6  # the orphans a crash used to leave
+    assert len(journal.pending()) == 1
+
+    # The next start: a fresh writer over the same store and journal folder.
+    restarted = PictureWriter(store, FakeBlobs(), WriteJournal(tmp_path / "pending-writes"))
+    assert asyncio.run(restarted.recover()) == 6
+    assert store.data[("g", "texts")] == {}
+    assert journal.pending() == []
+
+
+def test_recovery_keeps_whole_pictures_and_forgets_dropped_collections(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.ensure_group("g", dim=DIM, model_name="m", fingerprint="fp")
+    journal = WriteJournal(tmp_path)
+    whole = _picture(7)
+    asyncio.run(PictureWriter(store, FakeBlobs()).store_records("g", [whole]))
+    texts = [f"{whole.id}-caption"]
+    journal.begin("g", {whole.id: list(store.data[("g", "texts")])})  # a crash after the image
+    journal.begin("dropped", {"x": texts})
+    (tmp_path / "half.tmp").write_bytes(b"{")  # died while writing its journal
+    assert asyncio.run(PictureWriter(store, FakeBlobs(), journal).recover()) == 0
+    assert len(store.data[("g", "texts")]) == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_normal_writes_leave_no_journal(tmp_path: Path) -> None:
+    store = FakeStore()
+    store.ensure_group("g", dim=DIM, model_name="m", fingerprint="fp")
+    journal = WriteJournal(tmp_path)
+    asyncio.run(PictureWriter(store, FakeBlobs(), journal).store_records("g", [_picture(8)]))
+    store.fail_upsert_ids = {_picture(9).id}
+    failed = asyncio.run(
+        PictureWriter(store, FakeBlobs(), journal).store_records("g", [_picture(9)])
+    )
+    assert len(failed) == 1
+    assert journal.pending() == []

@@ -79,6 +79,8 @@ def create_app(
                 cfg, InstrumentedEncoder(enc, metrics), InstrumentedStore(st, metrics), bl, metrics
             )
             await ensure_default_collection(state.collections, cfg.default_collection)
+            # A gateway killed mid-upload may have left captions without their image.
+            await state.images.recover_interrupted_writes()
             app.state.clipsearch = state
             # Ingest jobs (resumes old ones) run on the measured encoder, whose pixel path
             # gives the pipeline the local sync fast path with the same metrics.

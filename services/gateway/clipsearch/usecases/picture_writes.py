@@ -25,6 +25,7 @@ from clipsearch.encoder.protocol import Vectors
 from clipsearch.store.protocol import ImageRecord, TextRecord, VectorStore
 from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.common import each_alone_on_failure, run_sync, text_id_of, to_the_end
+from clipsearch.usecases.write_journal import WriteJournal, recover
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -57,9 +58,19 @@ def blob_write_failed(exc: BaseException) -> ClipsearchError:
 class PictureWriter:
     """Writes :class:`NewPicture` batches to the blob store and the vector store."""
 
-    def __init__(self, store: VectorStore, blobs: Blobs) -> None:
+    def __init__(
+        self, store: VectorStore, blobs: Blobs, journal: WriteJournal | None = None
+    ) -> None:
         self._store = store
         self._blobs = blobs
+        # Sync uploads keep one; ingest jobs need none (a resumed job rewrites its items).
+        self._journal = journal
+
+    async def recover(self) -> int:
+        """At start-up: remove the caption texts of pictures a crash left half-written."""
+        if self._journal is None:
+            return 0
+        return await run_sync(recover, self._journal, self._store)
 
     # --- blobs (sync: the caller picks the thread) -------------------------------------------
     def put_blob(
@@ -127,6 +138,12 @@ class PictureWriter:
                 await run_sync(self._store.upsert_texts, group, texts)
             await run_sync(self._store.upsert_images, group, [records[p.id][1] for p in batch])
 
+        # Killed between captions and image vector, no `finally` runs: the journal says
+        # which captions to remove at the next start (see write_journal).
+        texts_of = {p.id: [t.id for t in records[p.id][0]] for p in pictures if p.captions}
+        journal = self._journal if texts_of else None
+        entry = None if journal is None else await run_sync(journal.begin, group, texts_of)
+
         async def write_or_undo() -> list[tuple[NewPicture, ClipsearchError]]:
             failed = await each_alone_on_failure(list(pictures), write)
             out: list[tuple[NewPicture, ClipsearchError]] = []
@@ -136,6 +153,8 @@ class PictureWriter:
                     f"could not store the vectors: {exc}", code="store_write_failed"
                 )
                 out.append((p, error))
+            if journal is not None and entry is not None:
+                await run_sync(journal.end, entry)  # whole or undone: nothing to recover
             return out
 
         # Cancelled between a picture's captions and its image vector (the client went away
