@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
+import hypothesis.errors
 import pytest
 import schemathesis
 from schemathesis.checks import not_a_server_error
@@ -34,7 +35,7 @@ from clipsearch.demo import shapes
 from tests.helpers import SHAPES_MODEL, encoded
 
 SEED = 20261201
-MAX_EXAMPLES = 25  # per operation and phase: the whole module well under 2 min on 2 cores
+MAX_EXAMPLES = 60  # per operation and phase: the whole module well under 2 min on 2 cores
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -119,4 +120,14 @@ class Workflow(schema.as_state_machine()):  # type: ignore[misc]
         return case.call(**kwargs)
 
 
-TestWorkflow = Workflow.TestCase
+def test_linked_workflows_answer_as_documented() -> None:
+    # The app's background jobs move on between steps, so a rule hypothesis drew in one
+    # scenario may be disabled in its replay ("inconsistent data generation"): that is the
+    # harness meeting a live app, not an app failure, and a second run starts afresh.
+    for attempt in range(2):
+        try:
+            Workflow.run()
+            return
+        except hypothesis.errors.FlakyStrategyDefinition:
+            if attempt == 1:
+                raise
