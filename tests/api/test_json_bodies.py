@@ -178,3 +178,13 @@ def test_oversized_chunked_multipart_ingest_is_413(small: TestClient) -> None:
     )
     assert_error(r, 413, "payload_too_large")
     assert small.get("/v1/jobs").json()["jobs"] == []  # no job recorded
+
+
+def test_a_multipart_header_on_a_json_route_gets_the_json_limit(small: TestClient) -> None:
+    # Only the upload routes read multipart: elsewhere the header buys no larger body.
+    boundary = "b0undary"
+    body = f"--{boundary}\r\n".encode() + b"x" * 20_000 + f"\r\n--{boundary}--\r\n".encode()
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    for path, limit in (("/v1/search/text", "search"), ("/v1/texts", "texts")):
+        err = assert_error(small.post(path, content=body, headers=headers), 413)
+        assert err["details"] == {"max_bytes": LIMITS[limit]}

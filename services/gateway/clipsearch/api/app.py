@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from clipsearch import __version__
 from clipsearch.api.errors import install_error_handlers
-from clipsearch.api.json_body import body_limits
+from clipsearch.api.json_body import MULTIPART_PATHS, body_limits
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
 from clipsearch.api.state import AppState
@@ -107,7 +107,12 @@ def create_app(
         lifespan=lifespan,
     )
     # Multipart uploads up to max_request_bytes; JSON bodies up to their route's limit.
-    app.add_middleware(BodySizeLimit, max_bytes=cfg.max_request_bytes, json_limits=body_limits(cfg))
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=cfg.max_request_bytes,
+        json_limits=body_limits(cfg),
+        multipart_paths=MULTIPART_PATHS,
+    )
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)

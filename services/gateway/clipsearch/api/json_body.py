@@ -2,8 +2,10 @@
 answer for JSON that cannot be parsed (malformed, not UTF-8, or nested too deeply).
 
 * :func:`body_limits` gives :class:`~clipsearch.api.middleware.BodySizeLimit` its limit per
-  route: multipart uploads may be large (``max_request_bytes``), a JSON search body is
-  small; the middleware counts bytes while they stream in and answers 413 at the limit.
+  route: multipart uploads to :data:`MULTIPART_PATHS` may be large (``max_request_bytes``),
+  any other body is small; the middleware counts bytes while they stream in and answers
+  413 at the limit. JSON is parsed by C code that holds the GIL, so a worker thread alone
+  would not keep the event loop free during a huge parse: the limit is what bounds it.
 * :class:`JsonRoute` parses the JSON body of a FastAPI route in a worker thread before
   FastAPI sees it (FastAPI would parse on the event loop, and answer 400 for a body nested
   deeper than the parser's recursion limit); :func:`read_json` does the same for routes
@@ -23,6 +25,9 @@ from starlette.responses import Response
 
 from clipsearch.core.config import Settings
 from clipsearch.core.errors import InvalidRequest
+
+# The routes that read multipart bodies (uploads): only they get max_request_bytes.
+MULTIPART_PATHS = ("/v1/images", "/v1/search/image", "/v1/ingest")
 
 
 def body_limits(cfg: Settings) -> dict[str, int]:
@@ -89,6 +94,7 @@ class JsonRoute(APIRoute):
 
 
 __all__ = [
+    "MULTIPART_PATHS",
     "JsonRoute",
     "body_limits",
     "parse_json_bytes",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,18 +31,26 @@ class BodySizeLimit:
     """
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, json_limits: Mapping[str, int] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        json_limits: Mapping[str, int] | None = None,
+        multipart_paths: Collection[str] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         # Longest prefix first, so /v1/search beats "".
         self.json_limits = sorted((json_limits or {}).items(), key=lambda kv: -len(kv[0]))
+        # Only routes that read multipart get its limit: a "multipart" header on a JSON
+        # route must not buy a body of max_bytes.
+        self.multipart_paths = frozenset(multipart_paths)
 
     def limit_for(self, scope: Scope) -> int:
-        headers = dict(scope.get("headers", []))
-        if headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data"):
-            return self.max_bytes
         path = str(scope.get("path", ""))
+        headers = dict(scope.get("headers", []))
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        if multipart and (not self.json_limits or path in self.multipart_paths):
+            return self.max_bytes
         for prefix, limit in self.json_limits:
             if path.startswith(prefix):
                 return limit

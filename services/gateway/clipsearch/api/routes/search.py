@@ -149,7 +149,7 @@ async def search_image(
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         query, opts = await _image_query_from_form(state, request)
     else:
-        # Not JSON either: the same code as before ("body must be JSON or multipart").
+        # JSON, or else a 422 invalid_body: the body is neither JSON nor multipart.
         body = _validate(ImageSearchRequest, await read_json(request, code="invalid_body"))
         opts = _options(body)
         if body.image_id is not None:
