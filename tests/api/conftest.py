@@ -84,6 +84,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         model_path=SHAPES_MODEL,
         max_upload_bytes=2 * 1024 * 1024,
         max_request_bytes=16 * 1024 * 1024,
+        # Room for base64 pictures in JSON searches (test_limits_are_checked_once_in_the_use_case).
+        max_json_bytes_search=16 * 1024 * 1024,
         max_top_k=50,
         max_batch_queries=16,
         max_text_chars=200,

@@ -15,6 +15,7 @@ from tests.helpers import noise
 
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_schema as ms
+from clipsearch.store import typed_filter
 from clipsearch.store.protocol import (
     Filter,
     GroupInfo,
@@ -219,25 +220,9 @@ def _cosine(q: npt.NDArray[np.float32], v: Sequence[float]) -> float:
     return float(np.dot(q, w) / (np.linalg.norm(q) * np.linalg.norm(w) or 1.0))
 
 
-def _same(stored: Any, wanted: Any) -> bool:
-    # JSON semantics, as Milvus compares them: true is not 1, "1" is not 1, 2 is 2.0.
-    if isinstance(stored, bool) or isinstance(wanted, bool):
-        return isinstance(stored, bool) and isinstance(wanted, bool) and stored == wanted
-    if isinstance(stored, str) or isinstance(wanted, str):
-        return isinstance(stored, str) and isinstance(wanted, str) and stored == wanted
-    return isinstance(stored, int | float) and stored == wanted
-
-
 def _matches(row: dict[str, Any], filter: Filter | None) -> bool:
-    """Every field matches its value, or one of its list of values (``milvus_expr``)."""
-    metadata = row.get("metadata") or {}
-    for name, wanted in (filter or {}).items():
-        if name not in metadata:
-            return False
-        options = wanted if isinstance(wanted, list | tuple) else [wanted]
-        if not any(_same(metadata[name], w) for w in options):
-            return False
-    return True
+    """Typed matching, the store's own (``true`` is not ``1``, ``"1"`` is not ``1``)."""
+    return typed_filter.matches(row.get("metadata") or {}, filter)
 
 
 class FakeBlobs:

@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from clipsearch import __version__
 from clipsearch.api.auth import build_access
 from clipsearch.api.errors import install_error_handlers
+from clipsearch.api.json_body import MULTIPART_PATHS, body_limits
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
 from clipsearch.api.security import install_access
@@ -84,6 +85,8 @@ def create_app(
                 cfg, InstrumentedEncoder(enc, metrics), InstrumentedStore(st, metrics), bl, metrics
             )
             await ensure_default_collection(state.collections, cfg.default_collection)
+            # A gateway killed mid-upload may have left captions without their image.
+            await state.images.recover_interrupted_writes()
             app.state.clipsearch = state
             # Ingest jobs (resumes old ones) run on the measured encoder, whose pixel path
             # gives the pipeline the local sync fast path with the same metrics.
@@ -109,7 +112,13 @@ def create_app(
         description="Self-hosted image<->text search over CLIP and Milvus.",
         lifespan=lifespan,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=cfg.max_request_bytes)
+    # Multipart uploads up to max_request_bytes; JSON bodies up to their route's limit.
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=cfg.max_request_bytes,
+        json_limits=body_limits(cfg),
+        multipart_paths=MULTIPART_PATHS,
+    )
     # Keys, Host, CORS, cross-site guard, security headers: before any body is read.
     install_access(app, cfg, access)
     # Outermost, so a 413 from the body limit is counted too.

@@ -97,6 +97,10 @@ async def _store_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI and Starlette answer 400 for a body they cannot parse (malformed multipart,
+        # bytes that are not UTF-8): invalid input, so the 422 of every other invalid input.
+        return JSONResponse(error_body("invalid_body", str(exc.detail)), status_code=422)
     code = _HTTP_CODES.get(exc.status_code, "error")
     return JSONResponse(
         error_body(code, str(exc.detail)),

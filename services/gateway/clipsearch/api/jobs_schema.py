@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clipsearch.api.json_body import parse_json_field
 from clipsearch.core.names import COLLECTION_PATTERN
 from clipsearch.core.redact import hide_path, redact_credentials
 from clipsearch.jobs.store import Item, Job
 from clipsearch.jobs.submit import IngestRequest, Located
 from clipsearch.jobs.uploads import ParsedUpload
 
+Location = Annotated[str, Field(min_length=1, max_length=4096)]
+
 
 class UrlItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=1, max_length=4096)
+    url: Location
     caption: str | list[str] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class PathItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(min_length=1, max_length=4096)
+    path: Location
     caption: str | list[str] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -46,8 +48,10 @@ class IngestBody(BaseModel):
             ]
         },
     )  # fmt: skip
-    urls: list[str | UrlItem] = Field(default_factory=list, max_length=100_000)
-    paths: list[str | PathItem] = Field(default_factory=list, max_length=10_000)
+    # Plain strings get the same length limits as the objects' url/path (unbounded, an
+    # empty or 5,000-character URL reached the job store).
+    urls: list[Location | UrlItem] = Field(default_factory=list, max_length=100_000)
+    paths: list[Location | PathItem] = Field(default_factory=list, max_length=10_000)
     captions: dict[str, str] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
     collection: str | None = Field(default=None, pattern=COLLECTION_PATTERN)
@@ -84,7 +88,7 @@ def request_from_form(form: ParsedUpload) -> IngestRequest:
 
     metadata: dict[str, Any] = {}
     if f.get("metadata"):
-        metadata = json.loads(f["metadata"][-1])
+        metadata = parse_json_field(f["metadata"][-1], what="metadata", code="invalid_metadata")
         if not isinstance(metadata, dict):
             raise ValueError("metadata must be a JSON object")
     collection = f.get("collection", [None])[-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection, Mapping
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,28 +22,53 @@ class _TooLarge(HTTPException):
 
 
 class BodySizeLimit:
-    """413 with the error shape when a request body exceeds ``max_bytes``.
+    """413 with the error shape when a request body exceeds its limit: ``max_bytes`` for
+    multipart uploads, else the longest matching path prefix of ``json_limits`` (JSON
+    bodies are small; see :func:`clipsearch.api.json_body.body_limits`).
 
     Checks ``Content-Length`` first, then counts streamed bytes, so a chunked upload
-    cannot slip past the limit.
+    cannot slip past the limit: the body is cut at the limit, never read whole.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        json_limits: Mapping[str, int] | None = None,
+        multipart_paths: Collection[str] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Longest prefix first, so /v1/search beats "".
+        self.json_limits = sorted((json_limits or {}).items(), key=lambda kv: -len(kv[0]))
+        # Only routes that read multipart get its limit: a "multipart" header on a JSON
+        # route must not buy a body of max_bytes.
+        self.multipart_paths = frozenset(multipart_paths)
+
+    def limit_for(self, scope: Scope) -> int:
+        path = str(scope.get("path", ""))
+        headers = dict(scope.get("headers", []))
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        if multipart and (not self.json_limits or path in self.multipart_paths):
+            return self.max_bytes
+        for prefix, limit in self.json_limits:
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await self._reject(send)
+                if declared > max_bytes:
+                    await self._reject(send, max_bytes)
                     return
         seen = 0
         started = False
@@ -52,8 +78,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
+                if seen > max_bytes:
+                    raise _TooLarge(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -66,14 +92,14 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(send, max_bytes)
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, max_bytes: int) -> None:
         body = json.dumps(
             error_body(
                 "payload_too_large",
-                f"request body exceeds {self.max_bytes} bytes",
-                {"max_bytes": self.max_bytes},
+                f"request body exceeds {max_bytes} bytes",
+                {"max_bytes": max_bytes},
             )
         ).encode()
         await send(

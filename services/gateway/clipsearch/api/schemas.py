@@ -156,6 +156,9 @@ class SearchHit(BaseModel):
     image_id: str | None = Field(None, description="text hits: the image the text describes")
     source: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata_omitted: str | None = Field(
+        None, description="why the stored metadata is not shown (stored before the limits)"
+    )
     image_url: str | None = Field(None, description="the original file, if there is an image")
     thumbnail_url: str | None = None
 
@@ -203,6 +206,9 @@ class ImageOut(BaseModel):
     height: int = 0
     caption: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata_omitted: str | None = Field(
+        None, description="why the stored metadata is not shown (stored before the limits)"
+    )
     created_at: int = 0
     image_url: str
     thumbnail_url: str

@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     max_files_per_request: int = Field(default=64, ge=1)
     max_texts_per_request: int = Field(default=1024, ge=1)
 
+    # --- input limits ----------------------------------------------------------------------
+    # Metadata is rendered again by every read, so it is bounded when written (see
+    # usecases/metadata.py; depth is capped by what a read can render).
+    max_metadata_depth: int = Field(default=8, ge=1, le=64)
+    max_metadata_keys: int = Field(default=256, ge=1, le=100_000)
+    max_metadata_bytes: int = Field(default=16384, ge=64, le=65536)
+    # JSON bodies, per route (max_request_bytes stays the limit for multipart uploads).
+    max_json_bytes_search: int = Field(default=1024 * 1024, ge=1024)
+    max_json_bytes_texts: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_json_bytes_ingest: int = Field(default=16 * 1024 * 1024, ge=1024)
+
     # --- ingest jobs ---------------------------------------------------------------------
     ingest_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     ingest_extensions: Annotated[list[str], NoDecode] = Field(

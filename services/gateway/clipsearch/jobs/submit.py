@@ -25,6 +25,7 @@ from clipsearch.jobs.paths import PathRefused, expand
 from clipsearch.jobs.runner import JobManager
 from clipsearch.jobs.store import Job, NewItem
 from clipsearch.jobs.uploads import SpooledFile
+from clipsearch.usecases.metadata import MetadataLimits, check_metadata, merged_metadata
 
 
 @dataclass(slots=True)
@@ -113,6 +114,11 @@ async def build_items(request: IngestRequest, cfg: Settings) -> list[NewItem]:
     for name, text in request.caption_map.items():
         captions.add(name, text)
 
+    # What is stored is the job's metadata under each item's own: each merge must fit.
+    limits = MetadataLimits.of(cfg)
+    check_metadata(request.metadata, limits)
+    for located in (*request.urls, *request.paths):
+        merged_metadata(request.metadata, located.metadata, limits)
     items: list[NewItem] = []
     for i, f in enumerate(request.files):
         given = request.file_captions[i] if i < len(request.file_captions) else ""

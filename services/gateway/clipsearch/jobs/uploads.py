@@ -4,7 +4,7 @@ files in the data dir, chunk by chunk, so a large upload is never held in memory
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,14 +138,21 @@ async def parse_multipart(
         },
     )
     try:
+        # Only the parser's own errors mean a malformed body: an error from reading the
+        # body itself (the request size limit: a 413; a disconnect) passes through as is.
         async for chunk in body:
             if chunk:
-                await to_thread.run_sync(parser.write, chunk)
-        parser.finalize()
+                await to_thread.run_sync(_parse, parser.write, chunk)
+        _parse(parser.finalize)
+    finally:
+        state.close()
+    return state.out
+
+
+def _parse(step: Callable[..., object], *args: bytes) -> None:
+    try:
+        step(*args)
     except (UploadError, TooLarge):
         raise
     except Exception as exc:  # python-multipart raises its own errors for malformed bodies
         raise UploadError(f"malformed multipart body: {exc}") from exc
-    finally:
-        state.close()
-    return state.out

@@ -14,6 +14,8 @@ are absorbed here:
   index), and a new collection is empty, so there is nothing to wait for.
 - Written rows are flushed by a background policy (:mod:`.milvus_flush`): unflushed rows
   are slow to search on Lite and searched through an inexact interim index on a server.
+- Lite's filters match JSON ``true`` to ``1``: filters on booleans or numbers are checked
+  again, typed (:mod:`.typed_filter`).
 
 pymilvus is synchronous. With Lite every call goes through one lock (one embedded server
 per file); a server's gRPC channel is thread-safe, so only schema changes are serialised.
@@ -50,6 +52,7 @@ from clipsearch.store.protocol import (
     TextRecord,
     UnknownGroup,
 )
+from clipsearch.store.typed_filter import typed_search
 
 TARGETS: tuple[Target, ...] = ("images", "texts")
 RPC_BUDGET_BYTES = 16 * 1024 * 1024  # upsert chunks; the RPC limit is 64 MB
@@ -372,24 +375,30 @@ class MilvusStore:
         """
         meta = self._group(group)
         queries = ms.check_queries(vectors, meta.dim, top_k, offset)
-        params: dict[str, Any] = {}
-        if meta.index_type == "HNSW":
-            # HNSW cannot return more than ef candidates: widen ef for deep pages.
-            params["ef"] = max(self.hnsw_ef_search, top_k + offset)
         fields = ms.OUTPUT_FIELDS[target]
-        with self._call("search") as c:
-            raw = c.search(
-                self.collection(group, target),
-                data=queries.tolist(),
-                filter=expr.metadata_filter(filter),
-                limit=top_k,
-                offset=offset,
-                output_fields=fields,
-                search_params={"metric_type": "COSINE", "params": params},
-                anns_field="vector",
-                **STRONG,
-            )
-        return ms.hits_from_raw(raw, fields, min_score)
+        where = expr.metadata_filter(filter)
+
+        def run(limit: int, skip: int) -> list[list[Hit]]:
+            params: dict[str, Any] = {}
+            if meta.index_type == "HNSW":
+                # HNSW cannot return more than ef candidates: widen ef for deep pages.
+                params["ef"] = max(self.hnsw_ef_search, limit + skip)
+            with self._call("search") as c:
+                raw = c.search(
+                    self.collection(group, target),
+                    data=queries.tolist(),
+                    filter=where,
+                    limit=limit,
+                    offset=skip,
+                    output_fields=fields,
+                    search_params={"metric_type": "COSINE", "params": params},
+                    anns_field="vector",
+                    **STRONG,
+                )
+            return ms.hits_from_raw(raw, fields, min_score)
+
+        # Lite matches `true` to 1: booleans and numbers are checked again, typed.
+        return typed_search(run, filter, top_k=top_k, offset=offset)
 
     def flush(self, group: str) -> None:
         """Flush both collections of ``group`` now, in this thread.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -24,6 +25,25 @@ log = logging.getLogger(__name__)
 FILTER_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_FILTER_VALUES = 256
 _SCALARS = (str, int, float, bool)
+
+
+async def to_the_end(work: Awaitable[T]) -> T:
+    """Await ``work`` in a task of its own that a cancellation of the caller (a client gone
+    mid-request, a job cancelled) does not stop: the caller still waits for it to finish,
+    then the cancellation goes on. For writes that must not stop half-way."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():  # the work itself was cancelled (or failed meanwhile)
+                raise
+            cancelled = True  # ours, not the work's: wait for the work, then go on
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
 
 
 async def run_sync(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -94,15 +114,6 @@ def check_filter(raw: Filter | None) -> Filter | None:
                     f"filter field {key!r}: values must be strings, numbers or booleans",
                     code="invalid_filter",
                 )
-    return raw
-
-
-def check_metadata(raw: Any) -> dict[str, Any]:
-    """Metadata must be a JSON object (nested values allowed; Milvus stores it as JSON)."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidRequest("metadata must be a JSON object", code="invalid_metadata")
     return raw
 
 

@@ -26,9 +26,11 @@ from clipsearch.encoder.protocol import (
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.common import check_metadata, check_text, image_id_of, run_sync
+from clipsearch.usecases.common import check_text, image_id_of, run_sync
 from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
+from clipsearch.usecases.metadata import MetadataLimits, check_metadata
 from clipsearch.usecases.picture_writes import NewPicture, PictureWriter
+from clipsearch.usecases.write_journal import WriteJournal
 
 log = logging.getLogger(__name__)
 Status = Literal["stored", "duplicate", "failed"]
@@ -82,7 +84,8 @@ class ImageService:
         self._store = store
         self._blobs = blobs
         self._collections = collections
-        self._writer = PictureWriter(store, blobs)
+        journal = WriteJournal(settings.data_dir / "pending-writes")
+        self._writer = PictureWriter(store, blobs, journal)
 
     # --- write -------------------------------------------------------------------------
     async def store_images(self, collection: str, items: Sequence[ImageInput]) -> list[ItemResult]:
@@ -140,7 +143,7 @@ class ImageService:
                 if item.error is not None:
                     raise item.error
                 check_size(item.data, max_bytes=cfg.max_upload_bytes)
-                check_metadata(item.metadata)
+                check_metadata(item.metadata, MetadataLimits.of(cfg))
                 captions = []
                 if item.caption.strip():
                     captions = [
@@ -219,6 +222,10 @@ class ImageService:
         return [w for w in ok if not w.picture.captions or id(w) in good]
 
     # --- read / delete -----------------------------------------------------------------
+    async def recover_interrupted_writes(self) -> int:
+        """At start-up, before serving: no caption texts of half-written uploads remain."""
+        return await self._writer.recover()
+
     async def get_image(self, collection: str, image_id: str) -> dict[str, Any]:
         group = await self._collections.for_read(collection)
         rows = await run_sync(self._store.get, group, "images", [image_id])

@@ -6,8 +6,10 @@ Records are written a batch at a time; when a batch fails it is retried picture 
 picture, so one bad record fails alone. A picture that fails leaves nothing behind: its
 caption texts are deleted, and so is its blob when this write created it and no stored
 image, in any collection, has the same content hash (blobs are content-addressed and
-shared by collections). Callers decide what comes before and between the steps (an ingest
-job writes blobs while it encodes and marks its items between blobs and vectors).
+shared by collections). A cancelled caller (a client gone mid-request) does not stop the
+record writes half-way: a picture is then stored whole. Callers decide what comes before
+and between the steps (an ingest job writes blobs while it encodes and marks its items
+between blobs and vectors).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from clipsearch.core.errors import ClipsearchError, Unavailable
 from clipsearch.encoder.protocol import Vectors
 from clipsearch.store.protocol import ImageRecord, TextRecord, VectorStore
 from clipsearch.usecases.blobs import Blobs
-from clipsearch.usecases.common import each_alone_on_failure, run_sync, text_id_of
+from clipsearch.usecases.common import each_alone_on_failure, run_sync, text_id_of, to_the_end
+from clipsearch.usecases.write_journal import WriteJournal, recover
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -55,9 +58,19 @@ def blob_write_failed(exc: BaseException) -> ClipsearchError:
 class PictureWriter:
     """Writes :class:`NewPicture` batches to the blob store and the vector store."""
 
-    def __init__(self, store: VectorStore, blobs: Blobs) -> None:
+    def __init__(
+        self, store: VectorStore, blobs: Blobs, journal: WriteJournal | None = None
+    ) -> None:
         self._store = store
         self._blobs = blobs
+        # Sync uploads keep one; ingest jobs need none (a resumed job rewrites its items).
+        self._journal = journal
+
+    async def recover(self) -> int:
+        """At start-up: remove the caption texts of pictures a crash left half-written."""
+        if self._journal is None:
+            return 0
+        return await run_sync(recover, self._journal, self._store)
 
     # --- blobs (sync: the caller picks the thread) -------------------------------------------
     def put_blob(
@@ -125,14 +138,29 @@ class PictureWriter:
                 await run_sync(self._store.upsert_texts, group, texts)
             await run_sync(self._store.upsert_images, group, [records[p.id][1] for p in batch])
 
-        failed = await each_alone_on_failure(list(pictures), write)
-        out: list[tuple[NewPicture, ClipsearchError]] = []
-        for p, exc in failed:
-            await self._undo(group, p, [t.id for t in records[p.id][0]])
-            out.append(
-                (p, Unavailable(f"could not store the vectors: {exc}", code="store_write_failed"))
-            )
-        return out
+        # Killed between captions and image vector, no `finally` runs: the journal says
+        # which captions to remove at the next start (see write_journal).
+        texts_of = {p.id: [t.id for t in records[p.id][0]] for p in pictures if p.captions}
+        journal = self._journal if texts_of else None
+        entry = None if journal is None else await run_sync(journal.begin, group, texts_of)
+
+        async def write_or_undo() -> list[tuple[NewPicture, ClipsearchError]]:
+            failed = await each_alone_on_failure(list(pictures), write)
+            out: list[tuple[NewPicture, ClipsearchError]] = []
+            for p, exc in failed:
+                await self._undo(group, p, [t.id for t in records[p.id][0]])
+                error = Unavailable(
+                    f"could not store the vectors: {exc}", code="store_write_failed"
+                )
+                out.append((p, error))
+            if journal is not None and entry is not None:
+                await run_sync(journal.end, entry)  # whole or undone: nothing to recover
+            return out
+
+        # Cancelled between a picture's captions and its image vector (the client went away
+        # mid-upload), the captions would stay behind without their image: the writes and
+        # their undo run to the end whatever happens to the caller.
+        return await to_the_end(write_or_undo())
 
     async def discard(self, pictures: Sequence[NewPicture]) -> None:
         """Remove the blobs this write created for ``pictures`` (which failed elsewhere)."""

@@ -13,13 +13,13 @@ from clipsearch.encoder.protocol import Encoder, EncoderError
 from clipsearch.store.protocol import TextRecord, VectorStore
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import (
-    check_metadata,
     check_text,
     each_alone_on_failure,
     run_sync,
     text_id_of,
 )
 from clipsearch.usecases.images import ItemResult
+from clipsearch.usecases.metadata import MetadataLimits, check_metadata
 
 
 @dataclass(slots=True)
@@ -54,7 +54,7 @@ class TextService:
         for i, item in enumerate(items):
             try:
                 normalised.append(check_text(item.text, max_chars=cfg.max_text_chars))
-                check_metadata(item.metadata)
+                check_metadata(item.metadata, MetadataLimits.of(cfg))
             except ClipsearchError as err:
                 err.details = {"index": i, **(err.details or {})}
                 raise

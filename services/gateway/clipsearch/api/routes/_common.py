@@ -8,6 +8,7 @@ from urllib.parse import quote
 from clipsearch.api.schemas import ItemError, SearchHit, StoredItem
 from clipsearch.store.protocol import Hit, Target
 from clipsearch.usecases.images import ItemResult
+from clipsearch.usecases.metadata import readable_metadata
 
 
 def image_urls(image_id: str, collection: str, default: str) -> tuple[str, str]:
@@ -19,7 +20,8 @@ def image_urls(image_id: str, collection: str, default: str) -> tuple[str, str]:
 
 def render_hit(hit: Hit, target: Target, collection: str, default: str) -> SearchHit:
     f: dict[str, Any] = hit.fields
-    metadata = f.get("metadata") or {}
+    # A record stored before the metadata limits must not break the whole search.
+    metadata, omitted = readable_metadata(f.get("metadata"))
     if target == "images":
         img_url, img_thumb = image_urls(hit.id, collection, default)
         return SearchHit(
@@ -28,6 +30,7 @@ def render_hit(hit: Hit, target: Target, collection: str, default: str) -> Searc
             caption=f.get("caption", ""),
             source=f.get("source", ""),
             metadata=metadata,
+            metadata_omitted=omitted,
             image_url=img_url,
             thumbnail_url=img_thumb,
         )
@@ -43,6 +46,7 @@ def render_hit(hit: Hit, target: Target, collection: str, default: str) -> Searc
         image_id=image_id,
         source=f.get("source") or None,
         metadata=metadata,
+        metadata_omitted=omitted,
         image_url=file_url,
         thumbnail_url=thumb_url,
     )

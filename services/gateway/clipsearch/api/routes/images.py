@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any
 
@@ -12,11 +11,14 @@ from fastapi.concurrency import run_in_threadpool
 from clipsearch.api.auth import RequireWrite
 from clipsearch.api.deps import CollectionDep, StateDep, WritableCollectionDep
 from clipsearch.api.errors import error_responses
+from clipsearch.api.json_body import parse_json_field
+from clipsearch.api.links import STORED_IMAGE
 from clipsearch.api.routes._common import image_urls, render_item
 from clipsearch.api.schemas import DeletedOut, ImageOut, StoreResponse
 from clipsearch.core.errors import InvalidRequest, NotFoundError, TooLarge
 from clipsearch.usecases.images import ImageInput
 from clipsearch.usecases.imaging import file_too_large
+from clipsearch.usecases.metadata import readable_metadata
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 # Content-addressed: the bytes behind an id never change, so caches may keep them forever.
@@ -27,10 +29,7 @@ def _parse_metadata(raw: str | None, n: int) -> list[dict[str, Any]]:
     """``metadata``: one JSON object for all files, or a JSON list with one per file."""
     if raw is None or not raw.strip():
         return [{} for _ in range(n)]
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"metadata is not valid JSON: {exc}", code="invalid_metadata") from exc
+    value = parse_json_field(raw, what="metadata", code="invalid_metadata")
     if isinstance(value, dict):
         return [dict(value) for _ in range(n)]
     if isinstance(value, list) and len(value) == n and all(isinstance(v, dict) for v in value):
@@ -53,7 +52,7 @@ async def _read_upload(upload: UploadFile, max_bytes: int) -> tuple[bytes, TooLa
     "",
     summary="Store images",
     response_model=StoreResponse,
-    responses=error_responses(403, 404, 409, 413, 422, 503),
+    responses={200: {"links": STORED_IMAGE}, **error_responses(403, 404, 409, 413, 422, 503)},
     dependencies=[RequireWrite],
 )
 async def store_images(
@@ -106,6 +105,8 @@ async def store_images(
 def _image_out(row: dict[str, Any], collection: str, default: str) -> ImageOut:
     file_url, thumb_url = image_urls(str(row["id"]), collection, default)
     fields = {k: v for k, v in row.items() if k in ImageOut.model_fields and v is not None}
+    # A record stored before the metadata limits is still returned, without its metadata.
+    fields["metadata"], fields["metadata_omitted"] = readable_metadata(row.get("metadata"))
     return ImageOut(**fields, image_url=file_url, thumbnail_url=thumb_url)
 
 

@@ -29,6 +29,8 @@ from clipsearch.api.jobs_schema import (
     request_from_form,
     request_from_json,
 )
+from clipsearch.api.json_body import read_json
+from clipsearch.api.links import ACCEPTED_JOB
 from clipsearch.core.errors import Forbidden, InvalidRequest, NotFoundError, UnsupportedMediaType
 from clipsearch.core.keys import Scope
 from clipsearch.core.names import COLLECTION_PATTERN
@@ -43,6 +45,7 @@ _SSE_EXAMPLE = (
     'event: progress\ndata: {"job_id": "9f1c", "status": "running", "counts": {"total": 500,'
     ' "stored": 120, "duplicate": 0, "failed": 1, "pending": 379}, "rate": 41.5, "eta_s": 9.1}\n\n'
 )
+MAX_OFFSET = 2**53  # any real page; far inside SQLite's 64-bit integers
 _ERR = {"model": None, "description": "Error shape: `{error: {code, message, details}}`"}
 
 
@@ -54,8 +57,10 @@ _ERR = {"model": None, "description": "Error shape: `{error: {code, message, det
     openapi_extra=INGEST_OPENAPI,
     responses={
         200: {"model": JobAccepted, "description": "Idempotency-Key seen: that job"},
+        202: {"links": ACCEPTED_JOB},
         403: _ERR,
         413: _ERR,
+        415: _ERR,
         422: _ERR,
         429: _ERR,
     },
@@ -110,9 +115,9 @@ async def _read_request(request: Request, spool: Path, max_file_bytes: int) -> I
         except (ValueError, ValidationError) as exc:
             raise InvalidRequest(f"invalid form fields: {exc}", code="invalid_input") from exc
     if ctype.startswith("application/json"):
-        raw = await request.body()
+        raw = await read_json(request, code="invalid_json")  # size-limited, parsed in a thread
         try:
-            body = IngestBody.model_validate_json(raw)
+            body = await to_thread.run_sync(IngestBody.model_validate, raw)
         except ValidationError as exc:
             details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
             raise InvalidRequest("invalid JSON body", details=details) from exc
@@ -148,7 +153,8 @@ async def get_job(
     state: StateDep,
     principal: PrincipalDep,
     job_id: str,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded: SQLite integers are 64-bit (an offset past that was a 500).
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=0, le=1000)] = 100,
     item_status: Annotated[str | None, Query(pattern="^(pending|stored|duplicate|failed)$")] = None,
 ) -> JobView:

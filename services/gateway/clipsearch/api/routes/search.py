@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +11,7 @@ from starlette.datastructures import UploadFile
 
 from clipsearch.api.deps import CollectionDep, StateDep
 from clipsearch.api.errors import error_responses
+from clipsearch.api.json_body import JsonRoute, parse_json_field, read_json
 from clipsearch.api.routes._common import render_hit
 from clipsearch.api.schemas import (
     BatchResult,
@@ -28,7 +28,7 @@ from clipsearch.core.errors import InvalidRequest
 from clipsearch.usecases.imaging import file_too_large
 from clipsearch.usecases.search import Query, SearchOptions, SearchResult
 
-router = APIRouter(prefix="/v1/search", tags=["search"])
+router = APIRouter(prefix="/v1/search", tags=["search"], route_class=JsonRoute)
 ERRORS = error_responses(404, 409, 413, 422, 503)
 
 
@@ -118,10 +118,10 @@ async def _image_query_from_form(state: AppState, request: Request) -> tuple[Que
         raise InvalidRequest("multipart body needs a `file` part", code="missing_file")
     fields: dict[str, Any] = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
     if "filter" in fields:
-        try:
-            fields["filter"] = json.loads(fields["filter"]) if fields["filter"].strip() else None
-        except json.JSONDecodeError as exc:
-            raise InvalidRequest("filter is not valid JSON", code="invalid_filter") from exc
+        raw = fields["filter"]
+        fields["filter"] = (
+            parse_json_field(raw, what="filter", code="invalid_filter") if raw.strip() else None
+        )
     # image_id stands in for the file so the shared model's "exactly one image" check passes.
     body = _validate(ImageSearchRequest, {**fields, "image_id": "upload", "image_base64": None})
     limit = state.settings.max_upload_bytes
@@ -149,13 +149,8 @@ async def search_image(
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         query, opts = await _image_query_from_form(state, request)
     else:
-        try:
-            raw = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidRequest(
-                "body must be JSON or multipart/form-data", code="invalid_body"
-            ) from exc
-        body = _validate(ImageSearchRequest, raw)
+        # JSON, or else a 422 invalid_body: the body is neither JSON nor multipart.
+        body = _validate(ImageSearchRequest, await read_json(request, code="invalid_body"))
         opts = _options(body)
         if body.image_id is not None:
             query = Query(image_id=body.image_id)

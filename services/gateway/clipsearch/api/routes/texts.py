@@ -9,18 +9,20 @@ from fastapi import APIRouter
 from clipsearch.api.auth import RequireWrite
 from clipsearch.api.deps import CollectionDep, StateDep, WritableCollectionDep
 from clipsearch.api.errors import error_responses
+from clipsearch.api.json_body import JsonRoute
+from clipsearch.api.links import STORED_TEXT
 from clipsearch.api.routes._common import render_item
 from clipsearch.api.schemas import DeletedOut, StoreResponse, TextsRequest
 from clipsearch.usecases.texts import TextInput
 
-router = APIRouter(prefix="/v1/texts", tags=["texts"])
+router = APIRouter(prefix="/v1/texts", tags=["texts"], route_class=JsonRoute)
 
 
 @router.post(
     "",
     summary="Store texts",
     response_model=StoreResponse,
-    responses=error_responses(403, 409, 422, 503),
+    responses={200: {"links": STORED_TEXT}, **error_responses(403, 409, 413, 422, 503)},
     dependencies=[RequireWrite],
 )
 async def store_texts(
