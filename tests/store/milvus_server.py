@@ -4,6 +4,9 @@ The package unpacks its embedded binary into the base dir, picks free ports upwa
 Milvus' defaults, and starts ``milvus run standalone``. What this module adds:
 
 - a retry, because two sessions on one machine can race for the same free port;
+- an embedded-etcd config of its own (``ETCD_CONFIG_PATH``) with free client and peer
+  ports: the package leaves etcd's peer port at 2380, so a second server on the machine
+  (another session's, or a test's own next to the session's) died binding it;
 - a graceful stop (SIGTERM, wait, then SIGKILL), since the package kills after one second;
 - a watchdog process in its own session that kills the server if this Python process dies
   without running its teardown (SIGKILL, OOM), so no orphan keeps ports and 250 MB RSS.
@@ -20,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.helpers import free_port
 
 # The watchdog: exits when the server is gone; kills it when its parent is gone.
 _WATCHDOG = """
@@ -40,6 +45,34 @@ while alive(child):
         break
     time.sleep(1)
 """
+
+
+def start_with_own_etcd_ports(server: Any, run_dir: Path) -> None:
+    """``server.start()`` with the embedded etcd on free client and peer ports; a restart
+    in the same ``run_dir`` keeps them (etcd's data records its peer address)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = run_dir / "embed-etcd.yaml"
+    if not config.exists():
+        client, peer = free_port(), free_port()
+        server.config.update(etcd_port=client)
+        config.write_text(
+            f"name: default\n"
+            f"listen-client-urls: http://127.0.0.1:{client}\n"
+            f"advertise-client-urls: http://127.0.0.1:{client}\n"
+            f"listen-peer-urls: http://127.0.0.1:{peer}\n"
+            f"initial-advertise-peer-urls: http://127.0.0.1:{peer}\n"
+            f"initial-cluster: default=http://127.0.0.1:{peer}\n"
+        )
+    # The package copies os.environ for the server process when it starts it.
+    before = os.environ.get("ETCD_CONFIG_PATH")
+    os.environ["ETCD_CONFIG_PATH"] = str(config)
+    try:
+        server.start()
+    finally:
+        if before is None:
+            os.environ.pop("ETCD_CONFIG_PATH", None)
+        else:
+            os.environ["ETCD_CONFIG_PATH"] = before
 
 
 class StandaloneMilvus:
@@ -72,7 +105,7 @@ class StandaloneMilvus:
             # unsealed data is what the brute-force comparisons need.
             server.config.set("queryNode.segcore.interimIndex.enableIndex", "false")
             try:
-                server.start()
+                start_with_own_etcd_ports(server, self.base_dir / f"run{attempt}")
             except (RuntimeError, TimeoutError) as exc:
                 last = exc
                 server.stop()

@@ -21,7 +21,7 @@ from pymilvus.exceptions import MilvusUnavailableException
 from clipsearch.store.milvus import MilvusStore
 from clipsearch.store.milvus_retry import is_unavailable, retry_unavailable
 from clipsearch.store.protocol import ImageRecord, StoreError
-from tests.store.milvus_server import StandaloneMilvus
+from tests.store.milvus_server import StandaloneMilvus, start_with_own_etcd_ports
 
 DIM = 8
 
@@ -50,14 +50,14 @@ class RestartableMilvus(StandaloneMilvus):
             proc.wait(timeout=10)
 
     def start_again(self) -> None:
-        port = self._server.listen_port
         config = self._server.config
-        config.update(proxy_port=port)  # the same address for the clients
-        # The package probes the port with a bind without SO_REUSEADDR, which the old
+        config.update(proxy_port=self._server.listen_port)  # the same address for clients
+        fixed = {int(config.configs["proxy_port"]), int(config.configs["etcd_port"])}
+        # The package probes those ports with a bind without SO_REUSEADDR, which the old
         # server's connections in TIME_WAIT fail; Milvus itself (Go) binds with it.
         probe = config.try_bind_port
-        config.try_bind_port = lambda p: socket.socket() if p == port else probe(p)
-        self._server.start()
+        config.try_bind_port = lambda p: socket.socket() if p in fixed else probe(p)
+        start_with_own_etcd_ports(self._server, Path(self._server.config.base_data_dir))
 
 
 @pytest.fixture
