@@ -4,16 +4,13 @@ the key, and neither uvicorn's access log nor the app's log ever shows it."""
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from clipsearch import cli
 from clipsearch.api.app import create_app
-from clipsearch.bench.loopback import free_port
+from clipsearch.bench.loopback import serve
 from clipsearch.client import Client, GatewayError
 from clipsearch.core.config import Settings, get_settings
 from clipsearch.core.keys import Scope, make_entry, new_key
@@ -30,24 +27,9 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         model_path=SHAPES_MODEL,
         api_keys=[make_entry(KEY, Scope.write, "cli").line()],
     )
-    port = free_port()
     # log_config=None: uvicorn's loggers propagate to the root logger, where caplog listens.
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=True
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive(), "gateway did not start"
-        assert time.monotonic() < deadline, "gateway did not start in time"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve(create_app(settings), access_log=True, log_config=None, log_level="info") as base:
+        yield base
 
 
 def test_client_sends_the_key_and_logs_never_show_it(

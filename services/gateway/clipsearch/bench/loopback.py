@@ -23,16 +23,20 @@ def free_port() -> int:
 
 @contextmanager
 def serve(
-    app: Any, *, name: str = "loopback-gateway", start_timeout_s: float = 120.0
+    app: Any,
+    *,
+    name: str = "loopback-gateway",
+    start_timeout_s: float = 120.0,
+    **uvicorn_options: Any,
 ) -> Iterator[str]:
     """Serve the ASGI ``app`` until the block ends; yields its base URL. The app's lifespan
-    runs inside, so adapters it builds are closed when the block ends."""
+    runs inside, so adapters it builds are closed when the block ends. ``uvicorn_options``
+    override the quiet defaults (e.g. ``access_log=True, log_config=None``)."""
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
+    options: dict[str, Any] = {"log_level": "warning", "access_log": False} | uvicorn_options
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
     thread = threading.Thread(target=server.run, daemon=True, name=name)
     thread.start()
     deadline = time.monotonic() + start_timeout_s
