@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from clipsearch import __version__
 from clipsearch.api.errors import install_error_handlers
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
+from clipsearch.api.overload import InflightLimit
 from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
 from clipsearch.api.state import AppState
 from clipsearch.bootstrap import (
@@ -104,6 +105,13 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=cfg.max_request_bytes)
+    # Outside the body limit: a request past its class's cap is refused before any read.
+    limits = {
+        "search": cfg.max_inflight_search,
+        "write": cfg.max_inflight_write,
+        "ingest": cfg.max_inflight_ingest,
+    }
+    app.add_middleware(InflightLimit, limits=limits)
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)

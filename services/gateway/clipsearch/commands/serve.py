@@ -29,5 +29,12 @@ def run(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         # Uvicorn's access log duplicates our metrics; keep it for debugging only.
         access_log=settings.log_level == "debug",
+        # Bounded connections: an idle keep-alive is closed after this; past the connection
+        # cap uvicorn answers 503 itself (0 = no cap; the per-class caps still apply).
+        timeout_keep_alive=settings.http_keep_alive_s,
+        limit_concurrency=settings.http_max_connections or None,
+        # h11 refuses a request head over this many bytes (431), so a slow or endless
+        # header block cannot hold memory; uvicorn's default is h11's 16 KiB, kept explicit.
+        h11_max_incomplete_event_size=16 * 1024,
     )
     return 0
