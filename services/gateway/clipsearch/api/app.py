@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from clipsearch import __version__
 from clipsearch.api.errors import install_error_handlers
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
-from clipsearch.api.overload import InflightLimit
+from clipsearch.api.overload import InflightLimit, RequestClass
 from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
 from clipsearch.api.state import AppState
 from clipsearch.bootstrap import (
@@ -106,7 +106,7 @@ def create_app(
     )
     app.add_middleware(BodySizeLimit, max_bytes=cfg.max_request_bytes)
     # Outside the body limit: a request past its class's cap is refused before any read.
-    limits = {
+    limits: dict[RequestClass, int] = {
         "search": cfg.max_inflight_search,
         "write": cfg.max_inflight_write,
         "ingest": cfg.max_inflight_ingest,

@@ -45,6 +45,7 @@ from clipsearch.jobs.store import Item, Job
 from clipsearch.usecases.common import check_text
 from clipsearch.usecases.imaging import inspect_image
 from clipsearch.usecases.picture_writes import NewPicture, PictureWriter, blob_write_failed
+from clipsearch.usecases.pixel_budget import shared_budget
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,6 +77,7 @@ class Pipeline:
         self.pixel_encoder = pixel_path(deps.encoder)
         self.outage = OutageWait(deps.encoder, self.cfg.ingest_encoder_wait_s, self._note)
         self.writer = PictureWriter(deps.store, deps.blobs)
+        self.budget = shared_budget(self.cfg.decode_budget_mpx)
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
@@ -255,7 +257,9 @@ class Pipeline:
     def _decode(self, e: Entry) -> Image.Image:
         """Decode once, as uploads do: the picture is validated, preprocessed for the
         encoder's pixel path (if it has one) and thumbnailed from this one decode."""
-        seen = inspect_image(e.data, max_pixels=self.cfg.max_pixels, encoder=self.d.encoder)
+        seen = inspect_image(
+            e.data, max_pixels=self.cfg.max_pixels, budget=self.budget, encoder=self.d.encoder
+        )
         e.pixels = seen.pixels
         e.width, e.height = seen.info.width, seen.info.height
         return seen.image

@@ -29,6 +29,7 @@ from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import check_metadata, check_text, image_id_of, run_sync
 from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
 from clipsearch.usecases.picture_writes import NewPicture, PictureWriter
+from clipsearch.usecases.pixel_budget import shared_budget
 
 log = logging.getLogger(__name__)
 Status = Literal["stored", "duplicate", "failed"]
@@ -167,6 +168,7 @@ class ImageService:
                 inspect_image,
                 item.data,
                 max_pixels=self._settings.max_pixels,
+                budget=shared_budget(self._settings.decode_budget_mpx),
                 encoder=self._encoder,
             )
         except ClipsearchError as err:
