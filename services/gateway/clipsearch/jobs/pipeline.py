@@ -40,7 +40,7 @@ from clipsearch.jobs.dedupe import InJobDuplicates
 from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, retrieved, stub, unlink_all
 from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
 from clipsearch.jobs.outage import EncoderGaveUp, OutageWait
-from clipsearch.jobs.paths import PathRefused, read_checked
+from clipsearch.jobs.paths import PathRefused, read_checked, read_regular
 from clipsearch.jobs.store import Item, Job
 from clipsearch.usecases.common import check_text
 from clipsearch.usecases.imaging import inspect_image
@@ -66,6 +66,9 @@ class Pipeline:
         self.workers = workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-decode")
         self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-io")
+        # Item reads on their own threads: a read stuck past its deadline (a hung mount)
+        # keeps its thread, and must not take the job's bookkeeping (self.io) with it.
+        self.reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-read")
         # Blob writes (thumbnail + two fsyncs each) wait on the disk far more than they
         # compute: several at once, so a batch's writes overlap instead of queueing.
         self.blob_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ingest-blob")
@@ -80,7 +83,11 @@ class Pipeline:
         self.budget = shared_budget(self.cfg.decode_budget_mpx)
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
+        return await self._in(self.io, fn, *args)
+
+    @staticmethod
+    async def _in(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     async def finish(self, results: Sequence[Result], entries: Iterable[Entry] = ()) -> None:
         """Record final states, then drop the spooled uploads they no longer need; copies
@@ -113,6 +120,7 @@ class Pipeline:
             timeout_s=self.cfg.fetch_timeout_s,
             max_redirects=self.cfg.fetch_max_redirects,
             max_connections=self.cfg.fetch_concurrency,
+            per_host=self.cfg.fetch_per_host_connections,
         )
         # Register every Pillow plugin once, here: concurrent first calls of Image.open from
         # several decode threads race in Pillow's lazy plugin init (KeyError: 'MPO').
@@ -127,7 +135,7 @@ class Pipeline:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await fetcher.aclose()
-            for pool in (self.pool, self.io, self.blob_pool):
+            for pool in (self.pool, self.io, self.reads, self.blob_pool):
                 pool.shutdown(wait=False, cancel_futures=True)
 
     # --- stage 1: read, hash, dedupe ------------------------------------------------------
@@ -198,16 +206,24 @@ class Pipeline:
     async def _read(self, fetcher: Fetcher, item: Item) -> Entry | str:
         """The item's bytes and content id, or an error message."""
         cfg = self.cfg
+        # Every read has a deadline (the fetcher keeps its own, counted from the connection):
+        # a stalled file leaves its thread behind, not the job.
+        deadline = cfg.ingest_read_timeout_s or None
         try:
             if item.kind == "url":
                 data = (await fetcher.fetch(item.source)).data
             elif item.kind == "path":
-                data = await self._io(read_checked, Path(item.source), cfg.ingest_roots,
-                                      cfg.max_upload_bytes)  # fmt: skip
+                async with asyncio.timeout(deadline):
+                    data = await self._in(self.reads, read_checked, Path(item.source),
+                                          cfg.ingest_roots, cfg.max_upload_bytes)  # fmt: skip
             else:
                 if not item.spool:
                     return "upload has no spooled file"
-                data = await self._io(Path(item.spool).read_bytes)
+                async with asyncio.timeout(deadline):
+                    spool = Path(item.spool)
+                    data = await self._in(self.reads, read_regular, spool, cfg.max_upload_bytes + 1)
+        except TimeoutError:
+            return f"read timed out after {deadline:g} s"
         except FetchError as exc:
             return f"fetch {exc.reason}: {exc}"
         except PathRefused as exc:
