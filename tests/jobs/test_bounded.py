@@ -156,3 +156,24 @@ def test_finished_jobs_are_pruned_after_the_retention(
         time.sleep(0.6)
         assert _portal(client).call(manager.prune) == 1
         assert client.get(f"/v1/jobs/{job}").status_code == 404
+
+
+def test_the_upload_spool_has_a_byte_quota(
+    settings: Settings, encoder: Any, store: Any, blobs: Any
+) -> None:
+    big = noise(31, size=(300, 300))  # ~270 KB of incompressible PNG
+    cfg = settings.model_copy(update={"spool_max_bytes": int(len(big) * 2.5)})
+    with _client(cfg, encoder, store, blobs) as client:
+        spool = client.app.state.clipsearch.jobs.spool  # type: ignore[attr-defined]
+        files = [("files", (f"b{i}.png", noise(40 + i, size=(300, 300)), "image/png"))
+                 for i in range(3)]  # fmt: skip
+        refused = client.post("/v1/ingest", files=files)
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["code"] == "spool_full"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert spool.used == 0  # the partial upload's files went, and their bytes with them
+        assert not any(spool.root.iterdir())
+        # Two fit; once their job has read them the quota is free again.
+        job = client.post("/v1/ingest", files=files[:2]).json()["job_id"]
+        assert wait_done(client, job)["counts"]["stored"] == 2
+        assert spool.used == 0

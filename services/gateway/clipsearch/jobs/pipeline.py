@@ -37,7 +37,7 @@ from PIL import Image
 from clipsearch.core.errors import ClipsearchError
 from clipsearch.encoder.protocol import ImageDecodeError, Vectors, pixel_path
 from clipsearch.jobs.dedupe import InJobDuplicates
-from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, retrieved, stub, unlink_all
+from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, retrieved, stub
 from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
 from clipsearch.jobs.outage import EncoderGaveUp, OutageWait
 from clipsearch.jobs.paths import PathRefused, read_checked, read_regular
@@ -96,7 +96,7 @@ class Pipeline:
             return
         await self._io(self.d.jobs.finish_items, self.job.id, list(results))
         spools = [e.item.spool for e in entries if e.item.spool]
-        await self._io(unlink_all, spools)
+        await self._io(self.d.spool.remove_files, spools)
         self.on_final(len(results))
         copies = [(it, r[2]) for r in results for it in self.dups.settle(r[0], r[1], r[2])]
         if copies:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from clipsearch.core.errors import ClipsearchError, TooManyRequests
 from clipsearch.encoder.protocol import Encoder
 from clipsearch.jobs.entry import Deps
 from clipsearch.jobs.pipeline import Pipeline
+from clipsearch.jobs.spool import Spool
 from clipsearch.jobs.store import Job, JobStatus, JobStore, NewItem
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
@@ -71,9 +71,9 @@ class JobManager:
     ) -> None:
         self.settings = settings
         self.jobs = jobs or JobStore(settings.data_dir / "jobs.db")
-        self.deps = Deps(settings, encoder, store, blobs, self.jobs)
+        self.spool = Spool(settings.data_dir / "spool", settings.spool_max_bytes)
+        self.deps = Deps(settings, encoder, store, blobs, self.jobs, self.spool)
         self.collections = collections
-        self.spool_root = settings.data_dir / "spool"
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -86,7 +86,7 @@ class JobManager:
         needs (a crash between a job's end and its clean-up, or a half-received upload),
         and start the workers and the pruning task."""
         active = await to_thread.run_sync(self.jobs.active_job_ids)
-        await to_thread.run_sync(_sweep_spool, self.spool_root, set(active))
+        await to_thread.run_sync(self.spool.sweep, set(active))
         for job_id in active:
             self._queue.put_nowait(job_id)
         if not self._queue.empty():
@@ -174,7 +174,7 @@ class JobManager:
             task.cancel()
         await to_thread.run_sync(self.jobs.set_status, job_id, "cancelled")
         if not running:  # a running job's worker removes its uploads once it has stopped
-            await to_thread.run_sync(shutil.rmtree, self.spool_dir(job_id), True)
+            await to_thread.run_sync(self.spool.remove_tree, self.spool_dir(job_id))
         return await self.get(job_id)
 
     # --- read -------------------------------------------------------------------------------
@@ -257,20 +257,11 @@ class JobManager:
         note = "job time limit exceeded" if timed_out else None
         await to_thread.run_sync(self.jobs.set_status, job_id, status, note)
         # Final, cancelled included: nothing will read these uploads again.
-        await to_thread.run_sync(shutil.rmtree, self.spool_dir(job_id), True)
+        await to_thread.run_sync(self.spool.remove_tree, self.spool_dir(job_id))
         log.info("ingest job %s %s: %s", job_id, status, final.counts)
 
     def spool_dir(self, key: str) -> Path:
-        return self.spool_root / key
-
-
-def _sweep_spool(root: Path, keep: set[str]) -> None:
-    """Remove every job folder under ``root`` except those of ``keep``."""
-    if not root.is_dir():
-        return
-    for d in root.iterdir():
-        if d.name not in keep:
-            shutil.rmtree(d, ignore_errors=True)
+        return self.spool.dir(key)
 
 
 def _final_status(job: Job, *, cancelled: bool) -> JobStatus:

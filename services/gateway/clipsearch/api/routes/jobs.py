@@ -69,7 +69,7 @@ async def ingest(
     manager = state.jobs
 
     async def read(spool: Path) -> IngestRequest:
-        return await _read_request(request, spool, manager.settings.max_upload_bytes)
+        return await _read_request(request, spool, manager)
 
     job, existing = await submit_job(
         manager, read, collection=collection, idempotency_key=idempotency_key
@@ -79,11 +79,15 @@ async def ingest(
     return JobAccepted.of(job)
 
 
-async def _read_request(request: Request, spool: Path, max_file_bytes: int) -> IngestRequest:
+async def _read_request(request: Request, spool: Path, manager: JobManager) -> IngestRequest:
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         parsed = await parse_multipart(
-            ctype, request.stream(), spool, max_file_bytes=max_file_bytes
+            ctype,
+            request.stream(),
+            spool,
+            max_file_bytes=manager.settings.max_upload_bytes,
+            quota=manager.spool,
         )
         try:
             return request_from_form(parsed)
