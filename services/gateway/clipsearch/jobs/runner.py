@@ -260,6 +260,10 @@ class JobManager:
         await to_thread.run_sync(self.spool.remove_tree, self.spool_dir(job_id))
         log.info("ingest job %s %s: %s", job_id, status, final.counts)
 
+    @property
+    def spool_root(self) -> Path:
+        return self.spool.root
+
     def spool_dir(self, key: str) -> Path:
         return self.spool.dir(key)
 
