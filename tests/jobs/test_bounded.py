@@ -177,3 +177,39 @@ def test_the_upload_spool_has_a_byte_quota(
         job = client.post("/v1/ingest", files=files[:2]).json()["job_id"]
         assert wait_done(client, job)["counts"]["stored"] == 2
         assert spool.used == 0
+
+
+def test_event_streams_end_with_the_job_and_are_capped(
+    settings: Settings, encoder: Any, store: Any, blobs: Any, slow_host: str
+) -> None:
+    cfg = settings.model_copy(
+        update={
+            "max_event_streams": 1,
+            "event_stream_max_s": 1.0,
+            "fetch_allow_networks": ["127.0.0.1/32"],
+        }
+    )
+    with _client(cfg, encoder, store, blobs) as client:
+        files = [("files", ("p.png", noise(78), "image/png"))]
+        done = client.post("/v1/ingest", files=files).json()["job_id"]
+        wait_done(client, done)
+        assert "event: end" in client.get(f"/v1/jobs/{done}/events").text
+        # A job that outlives the stream's lifetime: the stream says so and ends.
+        manager = client.app.state.clipsearch.jobs  # type: ignore[attr-defined]
+        slow, _ = _portal(client).call(
+            manager.submit, "default", [NewItem(f"{slow_host}/hang/4-a.png", "url")]
+        )
+        started = time.monotonic()
+        with client.stream("GET", f"/v1/jobs/{slow.id}/events", params={"interval": 0.1}) as r:
+            # The one slot is taken: a second stream is refused at once.
+            second = client.get(f"/v1/jobs/{slow.id}/events")
+            assert second.status_code == 503
+            assert second.json()["error"]["code"] == "overloaded"
+            assert "retry-after" in second.headers
+            text = "".join(r.iter_text())
+        assert "event: expired" in text
+        assert "event: end" not in text
+        assert time.monotonic() - started < 3.5
+        assert client.app.state.event_streams.open == 0  # type: ignore[attr-defined]
+        wait_done(client, slow.id)
+        assert "event: end" in client.get(f"/v1/jobs/{slow.id}/events").text

@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from clipsearch import __version__
 from clipsearch.api.errors import install_error_handlers
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
-from clipsearch.api.overload import InflightLimit, RequestClass
+from clipsearch.api.overload import EventStreams, InflightLimit, RequestClass
 from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
 from clipsearch.api.state import AppState
 from clipsearch.bootstrap import (
@@ -112,6 +112,7 @@ def create_app(
         "ingest": cfg.max_inflight_ingest,
     }
     app.add_middleware(InflightLimit, limits=limits)
+    app.state.event_streams = EventStreams(cfg.max_event_streams, cfg.event_stream_max_s)
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)

@@ -9,6 +9,7 @@ Classes: ``search`` (``/v1/search*``), ``ingest`` (``POST /v1/ingest``) and ``wr
 (``POST``/``PUT``/``PATCH``/``DELETE`` under ``/v1/images`` and ``/v1/texts``). Cheap reads
 (health, stats, jobs, blobs) are never refused here; job event streams have their own cap.
 The count is per process and needs no lock: the event loop runs one coroutine at a time.
+:class:`EventStreams` is the cap on open ``/v1/jobs/{id}/events`` streams.
 """
 
 from __future__ import annotations
@@ -88,3 +89,35 @@ class InflightLimit:
         headers += [(k.lower().encode(), v.encode()) for k, v in retry_after_header(err).items()]
         await send({"type": "http.response.start", "status": status_of(err), "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class EventStreams:
+    """At most ``limit`` job event streams open at once; each lives ``max_s`` at most."""
+
+    def __init__(self, limit: int, max_s: float) -> None:
+        self.limit = limit
+        self.max_s = max_s
+        self.open = 0
+
+    def acquire(self) -> _Slot:
+        """A slot for one stream, or :class:`Overloaded` (503) when all are taken."""
+        if self.open >= self.limit:
+            raise Overloaded(
+                f"too many job event streams open (limit {self.limit}); poll /v1/jobs/{{id}}",
+                details={"class": "events", "limit": self.limit},
+                retry_after_s=5.0,
+            )
+        self.open += 1
+        return _Slot(self)
+
+
+class _Slot:
+    """One open stream; :meth:`release` is idempotent (a stream ends in several ways)."""
+
+    def __init__(self, owner: EventStreams) -> None:
+        self._owner: EventStreams | None = owner
+
+    def release(self) -> None:
+        if self._owner is not None:
+            self._owner.open -= 1
+            self._owner = None

@@ -176,7 +176,7 @@ async def get_image_thumbnail(
     "/{image_id}",
     summary="Delete an image",
     response_model=DeletedOut,
-    responses=error_responses(404),
+    responses=error_responses(404, 503),
 )
 async def delete_image(state: StateDep, collection: CollectionDep, image_id: str) -> DeletedOut:
     """Delete the image, the texts linked to it (its captions) and its file."""

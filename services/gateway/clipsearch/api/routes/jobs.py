@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +13,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 
 from clipsearch.api.deps import StateDep
 from clipsearch.api.jobs_schema import (
@@ -23,6 +26,7 @@ from clipsearch.api.jobs_schema import (
     request_from_form,
     request_from_json,
 )
+from clipsearch.api.overload import EventStreams
 from clipsearch.core.errors import InvalidRequest, NotFoundError, UnsupportedMediaType
 from clipsearch.core.names import COLLECTION_PATTERN
 from clipsearch.jobs.runner import JobManager
@@ -50,6 +54,7 @@ _ERR = {"model": None, "description": "Error shape: `{error: {code, message, det
         413: _ERR,
         422: _ERR,
         429: _ERR,
+        503: _ERR,
     },
 )
 async def ingest(
@@ -171,7 +176,11 @@ async def cancel_job(state: StateDep, job_id: str) -> JobView:
     "/v1/jobs/{job_id}/events",
     summary="Server-sent progress events until the job ends",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {"example": _SSE_EXAMPLE}}}, 404: _ERR},
+    responses={
+        200: {"content": {"text/event-stream": {"example": _SSE_EXAMPLE}}},
+        404: _ERR,
+        503: _ERR,
+    },
 )
 async def job_events(
     request: Request,
@@ -180,32 +189,54 @@ async def job_events(
     interval: Annotated[float, Query(ge=0.1, le=10)] = 0.5,
 ) -> StreamingResponse:
     """``progress`` events (the job without items) whenever it changes, ``end`` at the
-    end; a comment line every 15 s keeps proxies from closing an idle stream."""
+    end; a comment line every 15 s keeps proxies from closing an idle stream. A stream
+    lives ``CLIPSEARCH_EVENT_STREAM_MAX_S`` at most (then ``expired``: reconnect), and at
+    most ``CLIPSEARCH_MAX_EVENT_STREAMS`` are open at once (then 503 + ``Retry-After``)."""
     manager = state.jobs
     await _job_or_404(manager, job_id)
+    streams: EventStreams = request.app.state.event_streams
+    slot = streams.acquire()
+    ends_at = time.monotonic() + streams.max_s
 
     async def stream() -> Any:
-        last = ""
-        quiet = 0.0
-        while not await request.is_disconnected():
-            job = await manager.get(job_id)
-            assert job is not None
-            view = job_view(job, manager.rate_eta(job), None, 0, 0).model_dump()
-            body = json.dumps(view)
-            # `error` too: a job waiting for the encoder says so there while counts stand still.
-            state = json.dumps([view["status"], view["counts"], view["error"]])
-            if state != last:
-                yield f"event: progress\ndata: {body}\n\n"
-                last, quiet = state, 0.0
-            elif quiet >= 15:
-                yield ": keep-alive\n\n"
-                quiet = 0.0
-            if job.status in FINAL:
-                yield f"event: end\ndata: {body}\n\n"
-                return
-            await asyncio.sleep(interval)
-            quiet += interval
+        try:
+            async for event in _events(request, manager, job_id, interval, ends_at):
+                yield event
+        finally:
+            slot.release()
 
     return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+        background=BackgroundTask(slot.release),  # if the body never started
     )
+
+
+async def _events(
+    request: Request, manager: JobManager, job_id: str, interval: float, ends_at: float
+) -> AsyncIterator[str]:
+    last = ""
+    quiet = 0.0
+    while not await request.is_disconnected():
+        job = await manager.get(job_id)
+        if job is None:  # pruned (or never there): nothing more to tell
+            return
+        view = job_view(job, manager.rate_eta(job), None, 0, 0).model_dump()
+        body = json.dumps(view)
+        # `error` too: a job waiting for the encoder says so there while counts stand still.
+        state = json.dumps([view["status"], view["counts"], view["error"]])
+        if state != last:
+            yield f"event: progress\ndata: {body}\n\n"
+            last, quiet = state, 0.0
+        elif quiet >= 15:
+            yield ": keep-alive\n\n"
+            quiet = 0.0
+        if job.status in FINAL:
+            yield f"event: end\ndata: {body}\n\n"
+            return
+        if time.monotonic() >= ends_at:
+            yield f"event: expired\ndata: {body}\n\n"
+            return
+        await asyncio.sleep(interval)
+        quiet += interval

@@ -41,7 +41,7 @@ async def store_texts(
     "/{text_id}",
     summary="Delete a text",
     response_model=DeletedOut,
-    responses=error_responses(404),
+    responses=error_responses(404, 503),
 )
 async def delete_text(state: StateDep, collection: CollectionDep, text_id: str) -> DeletedOut:
     """Delete one text (a caption too: the image keeps its `caption` field)."""
