@@ -17,6 +17,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from clipsearch.api.app import create_app
+    from clipsearch.api.slow_clients import head_deadline_protocol
     from clipsearch.core.config import get_settings
     from clipsearch.core.logging import configure_logging
 
@@ -36,5 +37,7 @@ def run(args: argparse.Namespace) -> int:
         # h11 refuses a request head over this many bytes (431), so a slow or endless
         # header block cannot hold memory; uvicorn's default is h11's 16 KiB, kept explicit.
         h11_max_incomplete_event_size=16 * 1024,
+        # ...and a head must arrive whole within this (uvicorn alone never times it out).
+        http=head_deadline_protocol(settings.http_header_timeout_s),
     )
     return 0

@@ -131,8 +131,10 @@ class Settings(BaseSettings):
     # Open /v1/jobs/{id}/events streams, and the longest one lives (seconds).
     max_event_streams: int = Field(default=32, ge=1)
     event_stream_max_s: float = Field(default=3600.0, gt=0)
-    # uvicorn: idle keep-alive and the most connections at once (0 = no cap).
+    # uvicorn: idle keep-alive, the deadline of a request head (slow clients), and the
+    # most connections at once (0 = no cap).
     http_keep_alive_s: int = Field(default=5, ge=1)
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
     http_max_connections: int = Field(default=0, ge=0)
 
     @field_validator("cors_origins", mode="before")
