@@ -1,4 +1,4 @@
-"""``clipsearch bench {encoder,search,ingest}``: benchmarks that measure, never fail on time.
+"""``clipsearch bench {encoder,search,ingest,load}``: benchmarks that measure, never fail on time.
 
 Each benchmark lives in ``clipsearch.bench.<name>`` and exposes ``add_arguments(parser)``
 and ``run(args) -> int``.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-BENCHES = ("encoder", "search", "ingest")
+BENCHES = ("encoder", "search", "ingest", "load")
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("bench", help="run a benchmark (encoder, search, ingest)")
+    parser = sub.add_parser("bench", help="run a benchmark (encoder, search, ingest, load)")
     benches = parser.add_subparsers(dest="bench", required=True)
     for name in BENCHES:
         bench = benches.add_parser(name, help=f"benchmark: {name}")
