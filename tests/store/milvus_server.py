@@ -15,6 +15,7 @@ only change the address it advertises. Only etcd is loopback-only.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -107,3 +108,26 @@ class StandaloneMilvus:
                 self._watchdog.kill()
                 self._watchdog.wait()
             self._watchdog = None
+
+
+class RestartableMilvus(StandaloneMilvus):
+    """A standalone server whose process can be killed and started again in place."""
+
+    def kill(self) -> None:
+        proc = self._server.server_proc
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except Exception:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def start_again(self) -> None:
+        port = self._server.listen_port
+        config = self._server.config
+        config.update(proxy_port=port)  # the same address for the clients
+        # The package probes the port with a bind without SO_REUSEADDR, which the old
+        # server's connections in TIME_WAIT fail; Milvus itself (Go) binds with it.
+        probe = config.try_bind_port
+        config.try_bind_port = lambda p: socket.socket() if p == port else probe(p)
+        self._server.start()

@@ -39,7 +39,7 @@ from clipsearch.encoder.protocol import ImageDecodeError, Vectors, pixel_path
 from clipsearch.jobs.dedupe import InJobDuplicates
 from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, retrieved, stub
 from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
-from clipsearch.jobs.outage import EncoderGaveUp, OutageWait
+from clipsearch.jobs.outage import EncoderGaveUp, OutageWait, wait_for_store
 from clipsearch.jobs.paths import PathRefused, read_checked, read_regular
 from clipsearch.jobs.store import Item, Job
 from clipsearch.usecases.common import check_text
@@ -179,9 +179,7 @@ class Pipeline:
                 elif verdict == "new":
                     fresh.append(got)
                 # "wait": its bytes are dropped here; re-read only if it must be tried
-            existing = await self._io(
-                self.d.store.existing_ids, self.group, "images", [e.id for e in fresh]
-            )
+            existing = await self._stored(self.group, [e.id for e in fresh])
             for e in fresh:
                 if e.id in existing:
                     results.append((e.item.seq, "duplicate", e.id, None))
@@ -197,11 +195,20 @@ class Pipeline:
         if not attempted:
             return set()
         ids = [str(i.image_id) for i in attempted]
-        there = await self._io(self.d.store.existing_ids, self.group, "images", ids)
+        there = await self._stored(self.group, ids)
         done = [i for i in attempted if i.image_id in there]
         self.dups.known.update(str(i.image_id) for i in done)
         await self.finish([(i.seq, "stored", i.image_id, None) for i in done], map(stub, done))
         return {i.seq for i in attempted if i.image_id not in there}
+
+    async def _stored(self, group: str, ids: list[str]) -> set[str]:
+        """Which of ``ids`` the store holds, waiting out a store outage (see
+        :func:`~clipsearch.jobs.outage.wait_for_store`)."""
+        return await wait_for_store(
+            lambda: self._io(self.d.store.existing_ids, group, "images", ids),
+            self.cfg.milvus_write_retry_s,
+            self._note,
+        )
 
     async def _read(self, fetcher: Fetcher, item: Item) -> Entry | str:
         """The item's bytes and content id, or an error message."""

@@ -37,7 +37,7 @@ from clipsearch.core.config import Settings
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_schema as ms
 from clipsearch.store.milvus_flush import FlushPolicy
-from clipsearch.store.milvus_retry import retry_unavailable
+from clipsearch.store.milvus_retry import is_unavailable, retry_unavailable
 from clipsearch.store.protocol import (
     Filter,
     GroupInfo,
@@ -151,9 +151,18 @@ class MilvusStore:
             try:
                 yield self._client
             except MilvusException as exc:
-                raise StoreError(f"Milvus {what} failed: {exc.message}") from exc
+                err = StoreError(f"Milvus {what} failed: {exc.message}")
+                err.unavailable = is_unavailable(exc)
+                if "not loaded" in str(exc.message):
+                    # The server restarted: load the collections again on the next call
+                    # (_group, _ensure_meta) rather than wait for the server to get to it.
+                    self._groups.clear()
+                    self._meta_ready = False
+                raise err from exc
             except (ConnectionError, TimeoutError) as exc:
-                raise StoreError(f"Milvus {what} failed: {exc}") from exc
+                err = StoreError(f"Milvus {what} failed: {exc}")
+                err.unavailable = True
+                raise err from exc
 
     def _write(self, what: str, call: Callable[[MilvusClient], object]) -> None:
         """``call(client)``: an idempotent write, retried while a server is restarting (see

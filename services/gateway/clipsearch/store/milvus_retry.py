@@ -33,6 +33,9 @@ _UNAVAILABLE_WORDS = (
     "deadline exceeded",
     "service not ready",
     "socket closed",
+    # A restarted server reloads its collections by itself, and refuses reads until then
+    # (the store also reloads them itself on the next call, see MilvusStore._call).
+    "collection not loaded",
 )
 MAX_DELAY_S = 5.0
 
