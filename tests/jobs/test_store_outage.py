@@ -93,6 +93,7 @@ def test_milvus_killed_and_restarted_during_a_job_and_searches(
         model_path=model_dir,
         milvus_uri=milvus.uri,
         milvus_write_retry_s=180,
+        milvus_read_timeout_s=3,
         index_type="FLAT",
         encoder_batch_size=4,
         ingest_upsert_batch_size=8,
@@ -124,10 +125,10 @@ def test_milvus_killed_and_restarted_during_a_job_and_searches(
         recovered = next(t + ms / 1e3 for t, s, ms, _ in searcher.seen if t > back and s == 200)
         searcher.halt.set()
         searcher.join(130)
-        print("searches:", searcher.seen[:3], "...", len(searcher.seen), flush=True)
 
         body = _wait(client, job_id, lambda b: b["status"] not in ("queued", "running"))
         outage = [(s, ms, c) for t, s, ms, c in searcher.seen if killed <= t <= back]
+        after = [(s, ms, c) for t, s, ms, c in searcher.seen if back < t < recovered]
         figures |= {
             "job_status_while_down": during["status"],
             "job_note_while_down": during["error"],
@@ -135,6 +136,8 @@ def test_milvus_killed_and_restarted_during_a_job_and_searches(
             "searches_while_down": len(outage),
             "slowest_refusal_ms": round(max((ms for s, ms, _ in outage if s != 200), default=0)),
             "recovery_s_after_return": round(recovered - back, 1),
+            "search_statuses_before_recovery": sorted({f"{s} {c}".strip() for s, _, c in after}),
+            "slowest_search_before_recovery_ms": round(max((ms for _, ms, _ in after), default=0)),
             "restart_s": round(back - killed - DOWN_S, 1),
             "job_counts": body["counts"],
         }

@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     ingest_job_timeout_s: float = Field(default=0.0, ge=0)
     # Connections one job opens to one host at once (fetch timeouts start once connected).
     fetch_per_host_connections: int = Field(default=4, ge=1, le=256)
+    # Longest a Milvus server read (search, query) may take, so an outage is a quick 503.
+    milvus_read_timeout_s: float = Field(default=10.0, gt=0)
     # Decoded pixels in flight across the process, in megapixels (a bigger picture runs alone).
     decode_budget_mpx: float = Field(default=64.0, gt=0)
     # Bytes the upload spool (multipart ingest) may hold; over it: 507 + Retry-After.

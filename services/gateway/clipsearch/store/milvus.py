@@ -82,6 +82,7 @@ class MilvusStore:
         flush_rows: int = 2000,
         flush_idle_s: float = 2.0,
         write_retry_s: float = 60.0,
+        read_timeout_s: float = 10.0,
     ) -> None:
         self.kind = "standalone" if uri.startswith(("http://", "https://", "tcp://")) else "lite"
         if self.kind == "lite":
@@ -95,6 +96,11 @@ class MilvusStore:
         self.hnsw_params = {"M": hnsw_m, "efConstruction": hnsw_ef_construction}
         self.hnsw_ef_search = hnsw_ef_search
         self._timeout = timeout
+        # Reads give up after read_timeout_s: pymilvus otherwise retries a server that is
+        # starting up for as long as it takes, and a search would hang instead of a 503.
+        self._reads: dict[str, Any] = dict(STRONG)
+        if self.kind == "standalone":
+            self._reads["timeout"] = read_timeout_s
         # Lite runs in this process: there is no restart to wait out.
         self._write_retry_s = write_retry_s if self.kind == "standalone" else 0.0
         self._ddl_lock = threading.RLock()
@@ -103,6 +109,8 @@ class MilvusStore:
         )
         self._groups: dict[str, ms.GroupMeta] = {}
         self._meta_ready = False
+        # Set once a server restart was seen: group loads are then asked for, not awaited.
+        self._reloading = False
         self.flush_policy = FlushPolicy(
             self._flush_collection,
             rows=flush_rows,
@@ -128,6 +136,7 @@ class MilvusStore:
             flush_rows=settings.milvus_flush_rows,
             flush_idle_s=settings.milvus_flush_idle_s,
             write_retry_s=settings.milvus_write_retry_s,
+            read_timeout_s=settings.milvus_read_timeout_s,
         )
 
     @staticmethod
@@ -155,9 +164,11 @@ class MilvusStore:
                 err.unavailable = is_unavailable(exc)
                 if "not loaded" in str(exc.message):
                     # The server restarted: load the collections again on the next call
-                    # (_group, _ensure_meta) rather than wait for the server to get to it.
+                    # (_group, _ensure_meta) rather than wait for the server to get to it;
+                    # without waiting for the load, so reads keep failing fast until then.
                     self._groups.clear()
                     self._meta_ready = False
+                    self._reloading = True
                 raise err from exc
             except (ConnectionError, TimeoutError) as exc:
                 err = StoreError(f"Milvus {what} failed: {exc}")
@@ -188,7 +199,7 @@ class MilvusStore:
                 self._meta_name,
                 filter=expr.ids_expr([group]),
                 output_fields=["info"],
-                **STRONG,
+                **self._reads,
             )
         return ms.GroupMeta.from_json(rows[0]["info"]) if rows else None
 
@@ -203,7 +214,9 @@ class MilvusStore:
             raise UnknownGroup(f"collection group {group!r} does not exist")
         with self._call("load collections", ddl=True) as c:
             for target in TARGETS:
-                c.load_collection(self.collection(group, target))
+                # After a restart (see _call) the load is only asked for: a search meanwhile
+                # answers 503 at once instead of hanging for the tens of seconds it takes.
+                c.load_collection(self.collection(group, target), _async=self._reloading)
         self._groups[group] = meta
         return meta
 
@@ -216,7 +229,7 @@ class MilvusStore:
     def list_groups(self) -> list[str]:
         self._ensure_meta()
         with self._call("list groups") as c:
-            rows = c.query(self._meta_name, filter='id != ""', output_fields=["id"], **STRONG)
+            rows = c.query(self._meta_name, filter='id != ""', output_fields=["id"], **self._reads)
         return sorted(str(r["id"]) for r in rows)
 
     def ensure_group(self, group: str, *, dim: int, model_name: str, fingerprint: str) -> None:
@@ -289,7 +302,7 @@ class MilvusStore:
         self._group(group)
         with self._call("count") as c:
             rows = c.query(
-                self.collection(group, target), filter="", output_fields=["count(*)"], **STRONG
+                self.collection(group, target), filter="", output_fields=["count(*)"], **self._reads
             )
         return int(rows[0]["count(*)"])
 
@@ -334,7 +347,7 @@ class MilvusStore:
                 name,
                 filter=f"image_id == {expr.string_literal(image_id)}",
                 output_fields=["id"],
-                **STRONG,
+                **self._reads,
             )
         return self.delete(group, "texts", [str(r["id"]) for r in rows])
 
@@ -359,7 +372,7 @@ class MilvusStore:
             part = wanted[start : start + IDS_PER_QUERY]
             with self._call("query by id") as c:
                 rows.extend(
-                    c.query(name, filter=expr.ids_expr(part), output_fields=fields, **STRONG)
+                    c.query(name, filter=expr.ids_expr(part), output_fields=fields, **self._reads)
                 )
         return rows
 
@@ -396,7 +409,7 @@ class MilvusStore:
                 output_fields=fields,
                 search_params={"metric_type": "COSINE", "params": params},
                 anns_field="vector",
-                **STRONG,
+                **self._reads,
             )
         return ms.hits_from_raw(raw, fields, min_score)
 

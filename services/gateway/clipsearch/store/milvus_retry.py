@@ -33,6 +33,8 @@ _UNAVAILABLE_WORDS = (
     "deadline exceeded",
     "service not ready",
     "socket closed",
+    # pymilvus gave up retrying within the call's timeout (a read of a server starting up).
+    "retry timeout",
     # A restarted server reloads its collections by itself, and refuses reads until then
     # (the store also reloads them itself on the next call, see MilvusStore._call).
     "collection not loaded",
