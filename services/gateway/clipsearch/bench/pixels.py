@@ -3,9 +3,9 @@
 A gateway process on loopback per budget (``--budgets``, megapixels; a budget larger than
 all pictures at once is "no budget"), then ``--clients`` image searches at once, each
 uploading the same small-on-disk, large-in-pixels PNG (``--side`` x ``--side`` zeros, a few
-hundred KB compressed), ``--rounds`` times. Reported per budget: the gateway's RSS before,
-its peak (``VmHWM`` from ``/proc``) and the wall time of the rounds. Linux only; it
-measures, it never fails on a figure.
+hundred KB compressed; RGB, as a photo decodes), ``--rounds`` times. Reported per budget:
+the gateway's RSS before, its peak (``VmHWM`` from ``/proc``) and the wall time of the
+rounds. Linux only; it measures, it never fails on a figure.
 """
 
 from __future__ import annotations
@@ -31,17 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-path", type=Path, default=None, help="default: settings")
 
 
-def png_of_zeros(width: int, height: int) -> bytes:
-    """A valid grayscale PNG of ``width`` x ``height`` zeros, a few hundred KB compressed,
-    written chunk by chunk so that building it never allocates the pixels."""
+def png_of_zeros(width: int, height: int, *, rgb: bool = False) -> bytes:
+    """A valid PNG (grayscale, or RGB) of ``width`` x ``height`` zeros, a few hundred KB
+    compressed, written chunk by chunk so that building it never allocates the pixels."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
 
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    colour = 2 if rgb else 0  # the PNG colour types: truecolour, greyscale
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, colour, 0, 0, 0])
     comp = zlib.compressobj(9)
-    row = b"\x00" * (width + 1)  # filter byte + pixels
+    row = b"\x00" * (width * (3 if rgb else 1) + 1)  # filter byte + samples
     idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from clipsearch.core.config import get_settings
 
     model = args.model_path or get_settings().model_path
-    png = png_of_zeros(args.side, args.side)
+    png = png_of_zeros(args.side, args.side, rgb=True)
     print(f"PNG {args.side}x{args.side} = {args.side**2 / 1e6:.0f} Mpx, {len(png) // 1024} KB")
     rows = [_measure(float(b), args, png, model) for b in args.budgets.split(",") if b.strip()]
     print("| budget (Mpx) | RSS before (MB) | RSS peak (MB) | wall (s) | searches | errors |")

@@ -20,9 +20,12 @@ def run(args: argparse.Namespace) -> int:
     from clipsearch.api.slow_clients import head_deadline_protocol
     from clipsearch.core.config import get_settings
     from clipsearch.core.logging import configure_logging
+    from clipsearch.usecases.pixel_budget import return_freed_pixels
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    # Before any thread starts: freed pictures go back to the system (see pixel_budget).
+    return_freed_pixels()
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.host,
