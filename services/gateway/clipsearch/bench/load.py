@@ -3,9 +3,10 @@
 A gateway runs in a child process on loopback (a fresh data dir; ``--url`` measures one
 already running instead), seeded with ``--seed`` generated pictures. Then three phases of
 ``--seconds`` each: ``--concurrency`` closed-loop clients (each sends its next request as
-soon as the last one is answered), ``--factor`` times as many, and back to the first
-count. Each request is drawn at random: 70 % text search, 20 % image search (an uploaded
-picture, decoded by the gateway), 10 % ingest (a one-picture job, never seen before).
+soon as the last one is answered; a refused one waits its ``Retry-After``, at most 1 s),
+``--factor`` times as many, and back to the first count. Each request is drawn at
+random: 70 % text search, 20 % image search (an uploaded picture, decoded by the
+gateway), 10 % ingest (a one-picture job, never seen before).
 Clients are threads of this process, each with its own :class:`clipsearch.client.Client`.
 
 Per phase and endpoint: requests, throughput, p50/p95/p99 of the *admitted* requests, the
@@ -106,14 +107,16 @@ def _phase(url: str, traffic: _Traffic, clients: int, seconds: float) -> list[Sa
             while time.monotonic() < stop_at:
                 endpoint = rng.choices(names, weights)[0]
                 started = time.perf_counter()
-                outcome = "ok"
+                outcome, wait = "ok", 0.0
                 try:
                     traffic.one(client, endpoint, rng)
                 except GatewayError as exc:
                     outcome = "refused" if exc.code in REFUSED else "error"
+                    wait = exc.retry_after_s or 0.0
                 mine.append(Sample(endpoint, (time.perf_counter() - started) * 1000, outcome))
-                if outcome == "refused":
-                    time.sleep(0.05)  # a polite client backs off a little, not Retry-After
+                # A refused client comes back when told to (Retry-After, up to 1 s here so a
+                # short phase still sees it retry): what a client of the gateway should do.
+                time.sleep(min(wait, 1.0, max(0.0, stop_at - time.monotonic())))
         with lock:
             samples.extend(mine)
 
