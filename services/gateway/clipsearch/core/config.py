@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     # Finished jobs (and their items) are deleted this long after they end (0 = kept).
     job_retention_s: float = Field(default=7 * 86400.0, ge=0)
     # Requests in flight per class; past it: 503 + Retry-After at once (0 = no cap).
-    max_inflight_search: int = Field(default=64, ge=0)
+    max_inflight_search: int = Field(default=32, ge=0)
     max_inflight_write: int = Field(default=16, ge=0)
     max_inflight_ingest: int = Field(default=8, ge=0)
     # Open /v1/jobs/{id}/events streams, and the longest one lives (seconds).
