@@ -185,11 +185,16 @@ class MilvusStore:
 
         retry_unavailable(once, what, self._write_retry_s)
 
+    def _group_for_write(self, group: str) -> ms.GroupMeta:
+        """:meth:`_group` for a write: waited for like the write itself while a restarted
+        server cannot tell the group's meta or load its collections yet."""
+        return retry_unavailable(lambda: self._group(group), "load group", self._write_retry_s)
+
     def _ensure_meta(self) -> None:
         if self._meta_ready:
             return
         with self._call("create meta collection", ddl=True) as c:
-            ms.create_meta_collection(c, self._meta_name)
+            ms.create_meta_collection(c, self._meta_name, self._reads.get("timeout"))
         self._meta_ready = True
 
     def _read_meta(self, group: str) -> ms.GroupMeta | None:
@@ -216,7 +221,11 @@ class MilvusStore:
             for target in TARGETS:
                 # After a restart (see _call) the load is only asked for: a search meanwhile
                 # answers 503 at once instead of hanging for the tens of seconds it takes.
-                c.load_collection(self.collection(group, target), _async=self._reloading)
+                c.load_collection(
+                    self.collection(group, target),
+                    _async=self._reloading,
+                    timeout=self._reads.get("timeout"),
+                )
         self._groups[group] = meta
         return meta
 
@@ -308,11 +317,11 @@ class MilvusStore:
 
     # --- writes ------------------------------------------------------------------------
     def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None:
-        dim = self._group(group).dim
+        dim = self._group_for_write(group).dim
         self._upsert(group, "images", [ms.image_row(r, dim) for r in records])
 
     def upsert_texts(self, group: str, records: Sequence[TextRecord]) -> None:
-        dim = self._group(group).dim
+        dim = self._group_for_write(group).dim
         self._upsert(group, "texts", [ms.text_row(r, dim) for r in records])
 
     def _upsert(self, group: str, target: Target, rows: list[tuple[dict[str, Any], int]]) -> None:
