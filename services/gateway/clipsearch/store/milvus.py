@@ -29,6 +29,7 @@ from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
+import grpc  # type: ignore[import-untyped]  # pymilvus ships grpcio without stubs
 import numpy as np
 import numpy.typing as npt
 from pymilvus import MilvusClient, MilvusException
@@ -170,7 +171,9 @@ class MilvusStore:
                     self._meta_ready = False
                     self._reloading = True
                 raise err from exc
-            except (ConnectionError, TimeoutError) as exc:
+            except (ConnectionError, TimeoutError, grpc.RpcError) as exc:
+                # grpc.RpcError: pymilvus raises a call past its timeout (DEADLINE_EXCEEDED)
+                # as it comes from gRPC, untranslated.
                 err = StoreError(f"Milvus {what} failed: {exc}")
                 err.unavailable = True
                 raise err from exc

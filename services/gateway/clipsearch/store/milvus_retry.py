@@ -71,7 +71,8 @@ def retry_unavailable(
             return call()
         except StoreError as exc:
             attempt += 1
-            if not is_unavailable(exc.__cause__) or clock() + delay > deadline:
+            away = exc.unavailable or is_unavailable(exc.__cause__)
+            if not away or clock() + delay > deadline:
                 raise
             if attempt == 1:
                 log.warning(
