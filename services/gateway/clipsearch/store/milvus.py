@@ -197,7 +197,9 @@ class MilvusStore:
         if self._meta_ready:
             return
         with self._call("create meta collection", ddl=True) as c:
-            ms.create_meta_collection(c, self._meta_name, self._reads.get("timeout"))
+            # Bounded only after a restart: a first load on a fresh server takes its time.
+            timeout = self._reads.get("timeout") if self._reloading else None
+            ms.create_meta_collection(c, self._meta_name, timeout)
         self._meta_ready = True
 
     def _read_meta(self, group: str) -> ms.GroupMeta | None:
@@ -227,7 +229,7 @@ class MilvusStore:
                 c.load_collection(
                     self.collection(group, target),
                     _async=self._reloading,
-                    timeout=self._reads.get("timeout"),
+                    timeout=self._reads.get("timeout") if self._reloading else None,
                 )
         self._groups[group] = meta
         return meta
