@@ -6,7 +6,6 @@ Pictures are generated, never read from disk, and deterministic in their argumen
 from __future__ import annotations
 
 import io
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from clipsearch.bench.loopback import free_port
+from clipsearch.bench.pixels import png_of_zeros
 
 ROOT = Path(__file__).resolve().parents[1]
 # The tiny CLIP trained here on generated shapes (services/encoder/models/shapes).
@@ -106,16 +106,5 @@ def photo(width: int, height: int, seed: int) -> Image.Image:
 
 def png_bomb(width: int, height: int) -> bytes:
     """A valid grayscale PNG of ``width`` x ``height`` zeros, a few hundred KB compressed,
-    written chunk by chunk so that building it never allocates the pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
-
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
-    comp = zlib.compressobj(9)
-    row = b"\x00" * (width + 1)  # filter byte + pixels
-    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-    )
+    built without allocating its pixels (the one builder: ``clipsearch bench pixels``'s)."""
+    return png_of_zeros(width, height)

@@ -1,6 +1,6 @@
-"""Crash safety with a real gateway process: ``kill -9`` in the middle of a 500-image job,
-restart, and the job resumes by itself and ends ``done``; every item reported stored is
-searchable and nothing is stored twice."""
+"""Crash safety with a real gateway process: ``kill -9`` three times in the middle of a
+500-image job, each followed by a restart, and the job resumes by itself and ends ``done``;
+every item reported stored is searchable and nothing is stored twice."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from tests.helpers import free_port, noise
 
 pytestmark = pytest.mark.slow
 N, DISTINCT = 500, 480
-# Kill once at least this many items are stored: well under way, far from the end, so the
-# kill lands mid-job whatever the machine's speed (checked below: items still pending).
+# Kill each time at least this many items are stored: well under way, far from the end, so
+# every kill lands mid-job whatever the machine's speed (checked below: items still pending).
 KILL_AT = N // 10
+KILLS_AT = (KILL_AT, 3 * KILL_AT, 5 * KILL_AT)
 
 
 class Gateway:
@@ -83,25 +84,19 @@ def gateway(tmp_path: Path, model_dir: Path) -> Iterator[Gateway]:
     gw.stop()
 
 
-def test_kill_9_mid_job_resumes_and_ends_done(gateway: Gateway, tmp_path: Path) -> None:
-    pics = [noise(1000 + i) for i in range(DISTINCT)]
-    pics += pics[: N - DISTINCT]  # 20 repeats: duplicates, must not be stored twice
-    gateway.start()
-    files = [("files", (f"img{i:04d}.png", data, "image/png")) for i, data in enumerate(pics)]
-    r = httpx.post(f"{gateway.url}/v1/ingest", files=files, timeout=120)
-    assert r.status_code == 202, r.text
-    job_id = r.json()["job_id"]
+def _kill_once_stored(gateway: Gateway, job_id: str, at: int, db_path: Path) -> None:
+    """Wait until ``at`` items are stored, ``kill -9`` the gateway, check it died mid-job."""
     deadline = time.monotonic() + 300
     while True:  # wait until the job is well under way, then kill
         body = httpx.get(f"{gateway.url}/v1/jobs/{job_id}", params={"limit": 0}, timeout=30).json()
-        if body["counts"]["stored"] >= KILL_AT:
+        if body["counts"]["stored"] >= at:
             break
         assert body["status"] in ("queued", "running"), body
-        assert time.monotonic() < deadline, f"job too slow to reach {KILL_AT} stored: {body}"
+        assert time.monotonic() < deadline, f"job too slow to reach {at} stored: {body}"
         time.sleep(0.01)
     gateway.kill9()
 
-    db = sqlite3.connect(tmp_path / "data" / "jobs.db")
+    db = sqlite3.connect(db_path)
     (status,) = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
     pending, = db.execute(
         "SELECT count(*) FROM items WHERE job_id = ? AND status = 'pending'", (job_id,)
@@ -110,7 +105,18 @@ def test_kill_9_mid_job_resumes_and_ends_done(gateway: Gateway, tmp_path: Path) 
     assert status == "running"
     assert pending > 0, "the kill landed after the job ended: not a crash test"
 
-    gateway.start()  # no resubmission: the job must resume by itself
+
+def test_kill_9_mid_job_resumes_and_ends_done(gateway: Gateway, tmp_path: Path) -> None:
+    pics = [noise(1000 + i) for i in range(DISTINCT)]
+    pics += pics[: N - DISTINCT]  # 20 repeats: duplicates, must not be stored twice
+    gateway.start()
+    files = [("files", (f"img{i:04d}.png", data, "image/png")) for i, data in enumerate(pics)]
+    r = httpx.post(f"{gateway.url}/v1/ingest", files=files, timeout=120)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    for at in KILLS_AT:
+        _kill_once_stored(gateway, job_id, at, tmp_path / "data" / "jobs.db")
+        gateway.start()  # no resubmission: the job must resume by itself
     deadline = time.monotonic() + 300
     while True:
         body = httpx.get(

@@ -18,6 +18,7 @@ only change the address it advertises. Only etcd is loopback-only.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -140,3 +141,27 @@ class StandaloneMilvus:
                 self._watchdog.kill()
                 self._watchdog.wait()
             self._watchdog = None
+
+
+class RestartableMilvus(StandaloneMilvus):
+    """A standalone server whose process can be killed and started again in place."""
+
+    def kill(self) -> None:
+        proc = self._server.server_proc
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except Exception:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def start_again(self) -> None:
+        """Start the killed server again on the same ports and data."""
+        config = self._server.config
+        config.update(proxy_port=self._server.listen_port)  # the same address for clients
+        fixed = {int(config.configs["proxy_port"]), int(config.configs["etcd_port"])}
+        # The package probes those ports with a bind without SO_REUSEADDR, which the old
+        # server's connections in TIME_WAIT fail; Milvus itself (Go) binds with it.
+        probe = config.try_bind_port
+        config.try_bind_port = lambda p: socket.socket() if p in fixed else probe(p)
+        start_with_own_etcd_ports(self._server, Path(config.base_data_dir))

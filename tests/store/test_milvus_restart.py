@@ -7,7 +7,6 @@ does to the compose stack.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pymilvus.exceptions import MilvusUnavailableException
 from clipsearch.store.milvus import MilvusStore
 from clipsearch.store.milvus_retry import is_unavailable, retry_unavailable
 from clipsearch.store.protocol import ImageRecord, StoreError
-from tests.store.milvus_server import StandaloneMilvus, start_with_own_etcd_ports
+from tests.store.milvus_server import RestartableMilvus
 
 DIM = 8
 
@@ -35,29 +34,6 @@ def vec(i: int) -> np.ndarray:
 
 def records(start: int, n: int) -> list[ImageRecord]:
     return [ImageRecord(id=f"r{i}", vector=vec(i)) for i in range(start, start + n)]
-
-
-class RestartableMilvus(StandaloneMilvus):
-    """A standalone server whose process can be killed and started again in place."""
-
-    def kill(self) -> None:
-        proc = self._server.server_proc
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except Exception:
-            proc.kill()
-            proc.wait(timeout=10)
-
-    def start_again(self) -> None:
-        config = self._server.config
-        config.update(proxy_port=self._server.listen_port)  # the same address for clients
-        fixed = {int(config.configs["proxy_port"]), int(config.configs["etcd_port"])}
-        # The package probes those ports with a bind without SO_REUSEADDR, which the old
-        # server's connections in TIME_WAIT fail; Milvus itself (Go) binds with it.
-        probe = config.try_bind_port
-        config.try_bind_port = lambda p: socket.socket() if p in fixed else probe(p)
-        start_with_own_etcd_ports(self._server, Path(self._server.config.base_data_dir))
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from clipsearch.api.auth import build_access
 from clipsearch.api.errors import install_error_handlers
 from clipsearch.api.json_body import MULTIPART_PATHS, body_limits
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
+from clipsearch.api.overload import EventStreams, InflightLimit, RequestClass
 from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
 from clipsearch.api.security import install_access
 from clipsearch.api.state import AppState
@@ -119,7 +120,16 @@ def create_app(
         json_limits=body_limits(cfg),
         multipart_paths=MULTIPART_PATHS,
     )
-    # Keys, Host, CORS, cross-site guard, security headers: before any body is read.
+    # Outside the body limit: a request past its class's cap is refused before any read.
+    limits: dict[RequestClass, int] = {
+        "search": cfg.max_inflight_search,
+        "write": cfg.max_inflight_write,
+        "ingest": cfg.max_inflight_ingest,
+    }
+    app.add_middleware(InflightLimit, limits=limits)
+    app.state.event_streams = EventStreams(cfg.max_event_streams, cfg.event_stream_max_s)
+    # Keys, Host, CORS, cross-site guard, security headers: outermost, so a request without
+    # a valid key is refused before it counts against a cap or any body is read.
     install_access(app, cfg, access)
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)

@@ -92,7 +92,12 @@ async def _store_request_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _store_error(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(error_body("store_unavailable", str(exc)), status_code=503)
+    # A store outage (Milvus restarting): 503 the client may retry, told when to.
+    return JSONResponse(
+        error_body("store_unavailable", str(exc)),
+        status_code=503,
+        headers=retry_after_header(exc, default_s=2.0),
+    )
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

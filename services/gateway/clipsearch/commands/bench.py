@@ -1,4 +1,5 @@
-"""``clipsearch bench {encoder,search,ingest}``: benchmarks that measure, never fail on time.
+"""``clipsearch bench {encoder,search,ingest,load,pixels}``: benchmarks that measure, never
+fail on time.
 
 Each benchmark lives in ``clipsearch.bench.<name>`` and exposes ``add_arguments(parser)``
 and ``run(args) -> int``.
@@ -9,11 +10,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-BENCHES = ("encoder", "search", "ingest")
+BENCHES = ("encoder", "search", "ingest", "load", "pixels")
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("bench", help="run a benchmark (encoder, search, ingest)")
+    parser = sub.add_parser("bench", help="run a benchmark (encoder, search, ingest, load, pixels)")
     benches = parser.add_subparsers(dest="bench", required=True)
     for name in BENCHES:
         bench = benches.add_parser(name, help=f"benchmark: {name}")

@@ -180,6 +180,36 @@ class Settings(BaseSettings):
 
     # --- end of access -------------------------------------------------------------------
 
+    # --- resources (issue 11: what stays bounded under load; see RELIABILITY.md) ---------
+    # Jobs run at once (each its own pipeline; they share the encoder and the store).
+    ingest_concurrent_jobs: int = Field(default=2, ge=1, le=64)
+    # Longest wait for one item's bytes (file, upload, FIFO...); 0 = no limit.
+    ingest_read_timeout_s: float = Field(default=30.0, ge=0)
+    # Longest a job may run before its unfinished items fail (0 = no limit).
+    ingest_job_timeout_s: float = Field(default=0.0, ge=0)
+    # Connections one job opens to one host at once (fetch timeouts start once connected).
+    fetch_per_host_connections: int = Field(default=4, ge=1, le=256)
+    # Longest a Milvus server read (search, query) may take, so an outage is a quick 503.
+    milvus_read_timeout_s: float = Field(default=10.0, gt=0)
+    # Decoded pixels in flight across the process, in megapixels (a bigger picture runs alone).
+    decode_budget_mpx: float = Field(default=64.0, gt=0)
+    # Bytes the upload spool (multipart ingest) may hold; over it: 507 + Retry-After.
+    spool_max_bytes: int = Field(default=2 * 1024**3, ge=1024)
+    # Finished jobs (and their items) are deleted this long after they end (0 = kept).
+    job_retention_s: float = Field(default=7 * 86400.0, ge=0)
+    # Requests in flight per class; past it: 503 + Retry-After at once (0 = no cap).
+    max_inflight_search: int = Field(default=32, ge=0)
+    max_inflight_write: int = Field(default=16, ge=0)
+    max_inflight_ingest: int = Field(default=8, ge=0)
+    # Open /v1/jobs/{id}/events streams, and the longest one lives (seconds).
+    max_event_streams: int = Field(default=32, ge=1)
+    event_stream_max_s: float = Field(default=3600.0, gt=0)
+    # uvicorn: idle keep-alive, the deadline of a request head (slow clients), and the
+    # most connections at once (0 = no cap).
+    http_keep_alive_s: int = Field(default=5, ge=1)
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    http_max_connections: int = Field(default=0, ge=0)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import PurePath
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +14,7 @@ import numpy.typing as npt
 from clipsearch.core.config import Settings
 from clipsearch.core.redact import redact_credentials
 from clipsearch.encoder.protocol import Encoder
+from clipsearch.jobs.spool import Spool
 from clipsearch.jobs.store import Item, ItemStatus, JobStore
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
@@ -74,16 +75,12 @@ class Deps:
     store: VectorStore
     blobs: Blobs
     jobs: JobStore
+    spool: Spool
 
 
 def stub(item: Item) -> Entry:
     """An entry for an item that never got (or no longer has) its bytes."""
     return Entry(item=item, data=b"", id="")
-
-
-def unlink_all(paths: list[str]) -> None:
-    for p in paths:
-        Path(p).unlink(missing_ok=True)
 
 
 def cpu_count() -> int:

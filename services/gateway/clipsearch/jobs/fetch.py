@@ -191,7 +191,11 @@ def sniff_image_type(data: bytes) -> str | None:
 class Fetcher:
     """Fetches image URLs under an SSRF policy, byte cap and total time cap.
 
-    One instance holds one connection pool; close it with :meth:`aclose`.
+    At most ``max_connections`` fetches run at once, ``per_host`` of them to one host; the
+    others wait for a slot *before* their time cap starts, so a slow host makes a job slower
+    but never fails URLs that only waited their turn (with the cap counted from the call, 16
+    of 32 URLs to a host answering in 3 s failed). One instance holds one connection pool;
+    close it with :meth:`aclose`.
     """
 
     def __init__(
@@ -202,6 +206,7 @@ class Fetcher:
         timeout_s: float = 15.0,
         max_redirects: int = 3,
         max_connections: int = 8,
+        per_host: int = 4,
         resolver: Resolver = system_resolver,
         backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
@@ -209,8 +214,13 @@ class Fetcher:
         self.timeout_s = timeout_s
         self.max_redirects = max_redirects
         self.guard = _GuardedBackend(parse_networks(allow_networks), resolver, backend)
+        self._slots = asyncio.Semaphore(max_connections)
+        self._per_host = per_host
+        self._hosts: dict[tuple[str, int | None], asyncio.Semaphore] = {}
+        # Twice the slots: a redirect to another host opens a second connection while its
+        # fetch holds a slot, and must not wait for the pool inside its time cap.
         self._pool = httpcore.AsyncConnectionPool(
-            max_connections=max_connections, network_backend=self.guard, retries=0
+            max_connections=2 * max_connections, network_backend=self.guard, retries=0
         )
 
     async def aclose(self) -> None:
@@ -218,8 +228,11 @@ class Fetcher:
 
     async def fetch(self, url: str) -> Fetched:
         """The bytes at ``url``; raises :class:`FetchError` (or :class:`BlockedTarget`)."""
+        target = _check_url(url)
+        key = (target.host.decode("ascii", "replace").lower(), target.port)
+        host = self._hosts.setdefault(key, asyncio.Semaphore(self._per_host))
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with host, self._slots, asyncio.timeout(self.timeout_s):
                 return await self._fetch(url)
         except TimeoutError as exc:
             raise FetchError("timeout", f"fetch exceeded {self.timeout_s:g} s") from exc

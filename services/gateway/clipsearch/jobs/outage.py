@@ -16,6 +16,10 @@ ends ``partial``/``failed`` and the worker moves on to the next job, instead of 
 the queue forever); until the encoder answers again, later batches of the job get one try
 each and fail at once. Re-submitting the same sources later stores only what is missing:
 the stored pictures are found as duplicates.
+
+A *store* outage (a Milvus server restarting) is simpler: its writes already wait for it
+(``CLIPSEARCH_MILVUS_WRITE_RETRY_S``), and :func:`wait_for_store` makes the job's reads
+(which pictures are stored already) wait as long, so the job pauses instead of failing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import TypeVar
 
 from clipsearch.encoder.protocol import Encoder, EncoderError
 from clipsearch.encoder.resilience import CircuitOpenError, EncoderUnavailable
+from clipsearch.store.protocol import StoreError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -133,3 +138,30 @@ class OutageWait:
         if isinstance(self._last, CircuitOpenError):
             delay = max(delay, self._last.retry_after_s)
         return max(self.min_poll_s, min(self.max_poll_s, delay))
+
+
+async def wait_for_store(
+    call: Callable[[], Awaitable[T]],
+    wait_s: float,
+    note: Callable[[str | None], Awaitable[None]],
+) -> T:
+    """``await call()``, retried with backoff while it raises a :class:`StoreError` that
+    says the store is ``unavailable``, for ``wait_s`` seconds at most; ``note`` says why the
+    job is waiting, and clears it once the store answers."""
+    deadline = time.monotonic() + wait_s
+    delay, waiting = MIN_POLL_S, False
+    while True:
+        try:
+            result = await call()
+        except StoreError as exc:
+            if not exc.unavailable or time.monotonic() + delay > deadline:
+                raise
+            if not waiting:
+                waiting = True
+                await note(f"waiting for the vector store: {exc}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_POLL_S)
+            continue
+        if waiting:
+            await note(None)
+        return result

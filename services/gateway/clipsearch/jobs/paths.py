@@ -8,6 +8,7 @@ refused. With no roots configured, path ingest is off.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,9 +88,28 @@ def read_checked(path: Path, roots: Sequence[Path], max_bytes: int) -> bytes:
     real = Path(os.path.realpath(path))
     if not _under(real, _real_roots(roots)):
         raise PathRefused(f"{path}: outside the allowed ingest roots")
-    fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(max_bytes + 1)
+    data = read_regular(real, max_bytes + 1)
     if len(data) > max_bytes:
         raise PathRefused(f"{path}: more than {max_bytes} bytes")
     return data
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``path``, which must be a regular file *once opened*.
+
+    Opened with ``O_NONBLOCK`` so that a FIFO (or a device) swapped in after the job was
+    submitted cannot block the open itself (a FIFO's open waits for a writer), then
+    ``fstat``-checked on the descriptor, so no swap between check and read is possible.
+    A read that still stalls (a hung network mount) is bounded by the caller's deadline.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PathRefused(f"{path}: not a regular file")
+        os.set_blocking(fd, True)  # a regular file: reads are plain blocking reads
+        with os.fdopen(fd, "rb") as f:
+            fd = -1  # owned by f now
+            return f.read(limit)
+    finally:
+        if fd >= 0:
+            os.close(fd)

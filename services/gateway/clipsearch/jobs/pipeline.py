@@ -37,14 +37,15 @@ from PIL import Image
 from clipsearch.core.errors import ClipsearchError
 from clipsearch.encoder.protocol import ImageDecodeError, Vectors, pixel_path
 from clipsearch.jobs.dedupe import InJobDuplicates
-from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, retrieved, stub, unlink_all
+from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, retrieved, stub
 from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
-from clipsearch.jobs.outage import EncoderGaveUp, OutageWait
-from clipsearch.jobs.paths import PathRefused, read_checked
+from clipsearch.jobs.outage import EncoderGaveUp, OutageWait, wait_for_store
+from clipsearch.jobs.paths import PathRefused, read_checked, read_regular
 from clipsearch.jobs.store import Item, Job
 from clipsearch.usecases.common import check_text
 from clipsearch.usecases.imaging import inspect_image
 from clipsearch.usecases.picture_writes import NewPicture, PictureWriter, blob_write_failed
+from clipsearch.usecases.pixel_budget import shared_budget
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,6 +66,9 @@ class Pipeline:
         self.workers = workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-decode")
         self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-io")
+        # Item reads on their own threads: a read stuck past its deadline (a hung mount)
+        # keeps its thread, and must not take the job's bookkeeping (self.io) with it.
+        self.reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-read")
         # Blob writes (thumbnail + two fsyncs each) wait on the disk far more than they
         # compute: several at once, so a batch's writes overlap instead of queueing.
         self.blob_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ingest-blob")
@@ -76,9 +80,14 @@ class Pipeline:
         self.pixel_encoder = pixel_path(deps.encoder)
         self.outage = OutageWait(deps.encoder, self.cfg.ingest_encoder_wait_s, self._note)
         self.writer = PictureWriter(deps.store, deps.blobs)
+        self.budget = shared_budget(self.cfg.decode_budget_mpx)
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
+        return await self._in(self.io, fn, *args)
+
+    @staticmethod
+    async def _in(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     async def finish(self, results: Sequence[Result], entries: Iterable[Entry] = ()) -> None:
         """Record final states, then drop the spooled uploads they no longer need; copies
@@ -87,7 +96,7 @@ class Pipeline:
             return
         await self._io(self.d.jobs.finish_items, self.job.id, list(results))
         spools = [e.item.spool for e in entries if e.item.spool]
-        await self._io(unlink_all, spools)
+        await self._io(self.d.spool.remove_files, spools)
         self.on_final(len(results))
         copies = [(it, r[2]) for r in results for it in self.dups.settle(r[0], r[1], r[2])]
         if copies:
@@ -111,6 +120,7 @@ class Pipeline:
             timeout_s=self.cfg.fetch_timeout_s,
             max_redirects=self.cfg.fetch_max_redirects,
             max_connections=self.cfg.fetch_concurrency,
+            per_host=self.cfg.fetch_per_host_connections,
         )
         # Register every Pillow plugin once, here: concurrent first calls of Image.open from
         # several decode threads race in Pillow's lazy plugin init (KeyError: 'MPO').
@@ -125,7 +135,7 @@ class Pipeline:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await fetcher.aclose()
-            for pool in (self.pool, self.io, self.blob_pool):
+            for pool in (self.pool, self.io, self.reads, self.blob_pool):
                 pool.shutdown(wait=False, cancel_futures=True)
 
     # --- stage 1: read, hash, dedupe ------------------------------------------------------
@@ -169,9 +179,7 @@ class Pipeline:
                 elif verdict == "new":
                     fresh.append(got)
                 # "wait": its bytes are dropped here; re-read only if it must be tried
-            existing = await self._io(
-                self.d.store.existing_ids, self.group, "images", [e.id for e in fresh]
-            )
+            existing = await self._stored(self.group, [e.id for e in fresh])
             for e in fresh:
                 if e.id in existing:
                     results.append((e.item.seq, "duplicate", e.id, None))
@@ -187,25 +195,42 @@ class Pipeline:
         if not attempted:
             return set()
         ids = [str(i.image_id) for i in attempted]
-        there = await self._io(self.d.store.existing_ids, self.group, "images", ids)
+        there = await self._stored(self.group, ids)
         done = [i for i in attempted if i.image_id in there]
         self.dups.known.update(str(i.image_id) for i in done)
         await self.finish([(i.seq, "stored", i.image_id, None) for i in done], map(stub, done))
         return {i.seq for i in attempted if i.image_id not in there}
 
+    async def _stored(self, group: str, ids: list[str]) -> set[str]:
+        """Which of ``ids`` the store holds, waiting out a store outage (see
+        :func:`~clipsearch.jobs.outage.wait_for_store`)."""
+        return await wait_for_store(
+            lambda: self._io(self.d.store.existing_ids, group, "images", ids),
+            self.cfg.milvus_write_retry_s,
+            self._note,
+        )
+
     async def _read(self, fetcher: Fetcher, item: Item) -> Entry | str:
         """The item's bytes and content id, or an error message."""
         cfg = self.cfg
+        # Every read has a deadline (the fetcher keeps its own, counted from the connection):
+        # a stalled file leaves its thread behind, not the job.
+        deadline = cfg.ingest_read_timeout_s or None
         try:
             if item.kind == "url":
                 data = (await fetcher.fetch(item.source)).data
             elif item.kind == "path":
-                data = await self._io(read_checked, Path(item.source), cfg.ingest_roots,
-                                      cfg.max_upload_bytes)  # fmt: skip
+                async with asyncio.timeout(deadline):
+                    data = await self._in(self.reads, read_checked, Path(item.source),
+                                          cfg.ingest_roots, cfg.max_upload_bytes)  # fmt: skip
             else:
                 if not item.spool:
                     return "upload has no spooled file"
-                data = await self._io(Path(item.spool).read_bytes)
+                async with asyncio.timeout(deadline):
+                    spool = Path(item.spool)
+                    data = await self._in(self.reads, read_regular, spool, cfg.max_upload_bytes + 1)
+        except TimeoutError:
+            return f"read timed out after {deadline:g} s"
         except FetchError as exc:
             return f"fetch {exc.reason}: {exc}"
         except PathRefused as exc:
@@ -255,7 +280,9 @@ class Pipeline:
     def _decode(self, e: Entry) -> Image.Image:
         """Decode once, as uploads do: the picture is validated, preprocessed for the
         encoder's pixel path (if it has one) and thumbnailed from this one decode."""
-        seen = inspect_image(e.data, max_pixels=self.cfg.max_pixels, encoder=self.d.encoder)
+        seen = inspect_image(
+            e.data, max_pixels=self.cfg.max_pixels, budget=self.budget, encoder=self.d.encoder
+        )
         e.pixels = seen.pixels
         e.width, e.height = seen.info.width, seen.info.height
         return seen.image

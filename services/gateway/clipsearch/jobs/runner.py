@@ -1,16 +1,18 @@
-"""The job manager: one worker that runs jobs in order, started in the app lifespan.
+"""The job manager: workers that run jobs from one queue, started in the app lifespan.
 
 On start-up it re-queues every job a previous process left ``queued`` or ``running`` (the
 crash case): their pending items are simply worked again, and the ``attempted`` marks make
-that exact (see :mod:`clipsearch.jobs.store`). Jobs run one at a time because they all
-compete for the same encoder; within a job the pipeline keeps every stage busy.
+that exact (see :mod:`clipsearch.jobs.store`). ``CLIPSEARCH_INGEST_CONCURRENT_JOBS`` jobs
+run at once, each in its own pipeline: they share the encoder (whose batches interleave),
+so one huge or stuck job slows the others instead of blocking them. A job over
+``CLIPSEARCH_INGEST_JOB_TIMEOUT_S`` is stopped and its unfinished items fail. Finished jobs
+are deleted after ``CLIPSEARCH_JOB_RETENTION_S`` by a periodic task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from clipsearch.core.errors import ClipsearchError, TooManyRequests
 from clipsearch.encoder.protocol import Encoder
 from clipsearch.jobs.entry import Deps
 from clipsearch.jobs.pipeline import Pipeline
+from clipsearch.jobs.spool import Spool
 from clipsearch.jobs.store import Job, JobStatus, JobStore, NewItem
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
@@ -68,12 +71,12 @@ class JobManager:
     ) -> None:
         self.settings = settings
         self.jobs = jobs or JobStore(settings.data_dir / "jobs.db")
-        self.deps = Deps(settings, encoder, store, blobs, self.jobs)
+        self.spool = Spool(settings.data_dir / "spool", settings.spool_max_bytes)
+        self.deps = Deps(settings, encoder, store, blobs, self.jobs, self.spool)
         self.collections = collections
-        self.spool_root = settings.data_dir / "spool"
         self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._worker: asyncio.Task[None] | None = None
-        self._current: tuple[str, asyncio.Task[None]] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._running: dict[str, asyncio.Task[None]] = {}
         self._cancelled: set[str] = set()
         self._progress: dict[str, _Progress] = {}
         self._last_rate = 0.0
@@ -81,21 +84,47 @@ class JobManager:
     async def start(self) -> None:
         """Re-queue unfinished jobs (crash recovery), drop spool folders no unfinished job
         needs (a crash between a job's end and its clean-up, or a half-received upload),
-        and start the worker."""
+        and start the workers and the pruning task."""
         active = await to_thread.run_sync(self.jobs.active_job_ids)
-        await to_thread.run_sync(_sweep_spool, self.spool_root, set(active))
+        await to_thread.run_sync(self.spool.sweep, set(active))
         for job_id in active:
             self._queue.put_nowait(job_id)
         if not self._queue.empty():
             log.info("resuming %d unfinished ingest job(s)", self._queue.qsize())
-        self._worker = asyncio.create_task(self._work(), name="ingest-jobs")
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"ingest-jobs-{n}")
+            for n in range(self.settings.ingest_concurrent_jobs)
+        ]
+        if self.settings.job_retention_s > 0:
+            self._workers.append(asyncio.create_task(self._prune_forever(), name="job-prune"))
 
     async def stop(self) -> None:
         """Stop working; an interrupted job stays ``running`` and resumes on next start."""
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
         await to_thread.run_sync(self.jobs.close)
+
+    # --- retention ---------------------------------------------------------------------------
+    async def prune(self) -> int:
+        """Delete the jobs (and items) that ended more than the retention ago; their count."""
+        before = time.time() - self.settings.job_retention_s
+        removed = await to_thread.run_sync(self.jobs.prune_finished, before)
+        if removed:
+            log.info("pruned %d finished job(s) older than %g s", removed,
+                     self.settings.job_retention_s)  # fmt: skip
+        return removed
+
+    async def _prune_forever(self) -> None:
+        # Often enough that nothing outlives its retention by much more than a tenth of it,
+        # never more than once a minute nor less than once an hour.
+        every = min(3600.0, max(60.0, self.settings.job_retention_s / 10))
+        while True:
+            try:
+                await self.prune()
+            except Exception:
+                log.exception("pruning finished jobs failed")
+            await asyncio.sleep(every)
 
     # --- submit / cancel -------------------------------------------------------------------
     async def check_capacity(self, adding: int = 0) -> None:
@@ -141,12 +170,13 @@ class JobManager:
         if job is None or job.status not in ("queued", "running"):
             return job
         self._cancelled.add(job_id)
-        running = self._current is not None and self._current[0] == job_id
-        if self._current is not None and running:
-            self._current[1].cancel()
+        task = self._running.get(job_id)
+        running = task is not None
+        if task is not None:
+            task.cancel()
         await to_thread.run_sync(self.jobs.set_status, job_id, "cancelled")
         if not running:  # a running job's worker removes its uploads once it has stopped
-            await to_thread.run_sync(shutil.rmtree, self.spool_dir(job_id), True)
+            await to_thread.run_sync(self.spool.remove_tree, self.spool_dir(job_id))
         return await self.get(job_id)
 
     # --- read -------------------------------------------------------------------------------
@@ -198,14 +228,23 @@ class JobManager:
 
         pipeline = Pipeline(self.deps, job, group, on_final)
         task = asyncio.create_task(pipeline.run(), name=f"ingest-{job_id}")
-        self._current = (job_id, task)
+        self._running[job_id] = task
+        limit = self.settings.ingest_job_timeout_s or None
+        timed_out = False
         try:
-            await task
+            async with asyncio.timeout(limit):
+                await task
+        except TimeoutError:
+            timed_out = True
+            message = f"job time limit of {limit:g} s exceeded"
+            failed = await to_thread.run_sync(self.jobs.fail_pending, job_id, message)
+            log.warning("ingest job %s stopped after %g s: %d item(s) failed", job_id, limit,
+                        failed)  # fmt: skip
         except asyncio.CancelledError:
             if job_id not in self._cancelled:
                 raise  # shutdown: the job stays running and resumes on the next start
         finally:
-            self._current = None
+            self._running.pop(job_id, None)
             self._progress.pop(job_id, None)
         # A bulk job ends with a flush, so its rows are indexed (fast search on Lite, HNSW
         # on a server) now rather than after the store's idle delay. Best effort: the rows
@@ -217,22 +256,18 @@ class JobManager:
         final = await self.get(job_id)
         assert final is not None
         status = _final_status(final, cancelled=job_id in self._cancelled)
-        await to_thread.run_sync(self.jobs.set_status, job_id, status)
+        note = "job time limit exceeded" if timed_out else None
+        await to_thread.run_sync(self.jobs.set_status, job_id, status, note)
         # Final, cancelled included: nothing will read these uploads again.
-        await to_thread.run_sync(shutil.rmtree, self.spool_dir(job_id), True)
+        await to_thread.run_sync(self.spool.remove_tree, self.spool_dir(job_id))
         log.info("ingest job %s %s: %s", job_id, status, final.counts)
 
+    @property
+    def spool_root(self) -> Path:
+        return self.spool.root
+
     def spool_dir(self, key: str) -> Path:
-        return self.spool_root / key
-
-
-def _sweep_spool(root: Path, keep: set[str]) -> None:
-    """Remove every job folder under ``root`` except those of ``keep``."""
-    if not root.is_dir():
-        return
-    for d in root.iterdir():
-        if d.name not in keep:
-            shutil.rmtree(d, ignore_errors=True)
+        return self.spool.dir(key)
 
 
 def _final_status(job: Job, *, cancelled: bool) -> JobStatus:

@@ -314,6 +314,32 @@ class JobStore:
             [(status, image_id, error, job_id, seq) for seq, status, image_id, error in results],
         )
 
+    def fail_pending(self, job_id: str, error: str) -> int:
+        """Fail every item of ``job_id`` still pending (a job over its time limit)."""
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE items SET status = 'failed', error = ? WHERE job_id = ? AND status = "
+                "'pending'",
+                (error, job_id),
+            )
+        return int(cur.rowcount)
+
+    def prune_finished(self, before: float) -> int:
+        """Delete the jobs that ended before ``before`` (epoch s), items first; their
+        count. Active jobs are never touched, whatever their age."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                old = "SELECT id FROM jobs WHERE status NOT IN ('queued', 'running')" \
+                    " AND finished_at IS NOT NULL AND finished_at < ?"  # fmt: skip
+                self._db.execute(f"DELETE FROM items WHERE job_id IN ({old})", (before,))
+                cur = self._db.execute(f"DELETE FROM jobs WHERE id IN ({old})", (before,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return int(cur.rowcount)
+
 
 def _job(row: sqlite3.Row, counts: dict[str, int]) -> Job:
     return Job(

@@ -9,7 +9,6 @@ the way, nothing is half-written: the spool folder is removed and the error is r
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -95,10 +94,10 @@ async def submit_job(
             owner=owner,
         )
     except BaseException:
-        await to_thread.run_sync(shutil.rmtree, spool, True)
+        await to_thread.run_sync(manager.spool.remove_tree, spool)
         raise
     if not created:  # a concurrent request with the same key won the race
-        await to_thread.run_sync(shutil.rmtree, spool, True)
+        await to_thread.run_sync(manager.spool.remove_tree, spool)
     return job, not created
 
 

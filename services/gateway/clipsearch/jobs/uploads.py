@@ -11,7 +11,8 @@ from pathlib import Path
 from anyio import to_thread
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from clipsearch.core.errors import InvalidRequest, TooLarge
+from clipsearch.core.errors import ClipsearchError, InvalidRequest, TooLarge
+from clipsearch.jobs.spool import Spool
 
 MAX_FIELD_BYTES = 1024 * 1024
 MAX_CAPTIONS_FILE_BYTES = 32 * 1024 * 1024
@@ -41,8 +42,9 @@ class ParsedUpload:
 
 
 class _State:
-    def __init__(self, spool_dir: Path, max_file_bytes: int) -> None:
+    def __init__(self, spool_dir: Path, max_file_bytes: int, quota: Spool | None) -> None:
         self.spool_dir = spool_dir
+        self.quota = quota
         self.max_file_bytes = max_file_bytes
         self.out = ParsedUpload()
         self.header_field = b""
@@ -91,6 +93,8 @@ class _State:
             if self.file.size > self.max_file_bytes:
                 self.file.too_large = True  # the item will fail; stop writing its bytes
                 return
+            if self.quota is not None:
+                self.quota.take(len(chunk))  # SpoolFull past the quota: the upload stops
             os.write(self.fh, chunk)
             return
         limit = MAX_CAPTIONS_FILE_BYTES if self.name == "captions_file" else MAX_FIELD_BYTES
@@ -116,15 +120,21 @@ class _State:
 
 
 async def parse_multipart(
-    content_type: str, body: AsyncIterator[bytes], spool_dir: Path, *, max_file_bytes: int
+    content_type: str,
+    body: AsyncIterator[bytes],
+    spool_dir: Path,
+    *,
+    max_file_bytes: int,
+    quota: Spool | None = None,
 ) -> ParsedUpload:
-    """Parse the body; ``files`` parts are written under ``spool_dir`` (created here)."""
+    """Parse the body; ``files`` parts are written under ``spool_dir`` (created here),
+    their bytes counted against ``quota`` (:class:`~clipsearch.jobs.spool.SpoolFull`)."""
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
         raise UploadError("multipart body without a boundary")
     await to_thread.run_sync(lambda: spool_dir.mkdir(parents=True, exist_ok=True))
-    state = _State(spool_dir, max_file_bytes)
+    state = _State(spool_dir, max_file_bytes, quota)
     parser = MultipartParser(
         boundary,
         {
@@ -152,7 +162,7 @@ async def parse_multipart(
 def _parse(step: Callable[..., object], *args: bytes) -> None:
     try:
         step(*args)
-    except (UploadError, TooLarge):
+    except ClipsearchError:  # ours (UploadError, TooLarge, SpoolFull): as they are
         raise
     except Exception as exc:  # python-multipart raises its own errors for malformed bodies
         raise UploadError(f"malformed multipart body: {exc}") from exc

@@ -31,6 +31,7 @@ from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
+import grpc  # type: ignore[import-untyped]  # pymilvus ships grpcio without stubs
 import numpy as np
 import numpy.typing as npt
 from pymilvus import MilvusClient, MilvusException
@@ -39,7 +40,7 @@ from clipsearch.core.config import Settings
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_schema as ms
 from clipsearch.store.milvus_flush import FlushPolicy
-from clipsearch.store.milvus_retry import retry_unavailable
+from clipsearch.store.milvus_retry import is_unavailable, retry_unavailable
 from clipsearch.store.protocol import (
     Filter,
     GroupInfo,
@@ -85,6 +86,7 @@ class MilvusStore:
         flush_rows: int = 2000,
         flush_idle_s: float = 2.0,
         write_retry_s: float = 60.0,
+        read_timeout_s: float = 10.0,
     ) -> None:
         self.kind = "standalone" if uri.startswith(("http://", "https://", "tcp://")) else "lite"
         if self.kind == "lite":
@@ -98,6 +100,11 @@ class MilvusStore:
         self.hnsw_params = {"M": hnsw_m, "efConstruction": hnsw_ef_construction}
         self.hnsw_ef_search = hnsw_ef_search
         self._timeout = timeout
+        # Reads give up after read_timeout_s: pymilvus otherwise retries a server that is
+        # starting up for as long as it takes, and a search would hang instead of a 503.
+        self._reads: dict[str, Any] = dict(STRONG)
+        if self.kind == "standalone":
+            self._reads["timeout"] = read_timeout_s
         # Lite runs in this process: there is no restart to wait out.
         self._write_retry_s = write_retry_s if self.kind == "standalone" else 0.0
         self._ddl_lock = threading.RLock()
@@ -106,6 +113,8 @@ class MilvusStore:
         )
         self._groups: dict[str, ms.GroupMeta] = {}
         self._meta_ready = False
+        # Set once a server restart was seen: group loads are then asked for, not awaited.
+        self._reloading = False
         self.flush_policy = FlushPolicy(
             self._flush_collection,
             rows=flush_rows,
@@ -131,6 +140,7 @@ class MilvusStore:
             flush_rows=settings.milvus_flush_rows,
             flush_idle_s=settings.milvus_flush_idle_s,
             write_retry_s=settings.milvus_write_retry_s,
+            read_timeout_s=settings.milvus_read_timeout_s,
         )
 
     @staticmethod
@@ -154,9 +164,22 @@ class MilvusStore:
             try:
                 yield self._client
             except MilvusException as exc:
-                raise StoreError(f"Milvus {what} failed: {exc.message}") from exc
-            except (ConnectionError, TimeoutError) as exc:
-                raise StoreError(f"Milvus {what} failed: {exc}") from exc
+                err = StoreError(f"Milvus {what} failed: {exc.message}")
+                err.unavailable = is_unavailable(exc)
+                if "not loaded" in str(exc.message):
+                    # The server restarted: load the collections again on the next call
+                    # (_group, _ensure_meta) rather than wait for the server to get to it;
+                    # without waiting for the load, so reads keep failing fast until then.
+                    self._groups.clear()
+                    self._meta_ready = False
+                    self._reloading = True
+                raise err from exc
+            except (ConnectionError, TimeoutError, grpc.RpcError) as exc:
+                # grpc.RpcError: pymilvus raises a call past its timeout (DEADLINE_EXCEEDED)
+                # as it comes from gRPC, untranslated.
+                err = StoreError(f"Milvus {what} failed: {exc}")
+                err.unavailable = True
+                raise err from exc
 
     def _write(self, what: str, call: Callable[[MilvusClient], object]) -> None:
         """``call(client)``: an idempotent write, retried while a server is restarting (see
@@ -168,11 +191,18 @@ class MilvusStore:
 
         retry_unavailable(once, what, self._write_retry_s)
 
+    def _group_for_write(self, group: str) -> ms.GroupMeta:
+        """:meth:`_group` for a write: waited for like the write itself while a restarted
+        server cannot tell the group's meta or load its collections yet."""
+        return retry_unavailable(lambda: self._group(group), "load group", self._write_retry_s)
+
     def _ensure_meta(self) -> None:
         if self._meta_ready:
             return
         with self._call("create meta collection", ddl=True) as c:
-            ms.create_meta_collection(c, self._meta_name)
+            # Bounded only after a restart: a first load on a fresh server takes its time.
+            timeout = self._reads.get("timeout") if self._reloading else None
+            ms.create_meta_collection(c, self._meta_name, timeout)
         self._meta_ready = True
 
     def _read_meta(self, group: str) -> ms.GroupMeta | None:
@@ -182,7 +212,7 @@ class MilvusStore:
                 self._meta_name,
                 filter=expr.ids_expr([group]),
                 output_fields=["info"],
-                **STRONG,
+                **self._reads,
             )
         return ms.GroupMeta.from_json(rows[0]["info"]) if rows else None
 
@@ -197,7 +227,13 @@ class MilvusStore:
             raise UnknownGroup(f"collection group {group!r} does not exist")
         with self._call("load collections", ddl=True) as c:
             for target in TARGETS:
-                c.load_collection(self.collection(group, target))
+                # After a restart (see _call) the load is only asked for: a search meanwhile
+                # answers 503 at once instead of hanging for the tens of seconds it takes.
+                c.load_collection(
+                    self.collection(group, target),
+                    _async=self._reloading,
+                    timeout=self._reads.get("timeout") if self._reloading else None,
+                )
         self._groups[group] = meta
         return meta
 
@@ -210,7 +246,7 @@ class MilvusStore:
     def list_groups(self) -> list[str]:
         self._ensure_meta()
         with self._call("list groups") as c:
-            rows = c.query(self._meta_name, filter='id != ""', output_fields=["id"], **STRONG)
+            rows = c.query(self._meta_name, filter='id != ""', output_fields=["id"], **self._reads)
         return sorted(str(r["id"]) for r in rows)
 
     def ensure_group(self, group: str, *, dim: int, model_name: str, fingerprint: str) -> None:
@@ -283,17 +319,17 @@ class MilvusStore:
         self._group(group)
         with self._call("count") as c:
             rows = c.query(
-                self.collection(group, target), filter="", output_fields=["count(*)"], **STRONG
+                self.collection(group, target), filter="", output_fields=["count(*)"], **self._reads
             )
         return int(rows[0]["count(*)"])
 
     # --- writes ------------------------------------------------------------------------
     def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None:
-        dim = self._group(group).dim
+        dim = self._group_for_write(group).dim
         self._upsert(group, "images", [ms.image_row(r, dim) for r in records])
 
     def upsert_texts(self, group: str, records: Sequence[TextRecord]) -> None:
-        dim = self._group(group).dim
+        dim = self._group_for_write(group).dim
         self._upsert(group, "texts", [ms.text_row(r, dim) for r in records])
 
     def _upsert(self, group: str, target: Target, rows: list[tuple[dict[str, Any], int]]) -> None:
@@ -328,7 +364,7 @@ class MilvusStore:
                 name,
                 filter=f"image_id == {expr.string_literal(image_id)}",
                 output_fields=["id"],
-                **STRONG,
+                **self._reads,
             )
         return self.delete(group, "texts", [str(r["id"]) for r in rows])
 
@@ -353,7 +389,7 @@ class MilvusStore:
             part = wanted[start : start + IDS_PER_QUERY]
             with self._call("query by id") as c:
                 rows.extend(
-                    c.query(name, filter=expr.ids_expr(part), output_fields=fields, **STRONG)
+                    c.query(name, filter=expr.ids_expr(part), output_fields=fields, **self._reads)
                 )
         return rows
 
@@ -393,7 +429,7 @@ class MilvusStore:
                     output_fields=fields,
                     search_params={"metric_type": "COSINE", "params": params},
                     anns_field="vector",
-                    **STRONG,
+                    **self._reads,
                 )
             return ms.hits_from_raw(raw, fields, min_score)
 

@@ -33,6 +33,11 @@ _UNAVAILABLE_WORDS = (
     "deadline exceeded",
     "service not ready",
     "socket closed",
+    # pymilvus gave up retrying within the call's timeout (a read of a server starting up).
+    "retry timeout",
+    # A restarted server reloads its collections by itself, and refuses reads until then
+    # (the store also reloads them itself on the next call, see MilvusStore._call).
+    "collection not loaded",
 )
 MAX_DELAY_S = 5.0
 
@@ -66,7 +71,8 @@ def retry_unavailable(
             return call()
         except StoreError as exc:
             attempt += 1
-            if not is_unavailable(exc.__cause__) or clock() + delay > deadline:
+            away = exc.unavailable or is_unavailable(exc.__cause__)
+            if not away or clock() + delay > deadline:
                 raise
             if attempt == 1:
                 log.warning(

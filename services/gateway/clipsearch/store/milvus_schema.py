@@ -306,11 +306,12 @@ def rows_in_order(
     return out
 
 
-def create_meta_collection(client: Any, name: str) -> None:
-    """Create (if missing) and load the one-row-per-group meta collection."""
-    if not client.has_collection(name):
+def create_meta_collection(client: Any, name: str, timeout: float | None = None) -> None:
+    """Create (if missing) and load the one-row-per-group meta collection; ``timeout``
+    bounds the check and the load (a server starting up is otherwise waited for)."""
+    if not client.has_collection(name, timeout=timeout):
         # Index created apart: create_collection(index_params=) would wait for its build,
         # which calls AllocTimestamp (see create_collections).
         client.create_collection(name, schema=meta_schema(), consistency_level="Strong")
         client.create_index(name, index_params("FLAT", {}), sync=False)
-    client.load_collection(name)
+    client.load_collection(name, timeout=timeout)

@@ -14,7 +14,10 @@ Filter = dict[str, Any]
 
 
 class StoreError(Exception):
-    """The store failed (unreachable, refused the request)."""
+    """The store failed (unreachable, refused the request). ``unavailable`` is True when
+    the server was not there (restarting): the same call may succeed later."""
+
+    unavailable: bool = False
 
 
 class GroupMismatch(StoreError):

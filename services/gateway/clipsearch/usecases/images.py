@@ -30,6 +30,7 @@ from clipsearch.usecases.common import check_text, image_id_of, run_sync
 from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
 from clipsearch.usecases.metadata import MetadataLimits, check_metadata
 from clipsearch.usecases.picture_writes import NewPicture, PictureWriter
+from clipsearch.usecases.pixel_budget import shared_budget
 from clipsearch.usecases.write_journal import WriteJournal
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ class ImageService:
                 inspect_image,
                 item.data,
                 max_pixels=self._settings.max_pixels,
+                budget=shared_budget(self._settings.decode_budget_mpx),
                 encoder=self._encoder,
             )
         except ClipsearchError as err:

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from clipsearch.core.errors import InvalidRequest, TooLarge
-from clipsearch.encoder.protocol import Encoder, PixelTensor, Vectors, pixel_path
+from clipsearch.encoder.protocol import Encoder, PixelEncoder, PixelTensor, Vectors, pixel_path
 from clipsearch.usecases.common import run_sync
+from clipsearch.usecases.pixel_budget import PixelBudget, decoded_pixels
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -57,18 +58,26 @@ class Inspected:
     pixels: PixelTensor | None = None
 
 
-def inspect_image(data: bytes, *, max_pixels: int, encoder: Encoder | None = None) -> Inspected:
+def inspect_image(
+    data: bytes, *, max_pixels: int, budget: PixelBudget, encoder: Encoder | None = None
+) -> Inspected:
     """Fully decode ``data`` (so a truncated file fails here, not in the encoder), once:
     the picture returned is what the encoder (:func:`encode_pictures`) and the thumbnail
     start from. Raises :class:`~clipsearch.encoder.protocol.ImageDecodeError`
-    (``invalid_image`` or ``image_too_large``). Blocking: call it in a worker thread."""
-    from clipsearch.encoder.preprocess import decode_image
-
+    (``invalid_image`` or ``image_too_large``). Blocking: call it in a worker thread; it
+    waits while the decode would take ``budget`` past its megapixels."""
     # draft_size: a big JPEG decodes at reduced scale (all of it, so truncation still
     # fails) while the reported size stays the original one; with a pixel encoder, at
     # the scale its preprocessing expects, so the vector is the one it computes itself.
     pixel = pixel_path(encoder) if encoder is not None else None
     draft = pixel.input_size() if pixel is not None else DRAFT_SIZE
+    with budget.hold(decoded_pixels(data, draft)):
+        return _decode(data, max_pixels, draft, pixel)
+
+
+def _decode(data: bytes, max_pixels: int, draft: int, pixel: PixelEncoder | None) -> Inspected:
+    from clipsearch.encoder.preprocess import decode_image
+
     decoded = decode_image(data, max_pixels=max_pixels, draft_size=draft)
     info = decoded.info
     fmt = info.format.upper()

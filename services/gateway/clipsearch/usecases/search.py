@@ -25,6 +25,7 @@ from clipsearch.usecases.imaging import (
     encode_pictures,
     inspect_image,
 )
+from clipsearch.usecases.pixel_budget import shared_budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,10 @@ class SearchService:
         pixels = []
         for _, data in images:
             limit = cfg.max_pixels
-            seen = await run_sync(inspect_image, data, max_pixels=limit, encoder=self._encoder)
+            budget = shared_budget(cfg.decode_budget_mpx)
+            seen = await run_sync(
+                inspect_image, data, max_pixels=limit, budget=budget, encoder=self._encoder
+            )
             pixels.append(seen.pixels)
 
         dim = self._encoder.dim

@@ -179,7 +179,7 @@ async def get_image_thumbnail(
     "/{image_id}",
     summary="Delete an image",
     response_model=DeletedOut,
-    responses=error_responses(403, 404),
+    responses=error_responses(403, 404, 503),
     dependencies=[RequireWrite],
 )
 async def delete_image(state: StateDep, collection: CollectionDep, image_id: str) -> DeletedOut:

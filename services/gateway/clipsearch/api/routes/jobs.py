@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +18,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 
 from clipsearch.api.auth import Principal, PrincipalDep, RequireWrite
 from clipsearch.api.deps import StateDep, check_may_create
@@ -31,6 +34,7 @@ from clipsearch.api.jobs_schema import (
 )
 from clipsearch.api.json_body import read_json
 from clipsearch.api.links import ACCEPTED_JOB
+from clipsearch.api.overload import EventStreams
 from clipsearch.core.errors import Forbidden, InvalidRequest, NotFoundError, UnsupportedMediaType
 from clipsearch.core.keys import Scope
 from clipsearch.core.names import COLLECTION_PATTERN
@@ -63,6 +67,7 @@ _ERR = {"model": None, "description": "Error shape: `{error: {code, message, det
         415: _ERR,
         422: _ERR,
         429: _ERR,
+        503: _ERR,
     },
     dependencies=[RequireWrite],
 )
@@ -84,7 +89,7 @@ async def ingest(
     manager = state.jobs
 
     async def read(spool: Path) -> IngestRequest:
-        return await _read_request(request, spool, manager.settings.max_upload_bytes)
+        return await _read_request(request, spool, manager)
 
     async def check_collection(name: str) -> None:
         await check_may_create(state, principal, name)
@@ -104,11 +109,15 @@ async def ingest(
     return JobAccepted.of(job)
 
 
-async def _read_request(request: Request, spool: Path, max_file_bytes: int) -> IngestRequest:
+async def _read_request(request: Request, spool: Path, manager: JobManager) -> IngestRequest:
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         parsed = await parse_multipart(
-            ctype, request.stream(), spool, max_file_bytes=max_file_bytes
+            ctype,
+            request.stream(),
+            spool,
+            max_file_bytes=manager.settings.max_upload_bytes,
+            quota=manager.spool,
         )
         try:
             return request_from_form(parsed)
@@ -209,7 +218,11 @@ async def cancel_job(state: StateDep, principal: PrincipalDep, job_id: str) -> J
     "/v1/jobs/{job_id}/events",
     summary="Server-sent progress events until the job ends",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {"example": _SSE_EXAMPLE}}}, 404: _ERR},
+    responses={
+        200: {"content": {"text/event-stream": {"example": _SSE_EXAMPLE}}},
+        404: _ERR,
+        503: _ERR,
+    },
 )
 async def job_events(
     request: Request,
@@ -219,32 +232,54 @@ async def job_events(
     interval: Annotated[float, Query(ge=0.1, le=10)] = 0.5,
 ) -> StreamingResponse:
     """``progress`` events (the job without items) whenever it changes, ``end`` at the
-    end; a comment line every 15 s keeps proxies from closing an idle stream."""
+    end; a comment line every 15 s keeps proxies from closing an idle stream. A stream
+    lives ``CLIPSEARCH_EVENT_STREAM_MAX_S`` at most (then ``expired``: reconnect), and at
+    most ``CLIPSEARCH_MAX_EVENT_STREAMS`` are open at once (then 503 + ``Retry-After``)."""
     manager = state.jobs
     await _job_or_404(manager, job_id, principal)
+    streams: EventStreams = request.app.state.event_streams
+    slot = streams.acquire()
+    ends_at = time.monotonic() + streams.max_s
 
     async def stream() -> Any:
-        last = ""
-        quiet = 0.0
-        while not await request.is_disconnected():
-            job = await manager.get(job_id)
-            assert job is not None
-            view = job_view(job, manager.rate_eta(job), None, 0, 0).model_dump()
-            body = json.dumps(view)
-            # `error` too: a job waiting for the encoder says so there while counts stand still.
-            state = json.dumps([view["status"], view["counts"], view["error"]])
-            if state != last:
-                yield f"event: progress\ndata: {body}\n\n"
-                last, quiet = state, 0.0
-            elif quiet >= 15:
-                yield ": keep-alive\n\n"
-                quiet = 0.0
-            if job.status in FINAL:
-                yield f"event: end\ndata: {body}\n\n"
-                return
-            await asyncio.sleep(interval)
-            quiet += interval
+        try:
+            async for event in _events(request, manager, job_id, interval, ends_at):
+                yield event
+        finally:
+            slot.release()
 
     return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+        background=BackgroundTask(slot.release),  # if the body never started
     )
+
+
+async def _events(
+    request: Request, manager: JobManager, job_id: str, interval: float, ends_at: float
+) -> AsyncIterator[str]:
+    last = ""
+    quiet = 0.0
+    while not await request.is_disconnected():
+        job = await manager.get(job_id)
+        if job is None:  # pruned (or never there): nothing more to tell
+            return
+        view = job_view(job, manager.rate_eta(job), None, 0, 0).model_dump()
+        body = json.dumps(view)
+        # `error` too: a job waiting for the encoder says so there while counts stand still.
+        state = json.dumps([view["status"], view["counts"], view["error"]])
+        if state != last:
+            yield f"event: progress\ndata: {body}\n\n"
+            last, quiet = state, 0.0
+        elif quiet >= 15:
+            yield ": keep-alive\n\n"
+            quiet = 0.0
+        if job.status in FINAL:
+            yield f"event: end\ndata: {body}\n\n"
+            return
+        if time.monotonic() >= ends_at:
+            yield f"event: expired\ndata: {body}\n\n"
+            return
+        await asyncio.sleep(interval)
+        quiet += interval

@@ -45,7 +45,7 @@ async def store_texts(
     "/{text_id}",
     summary="Delete a text",
     response_model=DeletedOut,
-    responses=error_responses(403, 404),
+    responses=error_responses(403, 404, 503),
     dependencies=[RequireWrite],
 )
 async def delete_text(state: StateDep, collection: CollectionDep, text_id: str) -> DeletedOut:
