@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import free_port, noise
+from clipsearch.bench.loopback import GatewayProcess
+from tests.helpers import noise
 
 pytestmark = pytest.mark.slow
 N, DISTINCT = 500, 480
@@ -27,13 +26,12 @@ KILL_AT = N // 10
 KILLS_AT = (KILL_AT, 3 * KILL_AT, 5 * KILL_AT)
 
 
-class Gateway:
+class Gateway(GatewayProcess):
+    """The real gateway in a child process (bench.loopback's), plus a ``kill -9``."""
+
     def __init__(self, data_dir: Path, model_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = data_dir.parent / "gateway.log"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("CLIPSEARCH_")},
+        self.log_path = data_dir.parent / "gateway.log"
+        env = {
             "CLIPSEARCH_DATA_DIR": str(data_dir),
             "CLIPSEARCH_MODEL_PATH": str(model_dir),
             "CLIPSEARCH_INDEX_TYPE": "FLAT",
@@ -42,39 +40,18 @@ class Gateway:
             "CLIPSEARCH_INGEST_UPSERT_BATCH_SIZE": "8",
             "CLIPSEARCH_INGEST_QUEUE_ITEMS": "8",
         }
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(env, self.log_path.open("ab"))
 
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "clipsearch", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("gateway did not become ready")
+    def start(self, timeout_s: float = 120.0) -> None:
+        try:
+            super().start(timeout_s)
+        except RuntimeError as exc:
+            raise AssertionError(f"{exc}: {self.log_path.read_text()[-3000:]}") from exc
 
     def kill9(self) -> None:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 @pytest.fixture
@@ -82,6 +59,7 @@ def gateway(tmp_path: Path, model_dir: Path) -> Iterator[Gateway]:
     gw = Gateway(tmp_path / "data", model_dir)
     yield gw
     gw.stop()
+    gw.log.close()
 
 
 def _kill_once_stored(gateway: Gateway, job_id: str, at: int, db_path: Path) -> None:
