@@ -31,16 +31,9 @@ KILL_AT = 30  # stored items before the kill: well under way, far from the end
 DOWN_S = 5.0  # how long the server stays dead
 
 
-class Kill9Milvus(RestartableMilvus):
-    def kill9(self) -> None:
-        proc = self._server.server_proc
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture
-def milvus(tmp_path: Path) -> Iterator[Kill9Milvus]:
-    srv = Kill9Milvus(tmp_path / "milvus")
+def milvus(tmp_path: Path) -> Iterator[RestartableMilvus]:
+    srv = RestartableMilvus(tmp_path / "milvus")
     srv.start()
     try:
         yield srv
@@ -85,7 +78,7 @@ def _wait(client: Client, job_id: str, until: Any, timeout: float = 300) -> dict
 
 
 def test_milvus_killed_and_restarted_during_a_job_and_searches(
-    milvus: Kill9Milvus, tmp_path: Path, model_dir: Path
+    milvus: RestartableMilvus, tmp_path: Path, model_dir: Path
 ) -> None:
     settings = Settings(
         _env_file=None,

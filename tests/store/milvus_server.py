@@ -155,6 +155,12 @@ class RestartableMilvus(StandaloneMilvus):
             proc.kill()
             proc.wait(timeout=10)
 
+    def kill9(self) -> None:
+        """SIGKILL: no graceful stop, as a crash or an OOM kill."""
+        proc = self._server.server_proc
+        proc.kill()
+        proc.wait(timeout=10)
+
     def start_again(self) -> None:
         """Start the killed server again on the same ports and data."""
         config = self._server.config

@@ -88,6 +88,14 @@ def test_an_upsert_during_a_restart_lands_once_the_server_is_back(
         store.close()
 
 
+def store_error(message: str, cause: BaseException) -> StoreError:
+    """A StoreError as MilvusStore._call makes it: flagged from its pymilvus cause."""
+    err = StoreError(message)
+    err.unavailable = is_unavailable(cause)
+    err.__cause__ = cause
+    return err
+
+
 def test_only_unavailable_failures_are_retried() -> None:
     assert is_unavailable(MilvusUnavailableException(message="server unavailable"))
     assert is_unavailable(MilvusException(message="Fail connecting to server on milvus:19530"))
@@ -108,7 +116,7 @@ def test_only_unavailable_failures_are_retried() -> None:
     def flaky() -> str:
         calls["n"] += 1
         if calls["n"] < 4:
-            raise StoreError("down") from MilvusUnavailableException(message="unavailable")
+            raise store_error("down", MilvusUnavailableException(message="unavailable"))
         return "ok"
 
     assert retry_unavailable(flaky, "upsert", 60, sleep=sleep, clock=lambda: clock[0]) == "ok"
@@ -116,7 +124,7 @@ def test_only_unavailable_failures_are_retried() -> None:
 
     def refused() -> str:
         calls["n"] += 1
-        raise StoreError("bad") from MilvusException(message="invalid expression")
+        raise store_error("bad", MilvusException(message="invalid expression"))
 
     calls["n"] = 0
     with pytest.raises(StoreError, match="bad"):
@@ -124,7 +132,7 @@ def test_only_unavailable_failures_are_retried() -> None:
     assert calls["n"] == 1
 
     def always_down() -> str:
-        raise StoreError("down") from ConnectionRefusedError()
+        raise store_error("down", ConnectionRefusedError())
 
     sleeps.clear()
     with pytest.raises(StoreError, match="down"):

@@ -61,8 +61,8 @@ def retry_unavailable(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> T:
-    """Run ``call`` (which raises :class:`StoreError` from a pymilvus cause), retrying while
-    the cause says the server is unavailable, for at most ``wait_s`` seconds in all."""
+    """Run ``call``, retrying while it raises a :class:`StoreError` marked ``unavailable``
+    (the server was not there), for at most ``wait_s`` seconds in all."""
     deadline = clock() + wait_s
     delay = first_delay_s
     attempt = 0
@@ -71,8 +71,8 @@ def retry_unavailable(
             return call()
         except StoreError as exc:
             attempt += 1
-            away = exc.unavailable or is_unavailable(exc.__cause__)
-            if not away or clock() + delay > deadline:
+            # MilvusStore._call sets the flag from the pymilvus cause (is_unavailable).
+            if not exc.unavailable or clock() + delay > deadline:
                 raise
             if attempt == 1:
                 log.warning(
