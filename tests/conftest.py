@@ -1,4 +1,8 @@
-"""Fixtures shared by every test package (helpers that are not fixtures: ``tests/helpers``)."""
+"""Fixtures shared by every test package (helpers that are not fixtures: ``tests/helpers``).
+
+``standalone_uri`` is here so the store tests and the collection suite share one server:
+``CLIPSEARCH_TEST_MILVUS_URI=http://127.0.0.1:19530`` reuses one you already run.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from clipsearch.core.config import get_settings
+from tests.store.milvus_server import StandaloneMilvus
 
 # Starlette's TestClient sends `Host: testserver`, which the loopback default of the Host
 # allowlist refuses; every test app accepts it (and the loopback names) unless a test sets
@@ -34,3 +39,21 @@ def clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def standalone_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running Milvus standalone for the session; stopped (and checked gone) after."""
+    given = os.environ.get("CLIPSEARCH_TEST_MILVUS_URI")
+    if given:
+        yield given
+        return
+    server = StandaloneMilvus(tmp_path_factory.mktemp("milvus-standalone"))
+    server.start()
+    pid = server.pid
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # no orphan left behind

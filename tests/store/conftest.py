@@ -8,7 +8,6 @@ instead of starting one (handy while iterating; CI leaves it unset).
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 
 from clipsearch.store.milvus import MilvusStore
-from tests.store.milvus_server import StandaloneMilvus
 from tests.unit.usecase_fakes import FakeStore
 
 StoreFactory = Callable[..., MilvusStore]
@@ -25,24 +23,6 @@ StoreFactory = Callable[..., MilvusStore]
 DIM = 16
 MODEL = "test-model"
 FINGERPRINT = "fp-aaaa"
-
-
-@pytest.fixture(scope="session")
-def standalone_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A running Milvus standalone for the session; stopped (and checked gone) after."""
-    given = os.environ.get("CLIPSEARCH_TEST_MILVUS_URI")
-    if given:
-        yield given
-        return
-    server = StandaloneMilvus(tmp_path_factory.mktemp("milvus-standalone"))
-    server.start()
-    pid = server.pid
-    try:
-        yield server.uri
-    finally:
-        server.stop()
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)  # no orphan left behind
 
 
 @pytest.fixture(scope="session")

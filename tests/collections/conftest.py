@@ -1,0 +1,106 @@
+"""The collection suite: every test in this package runs unchanged against a gateway on
+Milvus Lite and on a real Milvus standalone server (the congruence tests of qdrant-client).
+
+``api`` is one gateway per test module and backend (the tiny ``shapes`` model, a data dir
+of its own, a collection prefix of its own), so modules never see each other's data. Tests
+isolate themselves further with ``collection``, a fresh collection name per test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from clipsearch.api.app import create_app
+from clipsearch.core.config import Settings
+from clipsearch.demo import shapes
+from tests.helpers import SHAPES_MODEL, encoded
+
+
+@dataclass
+class Api:
+    """A running gateway of the suite and the backend under it (``lite``/``standalone``)."""
+
+    client: TestClient
+    settings: Settings
+    backend: str
+
+    def upload(
+        self,
+        pngs: Sequence[bytes],
+        captions: Sequence[str] | None = None,
+        collection: str | None = None,
+        **form: Any,
+    ) -> httpx.Response:
+        """``POST /v1/images`` with ``pngs`` as files (and their captions, and form fields)."""
+        files = [("files", (f"p{i:04d}.png", d, "image/png")) for i, d in enumerate(pngs)]
+        data: dict[str, Any] = dict(form)
+        if captions is not None:
+            data["captions"] = list(captions)
+        params = {"collection": collection} if collection else {}
+        response: httpx.Response = self.client.post(
+            "/v1/images", files=files, data=data, params=params
+        )
+        return response
+
+    def stored(
+        self, pngs: Sequence[bytes], captions: Sequence[str] | None = None, **kw: Any
+    ) -> list[str]:
+        """Upload and assert every item was stored (or already there); their ids."""
+        r = self.upload(pngs, captions, **kw)
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        assert all(i["status"] in ("stored", "duplicate", "updated") for i in items), items
+        return [str(i["id"]) for i in items]
+
+
+def pictures(n: int, seed: int = 11) -> tuple[list[bytes], list[str]]:
+    """``n`` distinct shape pictures (PNG) with their captions, deterministic in ``seed``."""
+    pngs, captions = [], []
+    for image, caption in shapes.iter_samples(n, seed):
+        pngs.append(encoded(image))
+        captions.append(caption)
+    return pngs, captions
+
+
+def suite_settings(backend: str, tmp: Any, uri: str, **overrides: Any) -> Settings:
+    """Settings of a suite gateway: ``uri`` is a Lite file or the standalone server."""
+    return Settings(
+        _env_file=None,
+        data_dir=tmp,
+        model_path=SHAPES_MODEL,
+        milvus_uri=uri,
+        collection_prefix=f"c{uuid.uuid4().hex[:10]}",
+        **overrides,
+    )
+
+
+@pytest.fixture(
+    scope="module",
+    params=["lite", pytest.param("standalone", marks=pytest.mark.standalone)],
+)
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    backend = str(request.param)
+    tmp = tmp_path_factory.mktemp(f"suite-{backend}")
+    uri = str(tmp / "milvus.db") if backend == "lite" else request.getfixturevalue("standalone_uri")
+    settings = suite_settings(backend, tmp, uri)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield Api(client, settings, backend)
+
+
+@pytest.fixture
+def collection() -> str:
+    """A collection name no other test uses."""
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def rng() -> np.random.Generator:
+    return np.random.default_rng(5)
