@@ -12,7 +12,7 @@ import pytest
 from clipsearch.store import milvus_paging as paging
 from clipsearch.store.milvus import MilvusStore
 from clipsearch.store.protocol import Hit, ImageRecord, InvalidStoreRequest
-from tests.store.conftest import DIM, StoreFactory
+from tests.store.conftest import DIM
 
 Matrix = npt.NDArray[np.float32]
 N = 20_000  # > 16,384: the last pages are past Milvus' cap

@@ -206,6 +206,9 @@ def rows_after(query: QueryRange, after: str, limit: int) -> tuple[list[dict[str
     upto: str | None = None
     while True:
         rows = query(after, upto, limit)
+        if not rows and upto is not None:  # emptied meanwhile (deletes): go on past it
+            after, upto = upto, None
+            continue
         if len(rows) < limit:
             return sorted(rows, key=lambda r: str(r["id"])), upto is None
         ids = sorted(str(r["id"]) for r in rows)
