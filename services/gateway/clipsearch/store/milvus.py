@@ -16,6 +16,10 @@ are absorbed here:
   are slow to search on Lite and searched through an inexact interim index on a server.
 - Lite's filters match JSON ``true`` to ``1``: filters on booleans or numbers are checked
   again, typed (:mod:`.typed_filter`).
+- pymilvus' ``search_iterator`` (v1 on both: no iterator v2 before Milvus 2.5) stopped
+  after 5,389 of 18,000 hits on Lite HNSW; pages past 16,384 are range searches by score
+  instead (:mod:`.milvus_paging`), the same on both. ``query(limit=)`` answers in id order on
+  a server but any matching rows on Lite, so id-order scans bisect (``rows_after``).
 
 pymilvus is synchronous. With Lite every call goes through one lock (one embedded server
 per file); a server's gRPC channel is thread-safe, so only schema changes are serialised.
