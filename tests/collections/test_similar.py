@@ -31,7 +31,11 @@ def _jpeg70(img: Image.Image) -> Image.Image:
 
 
 def _scale(f: float) -> Copy:
-    return lambda img: img.resize((round(img.width * f), round(img.height * f)), Image.Resampling.BICUBIC)
+    def scaled(img: Image.Image) -> Image.Image:
+        size = (round(img.width * f), round(img.height * f))
+        return img.resize(size, Image.Resampling.BICUBIC)
+
+    return scaled
 
 
 def _crop(img: Image.Image) -> Image.Image:
