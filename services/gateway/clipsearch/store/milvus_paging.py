@@ -62,20 +62,34 @@ def search(
     min_score: float | None,
 ) -> list[list[Hit]]:
     """``MilvusStore.search`` once its arguments are checked: a plain search for a shallow
-    page, else score keyset paging per query; filters naming booleans or numbers are
-    re-checked typed (Lite matches ``true`` to 1, see :mod:`.typed_filter`), which also
-    takes the keyset path, so a page is full even when the check drops hits."""
+    page, else score keyset paging per query. Filters naming booleans or numbers are
+    re-checked typed (Lite matches ``true`` to 1, see :mod:`.typed_filter`): a shallow page
+    is tried batched first, and only a query the check left short reads on by keyset."""
     typed = needs_check(filter)
-    if not typed and is_shallow(top_k, offset):
+    shallow = is_shallow(top_k, offset)
+    if shallow and not typed:
 
         def window(limit: int, skip: int) -> list[list[Hit]]:
             return hits_from_raw(call(queries, fields, limit, skip), fields, min_score)
 
         return shallow_pages(window, top_k=top_k, offset=offset)
+
+    def accept(hit: Hit) -> bool:
+        return not typed or matches(hit.fields.get("metadata"), filter)
+
+    pages: list[list[Hit] | None] = [None] * len(queries)
+    if shallow:
+        limit = offset + top_k + TIE_MARGIN
+        for i, hits in enumerate(hits_from_raw(call(queries, fields, limit, 0), fields, min_score)):
+            kept = [h for h in sorted(hits, key=order_key) if accept(h)]
+            # Complete when Milvus had no more, or a tie margin is left past the page.
+            if len(hits) < limit or len(kept) >= limit:
+                pages[i] = kept[offset : offset + top_k]
     slim = ["metadata"] if typed else []
-    accept = (lambda h: matches(h.fields.get("metadata"), filter)) if typed else None
-    pages = []
-    for query in queries:
+    deep: dict[int, list[Hit]] = {}
+    for i, query in enumerate(queries):
+        if pages[i] is not None:
+            continue
 
         def ranged(
             limit: int, upper: float | None, depth: int, q: npt.NDArray[np.float32] = query
@@ -83,10 +97,11 @@ def search(
             raw = call(q[None, :], slim, limit, 0, upper=upper, depth=depth)
             return hits_from_raw(raw, slim, None)[0]
 
-        pages.append(
-            deep_page(ranged, top_k=top_k, offset=offset, accept=accept, min_score=min_score)
-        )
-    return with_fields(pages, fetch([h.id for page in pages for h in page]), fields)
+        deep[i] = deep_page(ranged, top_k=top_k, offset=offset, accept=accept, min_score=min_score)
+    rows = fetch([h.id for page in deep.values() for h in page]) if deep else []
+    for i, page in zip(deep, with_fields(list(deep.values()), rows, fields), strict=True):
+        pages[i] = page
+    return [p or [] for p in pages]
 
 
 def order_key(hit: Hit) -> tuple[float, str]:
