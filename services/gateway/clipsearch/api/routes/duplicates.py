@@ -25,7 +25,8 @@ async def duplicates(
     state: StateDep,
     name: Annotated[str, Path(pattern=COLLECTION_PATTERN, examples=["default"])],
     min_score: Annotated[
-        float, Query(description="cosine at or above which two images are duplicates")
+        float,
+        Query(description="cosine at or above which two images are duplicates", examples=[0.95]),
     ] = 0.95,
     limit: Annotated[
         int | None,

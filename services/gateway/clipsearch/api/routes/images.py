@@ -132,10 +132,13 @@ async def similar_images(
     state: StateDep,
     collection: CollectionDep,
     image_id: str,
-    top_k: Annotated[int, Query(description="hits to return (<= max_top_k)")] = 10,
-    min_score: Annotated[float | None, Query(description="cosine threshold, in [-1, 1]")] = None,
+    top_k: Annotated[int, Query(description="hits to return (<= max_top_k)", examples=[5])] = 10,
+    min_score: Annotated[
+        float | None, Query(description="cosine threshold, in [-1, 1]", examples=[0.9])
+    ] = None,
     filter: Annotated[
-        str | None, Query(description='metadata filter as JSON, e.g. {"album": "home"}')
+        str | None,
+        Query(description="metadata filter as JSON", examples=['{"album": "home"}']),
     ] = None,
 ) -> SearchResponse:
     """ "View similar": the stored vector of `image_id` as the query, the image itself left
