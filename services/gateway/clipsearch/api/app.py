@@ -17,7 +17,7 @@ from clipsearch.api.errors import install_error_handlers
 from clipsearch.api.json_body import MULTIPART_PATHS, body_limits
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.overload import EventStreams, InflightLimit, RequestClass
-from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
+from clipsearch.api.routes import docs, health, images, jobs, search, stats, texts, web
 from clipsearch.api.security import install_access
 from clipsearch.api.state import AppState
 from clipsearch.bootstrap import (
@@ -112,6 +112,9 @@ def create_app(
         version=__version__,
         description="Self-hosted image<->text search over CLIP and Milvus.",
         lifespan=lifespan,
+        # /docs and /redoc come from api/routes/docs.py, with their assets served here
+        docs_url=None,
+        redoc_url=None,
     )
     # Multipart uploads up to max_request_bytes; JSON bodies up to their route's limit.
     app.add_middleware(
@@ -134,6 +137,6 @@ def create_app(
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    for module in (health, images, texts, search, stats, web, jobs):
+    for module in (health, images, texts, search, stats, web, jobs, docs):
         app.include_router(module.router)
     return app
