@@ -34,9 +34,7 @@ _KINDS = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".j
 
 
 @pytest.mark.parametrize(("page", "marker"), [("/docs", "SwaggerUIBundle"), ("/redoc", "<redoc")])
-def test_docs_pages_reference_only_their_own_assets(
-    tmp_path: Path, page: str, marker: str
-) -> None:
+def test_docs_pages_reference_only_their_own_assets(tmp_path: Path, page: str, marker: str) -> None:
     c = _client(tmp_path)
     r = c.get(page)
     assert r.status_code == 200
