@@ -210,3 +210,17 @@ def test_gateway_errors_name_the_url(capsys: pytest.CaptureFixture[str]) -> None
     assert "POST http://127.0.0.1:1/v1/search/text" in err
     assert main(["stats", "--url", "nope://x"]) == 2
     assert "not a gateway URL" in capsys.readouterr().err
+
+
+def test_client_similarity(url: str) -> None:
+    with Client(url, collection="sim") as gw:
+        (item,) = gw.add_images([("s.png", noise(500))], captions=["a caption"])
+        by_file = gw.similarity(["a caption", "other words"], ("s.png", noise(500)))
+        by_id = gw.similarity(["a caption", "other words"], image_id=str(item["id"]))
+        with pytest.raises(ValueError, match="not both"):
+            gw.similarity(["x"])
+    assert by_file["image_id"] == by_id["image_id"] == item["id"]
+    assert [s["text"] for s in by_file["scores"]] == ["a caption", "other words"]
+    for a, b in zip(by_file["scores"], by_id["scores"], strict=True):
+        assert a["cosine"] == pytest.approx(b["cosine"], abs=1e-6)
+    assert sum(s["softmax"] for s in by_id["scores"]) == pytest.approx(1.0)

@@ -14,6 +14,7 @@ from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.images import ImageService
 from clipsearch.usecases.search import SearchService
+from clipsearch.usecases.similarity import SimilarityService
 from clipsearch.usecases.texts import TextService
 
 
@@ -29,6 +30,7 @@ class AppState:
     texts: TextService
     search: SearchService
     jobs: JobManager
+    similarity: SimilarityService
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -43,6 +45,7 @@ class AppState:
         """Wire the use-cases over the adapters (one ``Collections`` cache shared by all).
         The job manager is started and stopped by the app's lifespan."""
         collections = Collections(store, encoder)
+        search = SearchService(settings, encoder, store, collections)
         return cls(
             settings=settings,
             encoder=encoder,
@@ -52,6 +55,7 @@ class AppState:
             collections=collections,
             images=ImageService(settings, encoder, store, blobs, collections),
             texts=TextService(settings, encoder, store, collections),
-            search=SearchService(settings, encoder, store, collections),
+            search=search,
             jobs=JobManager(settings, encoder, store, blobs, collections),
+            similarity=SimilarityService(settings, encoder, collections, search),
         )

@@ -52,8 +52,10 @@ from clipsearch.client.results import (
     JobView,
     SearchOptions,
     SearchResult,
+    Similarity,
     StoredItem,
     Target,
+    TextScore,
 )
 from clipsearch.client.sse import parse_events
 
@@ -74,8 +76,10 @@ __all__ = [
     "JobView",
     "SearchOptions",
     "SearchResult",
+    "Similarity",
     "StoredItem",
     "Target",
+    "TextScore",
     "Upload",
 ]
 
@@ -235,6 +239,23 @@ class Client:
         ``{"image_base64"}``; one hit list per query, in order."""
         body = {"queries": [dict(q) for q in queries], **_options(options)}
         return cast(BatchResult, self._json("POST", "/v1/search/batch", json=body))
+
+    def similarity(
+        self, texts: Sequence[str], image: Upload | None = None, *, image_id: str | None = None
+    ) -> Similarity:
+        """``POST /v1/similarity``: the picture (uploaded) or a stored ``image_id`` against
+        ``texts``: per text, in order, ``cosine`` and ``softmax`` (CLIP's, over the texts)."""
+        if (image is None) == (image_id is None):
+            raise ValueError("give an image or an image_id (not both)")
+        if image_id is not None:
+            body = {"image_id": image_id, "texts": list(texts)}
+            return cast(Similarity, self._json("POST", "/v1/similarity", json=body))
+        assert image is not None
+        with _opened([image]) as parts:
+            answer = self._json(
+                "POST", "/v1/similarity", files={"file": parts[0][1]}, data={"texts": list(texts)}
+            )
+        return cast(Similarity, answer)
 
     # -- ingest jobs --------------------------------------------------------------------
 

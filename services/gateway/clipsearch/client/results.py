@@ -60,6 +60,18 @@ class BatchResult(TypedDict):
     took_ms: float
 
 
+class TextScore(TypedDict):
+    text: str
+    cosine: float  # clip-server's clip_score_cosine
+    softmax: float  # clip-server's clip_score: over the texts, logit scale 100
+
+
+class Similarity(TypedDict):
+    image_id: str
+    scores: list[TextScore]
+    took_ms: float
+
+
 class ImageInfo(TypedDict):
     id: str
     source: str

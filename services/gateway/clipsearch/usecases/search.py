@@ -140,7 +140,7 @@ class SearchService:
         dim = self._encoder.dim
         matrix = np.zeros((len(queries), dim), dtype=np.float32)
         if ids:
-            matrix[[i for i, _ in ids]] = await self._stored_vectors(group, [v for _, v in ids])
+            matrix[[i for i, _ in ids]] = await self.stored_vectors(group, [v for _, v in ids])
         try:
             if texts:
                 vecs = await self._encoder.encode_texts([t for _, t in texts])
@@ -162,7 +162,7 @@ class SearchService:
         )
         return SearchResult(hits=hits, took_ms=(time.perf_counter() - started) * 1000.0)
 
-    async def _stored_vectors(self, group: str, image_ids: list[str]) -> Vectors:
+    async def stored_vectors(self, group: str, image_ids: list[str]) -> Vectors:
         """Reuse the stored vectors of ``image_id`` queries instead of re-encoding."""
         unique = list(dict.fromkeys(image_ids))
         rows = await run_sync(self._store.get, group, "images", unique, with_vectors=True)
