@@ -35,6 +35,7 @@ from clipsearch.bootstrap import (
     InstrumentedStore,
     build_blobs,
     build_encoder,
+    build_search_log,
     build_store,
 )
 from clipsearch.core.config import Settings, get_settings
@@ -91,9 +92,15 @@ def create_app(
         if isinstance(enc, ServiceEncoder):
             watcher = asyncio.create_task(enc.watch_startup(cfg.encoder_start_period_s))
         state: AppState | None = None
+        search_log = build_search_log(cfg)
         try:
             state = AppState.build(
-                cfg, InstrumentedEncoder(enc, metrics), InstrumentedStore(st, metrics), bl, metrics
+                cfg,
+                InstrumentedEncoder(enc, metrics),
+                InstrumentedStore(st, metrics),
+                bl,
+                metrics,
+                search_log,
             )
             await ensure_default_collection(state.collections, cfg.default_collection)
             # A gateway killed mid-upload may have left captions without their image.
@@ -111,6 +118,7 @@ def create_app(
                     await watcher
             if state is not None:
                 await state.jobs.stop()
+            search_log.close()
             # Close what we built; adapters passed in belong to the caller.
             if encoder is None:
                 await enc.close()

@@ -14,6 +14,7 @@ from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.images import ImageService
 from clipsearch.usecases.search import SearchService
+from clipsearch.usecases.search_log import NO_SEARCH_LOG, SearchLog
 from clipsearch.usecases.similarity import SimilarityService
 from clipsearch.usecases.texts import TextService
 
@@ -41,11 +42,13 @@ class AppState:
         store: VectorStore,
         blobs: Blobs,
         metrics: Metrics,
+        search_log: SearchLog = NO_SEARCH_LOG,
     ) -> AppState:
-        """Wire the use-cases over the adapters (one ``Collections`` cache shared by all).
+        """Wire the use-cases over the adapters (one ``Collections`` cache shared by all;
+        searches write to ``search_log``).
         The job manager is started and stopped by the app's lifespan."""
         collections = Collections(store, encoder)
-        search = SearchService(settings, encoder, store, collections)
+        search = SearchService(settings, encoder, store, collections, search_log)
         return cls(
             settings=settings,
             encoder=encoder,

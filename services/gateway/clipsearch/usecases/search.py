@@ -26,6 +26,7 @@ from clipsearch.usecases.imaging import (
     inspect_image,
 )
 from clipsearch.usecases.pixel_budget import shared_budget
+from clipsearch.usecases.search_log import NO_SEARCH_LOG, SearchLog, record_search
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +73,13 @@ class SearchService:
         encoder: Encoder,
         store: VectorStore,
         collections: Collections,
+        search_log: SearchLog = NO_SEARCH_LOG,
     ) -> None:
         self._settings = settings
         self._encoder = encoder
         self._store = store
         self._collections = collections
+        self._search_log = search_log  # one line per query; never fails a search
 
     def check_options(self, opts: SearchOptions) -> SearchOptions:
         limit = self._settings.max_top_k
@@ -160,7 +163,9 @@ class SearchService:
             filter=opts.filter or None,
             min_score=opts.min_score,
         )
-        return SearchResult(hits=hits, took_ms=(time.perf_counter() - started) * 1000.0)
+        result = SearchResult(hits=hits, took_ms=(time.perf_counter() - started) * 1000.0)
+        record_search(self._search_log, collection, queries, opts, result)
+        return result
 
     async def stored_vectors(self, group: str, image_ids: list[str]) -> Vectors:
         """Reuse the stored vectors of ``image_id`` queries instead of re-encoding."""
