@@ -101,6 +101,7 @@ def create_app(
                 bl,
                 metrics,
                 search_log,
+                ranker=enc if isinstance(enc, ServiceEncoder) else None,
             )
             await ensure_default_collection(state.collections, cfg.default_collection)
             # A gateway killed mid-upload may have left captions without their image.

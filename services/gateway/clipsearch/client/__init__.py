@@ -206,7 +206,7 @@ class Client:
 
     def search_text(self, query: str, **options: Unpack[SearchOptions]) -> SearchResult:
         """``POST /v1/search/text``. ``options`` (:class:`SearchOptions`): ``target``
-        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``."""
+        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``, ``rerank``."""
         body = {"query": query, **_options(options)}
         return cast(SearchResult, self._json("POST", "/v1/search/text", json=body))
 
@@ -226,7 +226,7 @@ class Client:
             body = {"image_id": image_id, **opts}
             return cast(SearchResult, self._json("POST", "/v1/search/image", json=body))
         assert image is not None
-        form = {k: json.dumps(v) if k == "filter" else str(v) for k, v in opts.items()}
+        form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in opts.items()}
         with _opened([image]) as parts:
             file = parts[0][1]
             answer = self._json("POST", "/v1/search/image", files={"file": file}, data=form)

@@ -18,6 +18,7 @@ class SearchOptions(TypedDict, total=False):
     offset: int
     min_score: float
     filter: dict[str, Any]  # {"field": value | [values]} over the stored metadata
+    rerank: bool  # re-score the page: rerank_score (softmax) and rerank_cosine on each hit
 
 
 class ItemError(TypedDict):
@@ -44,6 +45,8 @@ class Hit(TypedDict):
     metadata: dict[str, Any]
     image_url: str | None
     thumbnail_url: str | None
+    rerank_score: float | None  # with rerank: softmax over the page (clip_score)
+    rerank_cosine: float | None  # with rerank: the cosine as re-scored
 
 
 class SearchResult(TypedDict):

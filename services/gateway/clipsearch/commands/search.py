@@ -36,6 +36,9 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--filter", default=None, help='JSON object over the metadata: \'{"album": "home"}\''
     )
+    parser.add_argument(
+        "--rerank", action="store_true", help="re-score the hits as CLIP ranks (softmax)"
+    )
     parser.add_argument("--json", action="store_true", help="print the gateway's JSON answer")
     add_gateway_args(parser)
     parser.set_defaults(handler=run)
@@ -57,7 +60,10 @@ def format_table(hits: Sequence[Hit], target: str, base: str | None = None) -> s
     links: list[str] = [""]
     for rank, hit in enumerate(hits, 1):
         label = hit.get("text") if target == "texts" else hit.get("caption") or hit.get("source")
-        rows.append((str(rank), f"{hit['score']:.4f}", str(hit["id"])[:12], str(label or "")))
+        score = f"{hit['score']:.4f}"
+        if hit.get("rerank_score") is not None:  # rerank: the softmax beside the cosine
+            score += f" p={hit['rerank_score']:.3f}"
+        rows.append((str(rank), score, str(hit["id"])[:12], str(label or "")))
         links.append(hit_url(base, hit) if base is not None else "")
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines: list[str] = []
@@ -75,6 +81,8 @@ def _options(args: argparse.Namespace) -> SearchOptions | str:
         options["offset"] = args.offset
     if args.min_score is not None:
         options["min_score"] = args.min_score
+    if args.rerank:
+        options["rerank"] = True
     if args.filter is not None:
         try:
             value = json.loads(args.filter)

@@ -58,6 +58,7 @@ class SearchOptions:
     offset: int = 0
     min_score: float | None = None
     filter: Filter | None = None
+    rerank: bool = False  # re-scored by the route through usecases/rerank.py
 
 
 @dataclass(frozen=True, slots=True)

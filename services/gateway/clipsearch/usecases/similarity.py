@@ -37,9 +37,15 @@ def clip_scores(
     """``(cosine, softmax)`` of each candidate row against the ``query`` vector (all unit
     vectors): the cosine, and the softmax over the candidates of ``LOGIT_SCALE * cosine``."""
     cosine = candidates.astype(np.float64) @ query.astype(np.float64)
-    logits = LOGIT_SCALE * cosine
+    return cosine, clip_softmax(cosine)
+
+
+def clip_softmax(cosine: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The softmax over candidates of ``LOGIT_SCALE * cosine`` (clip-server's clip_score)."""
+    logits = LOGIT_SCALE * np.asarray(cosine, dtype=np.float64)
     weights = np.exp(logits - logits.max())  # shifted: no overflow at any cosine
-    return cosine, weights / weights.sum()
+    out: npt.NDArray[np.float64] = weights / weights.sum()
+    return out
 
 
 @dataclass(frozen=True, slots=True)
