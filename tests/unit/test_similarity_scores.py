@@ -73,3 +73,11 @@ def test_everything_is_checked_before_the_encoder_runs() -> None:
         asyncio.run(service.score("default", Query(text="a query"), ["a"]))
     assert info.value.code == "invalid_query"
     assert encoder.calls == []
+
+
+def test_similarity_counts_as_a_search_against_the_caps() -> None:
+    from clipsearch.api.json_body import MULTIPART_PATHS
+    from clipsearch.api.overload import request_class
+
+    assert request_class("POST", "/v1/similarity") == "search"
+    assert "/v1/similarity" in MULTIPART_PATHS  # an upload may be as large as a search's
