@@ -224,3 +224,17 @@ def test_client_similarity(url: str) -> None:
     for a, b in zip(by_file["scores"], by_id["scores"], strict=True):
         assert a["cosine"] == pytest.approx(b["cosine"], abs=1e-6)
     assert sum(s["softmax"] for s in by_id["scores"]) == pytest.approx(1.0)
+
+
+def test_similarity_command(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pic = tmp_path / "s.png"
+    pic.write_bytes(noise(600))
+    assert main(["similarity", "--image", str(pic), "a caption", "other", "--url", url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["cosine", "softmax", "text"]
+    assert [ln.split(maxsplit=2)[2] for ln in lines[1:]] == ["a caption", "other"]
+    argv = ["similarity", "--image-id", "0" * 64, "x", "--url", url, "--json"]
+    assert main(argv) == 1
+    assert "404 image_not_found" in capsys.readouterr().err
+    assert main(["similarity", "--image", str(tmp_path / "none.png"), "x", "--url", url]) == 2
+    assert "no such file" in capsys.readouterr().err
