@@ -170,17 +170,30 @@ class ModelResolutionError(EncoderError):
 
 @dataclass(frozen=True)
 class ModelFiles:
-    """A resolved model folder holding ``textual.onnx`` and ``visual.onnx``."""
+    """A resolved model folder: ``textual.onnx`` and ``visual.onnx`` (clip-server's layout)
+    or ``textual/model.onnx`` and ``visual/model.onnx`` with their configs (Immich's)."""
 
     folder: Path
 
     @property
+    def layout(self) -> str:
+        from clipsearch.encoder.layouts import CLIP_SERVER, detect_layout
+
+        return detect_layout(self.folder) or CLIP_SERVER
+
+    @property
     def textual(self) -> Path:
-        return self.folder / TEXTUAL_FILE
+        from clipsearch.encoder.layouts import layout_paths
+
+        paths = layout_paths(self.folder)
+        return paths.textual if paths else self.folder / TEXTUAL_FILE
 
     @property
     def visual(self) -> Path:
-        return self.folder / VISUAL_FILE
+        from clipsearch.encoder.layouts import layout_paths
+
+        paths = layout_paths(self.folder)
+        return paths.visual if paths else self.folder / VISUAL_FILE
 
     def complete(self) -> bool:
         return self.textual.is_file() and self.visual.is_file()
@@ -219,7 +232,8 @@ def resolve_model_files(settings: Settings, *, table: ModelTable = ONNX_MODELS) 
         if not files.complete():
             raise ModelResolutionError(
                 f"CLIPSEARCH_MODEL_PATH={settings.model_path} must hold "
-                f"{TEXTUAL_FILE} and {VISUAL_FILE}"
+                f"{TEXTUAL_FILE} and {VISUAL_FILE} (clip-server's layout) or "
+                "textual/model.onnx and visual/model.onnx (Immich's layout)"
             )
         return files
 
