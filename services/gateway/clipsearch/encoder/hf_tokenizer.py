@@ -118,6 +118,8 @@ def _pad_token(config: Mapping[str, object], tokenizer: Tokenizer, where: Path |
     padding = tokenizer.padding
     if padding and isinstance(padding.get("pad_token"), str):
         return str(padding["pad_token"])
+    if raw is None and tokenizer.token_to_id("<pad>") is not None:
+        return "<pad>"  # XLM-R's, NLLB's and SigLIP's pad token, by convention
     raise EncoderError(f"{where or 'tokenizer'}: no pad_token the tokenizer knows")
 
 
