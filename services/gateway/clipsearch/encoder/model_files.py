@@ -1,9 +1,10 @@
-"""Finding a model folder: an explicit path, the cache, or clip-as-service's published files.
+"""Finding a model folder: an explicit path, the cache, or a download by catalog name.
 
 Order: ``CLIPSEARCH_MODEL_PATH`` (a folder) wins; else ``<cache dir>/<name>/`` if it holds
-both ONNX files; else the two files are downloaded from ``settings.model_base_url`` by
-name, with an md5 check and resume (HTTP ``Range``) into a ``.part`` file that is renamed
-into place only once verified.
+a model; else the files are downloaded by name: clip-as-service's two ONNX files from
+``settings.model_base_url`` with their md5s, or a Hugging Face repository in Immich's layout
+(:mod:`clipsearch.encoder.hf_download`, names in :mod:`clipsearch.encoder.catalog`). Both
+resume (HTTP ``Range``) into a ``.part`` file that is renamed into place only once verified.
 """
 
 from __future__ import annotations
@@ -156,12 +157,17 @@ VISUAL_IMAGE_SIZE: Mapping[str, int] = {
     "ViT-L-14-336": 336,
     "ViT-H-14": 224,
     "ViT-g-14": 224,
+    # clip-server's M-CLIP models, by full name: their open_clip image towers' sizes.
+    "M-CLIP/XLM-Roberta-Large-Vit-B-32": 224,
+    "M-CLIP/XLM-Roberta-Large-Vit-L-14": 224,
+    "M-CLIP/XLM-Roberta-Large-Vit-B-16Plus": 240,
+    "M-CLIP/LABSE-Vit-L-14": 224,
 }
 
 
 def image_size_for_name(name: str) -> int | None:
     """The input resolution clip-server uses for ``name``, or None for unknown names."""
-    return VISUAL_IMAGE_SIZE.get(name.split("::", 1)[0])
+    return VISUAL_IMAGE_SIZE.get(name) or VISUAL_IMAGE_SIZE.get(name.split("::", 1)[0])
 
 
 class ModelResolutionError(EncoderError):
@@ -206,7 +212,26 @@ def cache_folder_name(name: str) -> str:
 
 
 def md5_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
+    return file_digest(path, "md5", chunk)
+
+
+# Digests a download can be checked against: clip-as-service publishes md5s; the Hugging
+# Face hub gives the sha256 of LFS files and the git blob sha1 of the others.
+DIGESTS = ("md5", "sha256", "git-sha1")
+
+
+def file_digest(path: Path, algo: str, chunk: int = 1 << 20) -> str:
+    """Hex digest of the file: ``md5``, ``sha256`` or ``git-sha1`` (git's blob id:
+    sha1 of ``b"blob <size>\\0"`` and the bytes)."""
+    if algo == "md5":
+        digest = hashlib.md5(usedforsecurity=False)
+    elif algo == "sha256":
+        digest = hashlib.sha256()
+    elif algo == "git-sha1":
+        digest = hashlib.sha1(usedforsecurity=False)
+        digest.update(b"blob %d\0" % path.stat().st_size)
+    else:
+        raise ValueError(f"unknown digest {algo!r}")
     with path.open("rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
@@ -241,6 +266,19 @@ def resolve_model_files(settings: Settings, *, table: ModelTable = ONNX_MODELS) 
     files = ModelFiles(folder)
     specs = table.get(settings.model_name)
     if specs is None:
+        from clipsearch.encoder import catalog
+
+        entry = catalog.lookup(settings.model_name)
+        if entry is not None and entry.source == catalog.HUGGINGFACE:
+            from clipsearch.encoder.hf_download import ensure_hf_model
+
+            return ensure_hf_model(entry, settings, folder)
+        if entry is not None and entry.local_name and not files.complete():
+            raise ModelResolutionError(
+                f"model {settings.model_name!r} is served by clip-server only "
+                f"({entry.note}): use CLIPSEARCH_ENCODER_MODE=service, or for the local "
+                f"encoder CLIPSEARCH_MODEL_NAME={entry.local_name} (the same model in ONNX)"
+            )
         if files.complete():
             return files
         known = ", ".join(sorted(table))
@@ -271,17 +309,18 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _verified(target: Path, md5: str) -> bool:
-    """Whether ``target`` exists with ``md5``; a stamp file spares re-hashing on every start."""
+def verified(target: Path, md5: str, algo: str = "md5") -> bool:
+    """Whether ``target`` exists with that digest; a stamp file spares re-hashing on every
+    start."""
     if not target.is_file():
         return False
     stat = target.stat()
-    stamp = target.with_name(target.name + ".md5")
+    stamp = target.with_name(f"{target.name}.{algo}")
     key = f"{md5} {stat.st_size} {stat.st_mtime_ns}"
     with contextlib.suppress(OSError):
         if stamp.read_text().strip() == key:
             return True
-    if md5_file(target) != md5:
+    if file_digest(target, algo) != md5:
         return False
     stamp.write_text(key + "\n")
     return True
@@ -295,28 +334,32 @@ def ensure_file(
     timeout: float = 60.0,
     max_attempts: int = 3,
     client: httpx.Client | None = None,
+    algo: str = "md5",
 ) -> Path:
-    """``target`` with the given md5, downloading ``url`` (resumable) if it is absent or wrong.
+    """``target`` with the given digest (``algo``: md5 by default), downloading ``url``
+    (resumable) if it is absent or wrong.
 
     A dropped connection resumes from the ``.part`` file's size with ``Range``; a file
-    whose md5 is wrong is deleted and reported (after one fresh retry if it was resumed).
+    whose digest is wrong is deleted and reported (after one fresh retry if it was resumed).
     """
     with _file_lock(target.with_name(target.name + ".lock")):
-        if _verified(target, md5):
+        if verified(target, md5, algo):
             return target
         if target.exists():
-            log.warning("%s does not match md5 %s; downloading it again", target, md5)
+            log.warning("%s does not match %s %s; downloading it again", target, algo, md5)
             target.unlink()
         own_client = client is None
         http = client or httpx.Client(timeout=timeout, follow_redirects=True)
         try:
-            return _download(http, url, target, md5, max_attempts)
+            return _download(http, url, target, md5, max_attempts, algo)
         finally:
             if own_client:
                 http.close()
 
 
-def _download(http: httpx.Client, url: str, target: Path, md5: str, max_attempts: int) -> Path:
+def _download(
+    http: httpx.Client, url: str, target: Path, md5: str, max_attempts: int, algo: str
+) -> Path:
     part = target.with_name(target.name + ".part")
     last_error: Exception | None = None
     for attempt in range(1, max_attempts + 1):
@@ -333,19 +376,19 @@ def _download(http: httpx.Client, url: str, target: Path, md5: str, max_attempts
             if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
                 time.sleep(min(0.2 * attempt, 1.0))
             continue
-        actual = md5_file(part)
+        actual = file_digest(part, algo)
         if actual == md5:
             os.replace(part, target)
-            _verified(target, md5)  # writes the stamp
+            verified(target, md5, algo)  # writes the stamp
             log.info("downloaded %s (%d bytes)", target, target.stat().st_size)
             return target
         part.unlink()
         if offset == 0:
             raise ModelResolutionError(
-                f"md5 mismatch for {url}: expected {md5}, got {actual} (file deleted)"
+                f"{algo} mismatch for {url}: expected {md5}, got {actual} (file deleted)"
             )
         # A resumed file can be corrupt if the server's copy changed: retry once from 0.
-        last_error = ModelResolutionError(f"md5 mismatch after resume: {actual} != {md5}")
+        last_error = ModelResolutionError(f"{algo} mismatch after resume: {actual} != {md5}")
     raise ModelResolutionError(
         f"download of {url} failed after {max_attempts} attempts: {last_error!r}"
     )
