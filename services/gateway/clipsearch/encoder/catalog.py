@@ -55,6 +55,7 @@ class CatalogEntry:
     sha256: Mapping[str, str] = field(default_factory=dict)  # per file, where known
     local_name: str | None = None  # for a service-only name: the local equivalent
     note: str = ""
+    score: str = "cosine"  # "sigmoid" for SigLIP-trained models
 
 
 # open_clip's embed_dim per architecture (the part of a clip-as-service name before "::").
@@ -89,7 +90,9 @@ def _clip_as_service() -> dict[str, CatalogEntry]:
 
 
 def _hf(repo: str, dim: int, languages: tuple[str, ...], note: str) -> CatalogEntry:
+    sigmoid = "siglip" in repo.lower()  # SigLIP, SigLIP 2 and NLLB-CLIP (SigLIP loss)
     return CatalogEntry(
+        score="sigmoid" if sigmoid else "cosine",
         name=repo,
         source=HUGGINGFACE,
         layout=IMMICH,

@@ -106,6 +106,11 @@ class LocalEncoder:
             return self._loaded
 
     @property
+    def folder_config(self) -> ModelConfig:
+        """What the folder's files say, without loading the model (None fields: unknown)."""
+        return self._config
+
+    @property
     def loaded(self) -> bool:
         """Whether the sessions are loaded (they load on first use)."""
         return self._loaded is not None
