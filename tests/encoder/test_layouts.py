@@ -224,3 +224,18 @@ def test_sigmoid_score() -> None:
     assert score_from_cosine(0.9, sig) > score_from_cosine(0.3, sig)
     # Without the trained scale and bias the sigmoid is not calibrated: the cosine stays.
     assert score_from_cosine(0.3, ModelConfig(name="x", score="sigmoid")) == 0.3
+
+
+def test_fixed_batch_graph_runs_in_slices(tmp_path: Path) -> None:
+    """A graph that fixes the batch at 2 gets 5 rows as 2+2+1 (the last slice padded, the
+    padding's output dropped): the same vectors as one row at a time."""
+    from tests.encoder.layout_fixtures import build_image_graph
+
+    build_image_graph(tmp_path / "v.onnx", size=8, dim=6, seed=3, batch=2)
+    session = OrtSession(tmp_path / "v.onnx")
+    assert session.fixed_batch == 2
+    rows = np.random.default_rng(0).standard_normal((5, 3, 8, 8)).astype(np.float32)
+    out = session.run({"image": rows})
+    assert out.shape == (5, 6)
+    pairs = [session.run({"image": np.stack([r, r])})[0] for r in rows]
+    np.testing.assert_allclose(out, np.stack(pairs), atol=1e-6)
