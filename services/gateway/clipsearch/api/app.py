@@ -22,6 +22,7 @@ from clipsearch.api.routes import (
     health,
     images,
     jobs,
+    models,
     search,
     similarity,
     stats,
@@ -156,6 +157,6 @@ def create_app(
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    for module in (health, images, texts, search, similarity, stats, web, jobs, docs):
+    for module in (health, images, texts, search, similarity, stats, models, web, jobs, docs):
         app.include_router(module.router)
     return app
