@@ -76,14 +76,61 @@ class TextsRequest(BaseModel):
     )
 
 
+_SCALAR_SCHEMA: dict[str, Any] = {"type": ["string", "number", "boolean"]}
+_LIST_SCHEMA: dict[str, Any] = {"type": "array", "items": _SCALAR_SCHEMA, "minItems": 1}
+_NUMBER_SCHEMA: dict[str, Any] = {"type": "number"}
+# The filter grammar (clipsearch.store.filter_grammar), for /docs and clients. Validation is
+# the use-cases' (check_filter), so every bad filter answers the one `invalid_filter` code.
+FILTER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "maxProperties": 16,
+    "additionalProperties": {
+        "anyOf": [
+            _SCALAR_SCHEMA,
+            _LIST_SCHEMA,
+            {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": False,
+                "properties": {
+                    "eq": _SCALAR_SCHEMA,
+                    "ne": _SCALAR_SCHEMA,
+                    "in": _LIST_SCHEMA,
+                    "nin": _LIST_SCHEMA,
+                    "gt": _NUMBER_SCHEMA,
+                    "gte": _NUMBER_SCHEMA,
+                    "lt": _NUMBER_SCHEMA,
+                    "lte": _NUMBER_SCHEMA,
+                    "exists": {"type": "boolean"},
+                },
+            },
+        ]
+    },
+    "examples": [
+        {"album": "home"},
+        {"year": {"gte": 2020, "lt": 2024}, "tag": {"in": ["cat", "dog"]}},
+        {"album": {"ne": "x"}, "gps": {"exists": True}, "lang": ["en", "de"]},
+    ],
+}
+FILTER_DESCRIPTION = (
+    "metadata filter, every field must match: a scalar (equal), a list (any of), or an "
+    "operator object (eq, ne, in, nin, gt, gte, lt, lte, exists; several are ANDed). "
+    "Typed: true never matches 1, strings only strings, ranges only numbers; ne/nin match "
+    "records without the field; exists: false means missing or null"
+)
+
+
+def filter_field() -> Any:
+    """The optional ``filter`` of every request that takes one (search, batch, browse)."""
+    return Field(None, description=FILTER_DESCRIPTION, json_schema_extra=FILTER_SCHEMA)
+
+
 class SearchOptionsIn(BaseModel):
     target: TargetField = Field("images", description="images: search pictures; texts: texts")
     top_k: int = Field(10, ge=1, description="hits to return (top_k + offset <= max_top_k)")
     offset: int = Field(0, ge=0, description="hits to skip (paging)")
     min_score: float | None = Field(None, ge=-1.0, le=1.0, description="cosine threshold")
-    filter: dict[str, Any] | None = Field(
-        None, description="metadata field -> value or list of values (all must match)"
-    )
+    filter: dict[str, Any] | None = filter_field()
 
 
 class TextSearchRequest(SearchOptionsIn):
@@ -94,6 +141,10 @@ class TextSearchRequest(SearchOptionsIn):
             "examples": [
                 {"query": "a red circle", "target": "images", "top_k": 5},
                 {"query": "a photo of a dog", "target": "texts", "filter": {"lang": ["en", "de"]}},
+                {
+                    "query": "a beach at sunset",
+                    "filter": {"year": {"gte": 2020, "lt": 2024}, "gps": {"exists": True}},
+                },
             ]
         }
     )
