@@ -79,8 +79,10 @@ INJECTION = 's0" or id != "'
             '((not (exists metadata["y"])) or (metadata["y"] != false and metadata["y"] != "b")'
             ' or metadata["y"] == 0)',
         ),
-        ({"y": {"nin": [1, True]}}, '((not (exists metadata["y"])) or '
-         '(metadata["y"] != 1 and metadata["y"] != true))'),  # fmt: skip
+        (
+            {"y": {"nin": [1, True]}},
+            '((not (exists metadata["y"])) or (metadata["y"] != 1 and metadata["y"] != true))',
+        ),
         ({"y": {"exists": True}}, '(exists metadata["y"])'),
         (
             {"y": {"exists": False}},
@@ -88,9 +90,16 @@ INJECTION = 's0" or id != "'
             'false or metadata["y"] >= 0 or metadata["y"] < 0 or metadata["y"] like "%"))',
         ),
         # Injection strings inside operator values stay one escaped literal.
-        ({"y": {"ne": INJECTION}}, r'((not (exists metadata["y"])) or (metadata["y"] != "s0\" or id != \""))'),  # fmt: skip
+        (
+            {"y": {"ne": INJECTION}},
+            r'((not (exists metadata["y"])) or (metadata["y"] != "s0\" or id != \""))',
+        ),
         ({"y": {"in": [INJECTION]}}, r'(metadata["y"] == "s0\" or id != \"")'),
-        ({"y": {"nin": ['\\"', "\n"]}}, r'((not (exists metadata["y"])) or (metadata["y"] != "\\\"" and metadata["y"] != "\n"))'),  # fmt: skip
+        (
+            {"y": {"nin": ['\\"', "\n"]}},
+            r'((not (exists metadata["y"])) or (metadata["y"] != "\\\"" and '
+            r'metadata["y"] != "\n"))',
+        ),
     ],
 )
 def test_operator_expressions(flt: dict[str, object], rendered: str) -> None:

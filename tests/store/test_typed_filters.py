@@ -137,10 +137,7 @@ def test_operators_on_mixed_types(store: MilvusStore, g: str) -> None:
     )
     store.upsert_texts(
         g,
-        [
-            TextRecord(id=f"m{i}", vector=vec(i), text="t", metadata=m)
-            for i, m in enumerate(MIXED)
-        ],
+        [TextRecord(id=f"m{i}", vector=vec(i), text="t", metadata=m) for i, m in enumerate(MIXED)],
     )
     wrong = []
     for flt, expected in OPERATOR_CASES:

@@ -28,7 +28,10 @@ class ItemError(BaseModel):
 class StoredItem(BaseModel):
     id: str | None = Field(description="sha256 of the image bytes (of the text, for texts)")
     source: str = Field(description="upload name for images; the normalised text for texts")
-    status: Literal["stored", "duplicate", "failed"]
+    status: Literal["stored", "updated", "duplicate", "failed"] = Field(
+        description="updated: the picture was stored already and got the caption or "
+        "metadata this upload brought; duplicate: nothing new"
+    )
     error: ItemError | None = None
 
 
@@ -255,7 +258,10 @@ class ImageOut(BaseModel):
     content_type: str = ""
     width: int = 0
     height: int = 0
-    caption: str = ""
+    caption: str = Field("", description="the main caption")
+    captions: list[str] = Field(
+        default_factory=list, description="every caption text linked to the image, main first"
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
     metadata_omitted: str | None = Field(
         None, description="why the stored metadata is not shown (stored before the limits)"
@@ -274,6 +280,7 @@ class ImageOut(BaseModel):
                     "width": 640,
                     "height": 480,
                     "caption": "a cat on a sofa",
+                    "captions": ["a cat on a sofa", "a sleeping tabby"],
                     "metadata": {"album": "home"},
                     "created_at": 1767225600,
                     "image_url": f"/v1/images/{EXAMPLE_ID}/file",
@@ -291,4 +298,82 @@ class DeletedOut(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"id": EXAMPLE_ID, "deleted": True, "texts_deleted": 1}]}
+    )
+
+
+MetadataModeField = Literal["merge", "replace"]
+_MODE_DESCRIPTION = (
+    "merge (default): the given top-level keys replace theirs, the others stay; "
+    "replace: the given object becomes the whole metadata"
+)
+
+
+class ImagePatchIn(BaseModel):
+    """``PATCH /v1/images/{id}``: every part optional, at least one, applied together."""
+
+    metadata: dict[str, Any] | None = Field(None, description="metadata to merge or replace")
+    metadata_mode: MetadataModeField = Field("merge", description=_MODE_DESCRIPTION)
+    caption: str | None = Field(
+        None, description="the new main caption (the previous main caption text is removed)"
+    )
+    add_captions: list[str] = Field(default_factory=list, description="more caption texts")
+    remove_captions: list[str] = Field(default_factory=list, description="caption texts to delete")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"metadata": {"album": "holidays", "year": 2024}},
+                {
+                    "caption": "a cat asleep on a red sofa",
+                    "add_captions": ["a sleeping tabby"],
+                    "remove_captions": ["a cat on a sofa"],
+                },
+                {"metadata": {"album": "home"}, "metadata_mode": "replace"},
+            ]
+        },
+    )
+
+
+class TextPatchIn(BaseModel):
+    """``PATCH /v1/texts/{id}``: a new text (a new vector and id) and/or metadata."""
+
+    text: str | None = Field(None, description="the new text: encoded again, gets a new id")
+    metadata: dict[str, Any] | None = Field(None, description="metadata to merge or replace")
+    metadata_mode: MetadataModeField = Field("merge", description=_MODE_DESCRIPTION)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"metadata": {"lang": "en"}},
+                {"text": "a red circle on the left", "metadata": {"checked": True}},
+            ]
+        },
+    )
+
+
+class TextOut(BaseModel):
+    id: str = Field(description="the text's id now (a new text has a new id)")
+    text: str
+    image_id: str | None = Field(None, description="the image the text describes, if any")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: int = 0
+    replaced_id: str | None = Field(
+        None, description="the id the text had before, when a new text changed it"
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EXAMPLE_ID,
+                    "text": "a red circle on the left",
+                    "image_id": None,
+                    "metadata": {"lang": "en"},
+                    "created_at": 1767225600,
+                    "replaced_id": EXAMPLE_ID[::-1],
+                }
+            ]
+        }
     )

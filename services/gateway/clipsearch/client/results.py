@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 Target = Literal["images", "texts"]
-ItemStatus = Literal["stored", "duplicate", "failed"]
+ItemStatus = Literal["stored", "updated", "duplicate", "failed"]
 
 
 class SearchOptions(TypedDict, total=False):

@@ -40,8 +40,8 @@ def same(stored: Any, wanted: Any) -> bool:
 
 
 def _holds(metadata: Mapping[str, Any], c: Condition) -> bool:
-    present = metadata.get(c.field) is not None
-    stored = metadata.get(c.field)
+    stored: Any = metadata.get(c.field)
+    present = stored is not None
     if c.op == "exists":
         return present is c.value
     if c.op in ("eq", "in", "ne", "nin"):
