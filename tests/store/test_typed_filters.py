@@ -142,7 +142,7 @@ def test_operators_on_mixed_types(store: MilvusStore, g: str) -> None:
     wrong = []
     for flt, expected in OPERATOR_CASES:
         for target in ("images", "texts"):
-            hits = store.search(g, target, vec(0), top_k=50, filter=flt)[0]  # type: ignore[arg-type]
+            hits = store.search(g, target, vec(0), top_k=50, filter=flt)[0]
             if {h.id for h in hits} != expected:
                 wrong.append((target, flt, sorted({h.id for h in hits} ^ expected)))
     assert wrong == []
