@@ -3,6 +3,7 @@ bring a new caption or metadata (``updated``), on each backend of the suite."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -219,3 +220,36 @@ def test_bad_text_patches(api: Api, collection: str) -> None:
     for tid, body, status, code in cases:
         _error(api.client.patch(f"/v1/texts/{tid}", params=params, json=body), status, code)
     assert [h["id"] for h in _texts(api, collection, "a red circle")] == [text_id]
+
+
+def _job(api: Api, collection: str, files: list[Any], **data: str) -> dict[str, Any]:
+    params = {"collection": collection}
+    r = api.client.post("/v1/ingest", params=params, files=files, data=data)
+    assert r.status_code == 202, r.text
+    url = f"/v1/jobs/{r.json()['job_id']}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # polls the job's state, no fixed wait
+        body: dict[str, Any] = api.client.get(url, params={"limit": 100}).json()
+        if body["status"] not in ("queued", "running"):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"job did not finish: {body}")
+
+
+def test_ingest_job_updates_stored_pictures(api: Api, collection: str) -> None:
+    pngs, caps = pictures(3, seed=27)
+    ids = api.stored(pngs[:2], collection=collection)  # no captions, no metadata
+    files = [("files", (f"p{i}.png", d, "image/png")) for i, d in enumerate(pngs)]
+    csv = f"image_path,caption\np0.png,{caps[0]}\n".encode()
+    files.append(("captions_file", ("captions.csv", csv, "text/csv")))
+    body = _job(api, collection, files)
+    status = {i["source"]: i["status"] for i in body["items"]}
+    # p0 gets its caption, p1 brings nothing new, p2 is new.
+    assert status == {"p0.png": "updated", "p1.png": "duplicate", "p2.png": "stored"}
+    assert (body["status"], body["counts"]["updated"]) == ("done", 1)
+    assert _record(api, ids[0], collection)["captions"] == [caps[0]]
+    assert _texts(api, collection, caps[0])[0]["image_id"] == ids[0]
+    # Job metadata is merged into every stored picture it names.
+    body = _job(api, collection, files[:2], metadata='{"batch": "b2"}')
+    assert [i["status"] for i in body["items"]] == ["updated", "updated"]
+    assert _record(api, ids[1], collection)["metadata"] == {"batch": "b2"}

@@ -82,7 +82,9 @@ def test_an_ingest_job_runs_to_the_end(gw: Client, tmp_path: Path) -> None:
         view = gw.job(accepted["job_id"])
     assert view["status"] == "partial"
     assert view["collection"] == gw.collection
-    assert view["counts"] == {"total": 4, "stored": 3, "duplicate": 0, "failed": 1, "pending": 0}
+    assert view["counts"] == {
+        "total": 4, "stored": 3, "updated": 0, "duplicate": 0, "failed": 1, "pending": 0
+    }  # fmt: skip
     failed = gw.job(accepted["job_id"], item_status="failed", limit=10)["items"]
     assert [i["source"] for i in failed or []] == ["broken.png"]
     assert "clipsearch_http_requests_total" in gw.metrics()

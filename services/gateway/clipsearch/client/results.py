@@ -90,6 +90,7 @@ class JobAccepted(TypedDict):
 class JobCounts(TypedDict):
     total: int
     stored: int
+    updated: int
     duplicate: int
     failed: int
     pending: int

@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from clipsearch.client import JOB_RUNNING, Client, GatewayError
 
@@ -123,12 +123,15 @@ def _follow(client: Client, job_ids: list[str], timeout: float) -> dict[str, Any
             raise RuntimeError(f"jobs still running after {timeout:g} s: {job_ids}")
         time.sleep(0.5)
     summary = {
-        k: sum(v["counts"][k] for v in views) for k in ("total", "stored", "duplicate", "failed")
+        # .get: a gateway from before `updated` existed does not send it
+        k: sum(cast(dict[str, int], v["counts"]).get(k, 0) for v in views)
+        for k in ("total", "stored", "updated", "duplicate", "failed")
     }
     statuses = ", ".join(sorted({v["status"] for v in views}))
     took = time.monotonic() - started
     print(
-        f"{summary['stored']} stored, {summary['duplicate']} duplicate, {summary['failed']} "
+        f"{summary['stored']} stored, {summary['updated']} updated, "
+        f"{summary['duplicate']} duplicate, {summary['failed']} "
         f"failed of {summary['total']} in {took:.1f} s ({statuses})",
         file=sys.stderr,
     )

@@ -133,6 +133,24 @@ class ImagePatcher:
             )
         return ImagePatch(patch.metadata, patch.metadata_mode, caption, add, remove)
 
+    async def add_new(
+        self, group: str, image_id: str, captions: list[str], metadata: dict[str, Any]
+    ) -> bool:
+        """A picture uploaded again (an upload, an ingest item): ``captions`` it lacks are
+        added and ``metadata`` merged; True when that changed it. Blank captions are
+        skipped; a bad one is :class:`InvalidRequest`."""
+        cfg = self._settings
+        texts = [
+            check_text(c, max_chars=cfg.max_text_chars, what="caption")
+            for c in captions
+            if c.strip()
+        ]
+        if not texts and not metadata:
+            return False
+        patch = ImagePatch(metadata=metadata or None, add_captions=list(dict.fromkeys(texts)))
+        changed, _ = await self.apply(group, image_id, patch)
+        return changed
+
     async def apply(
         self, group: str, image_id: str, patch: ImagePatch
     ) -> tuple[bool, dict[str, Any]]:

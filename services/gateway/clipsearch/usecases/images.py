@@ -141,11 +141,8 @@ class ImageService:
     ) -> ItemResult:
         """A picture already stored: its new caption is added and its metadata merged
         (``updated``); nothing new is a ``duplicate``."""
-        if not captions and not item.metadata:
-            return ItemResult(image_id, item.source, "duplicate")
-        patch = ImagePatch(metadata=item.metadata or None, add_captions=captions)
         try:
-            changed, _ = await self._patcher.apply(group, image_id, patch)
+            changed = await self._patcher.add_new(group, image_id, captions, item.metadata)
         except ClipsearchError as err:
             return ItemResult(image_id, item.source, "failed", err)
         return ItemResult(image_id, item.source, "updated" if changed else "duplicate")
