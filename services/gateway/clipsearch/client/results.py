@@ -67,10 +67,20 @@ class ImageInfo(TypedDict):
     width: int
     height: int
     caption: str
+    captions: list[str]  # every caption text of the image, main first
     metadata: dict[str, Any]
     created_at: int
     image_url: str
     thumbnail_url: str
+
+
+class TextInfo(TypedDict):
+    id: str  # the id now: a new text has a new one
+    text: str
+    image_id: str | None
+    metadata: dict[str, Any]
+    created_at: int
+    replaced_id: str | None
 
 
 class Deleted(TypedDict):
