@@ -159,4 +159,5 @@ def create_app(
     install_error_handlers(app)
     for module in (health, images, texts, search, similarity, stats, models, web, jobs, docs):
         app.include_router(module.router)
+    app.include_router(images.json_router)
     return app
