@@ -30,7 +30,7 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def request_class(method: str, path: str) -> RequestClass | None:
     """The class whose cap a request counts against, or None when it is not capped."""
-    if path.startswith("/v1/search"):
+    if path.startswith(("/v1/search", "/v1/similarity")):
         return "search"
     if method == "GET" and path.endswith(("/similar", "/duplicates")):
         return "search"  # near duplicates: searches too

@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from clipsearch.store import filter_grammar
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store.milvus_schema import hits_from_raw
 from clipsearch.store.protocol import Filter, Hit
-from clipsearch.store.typed_filter import matches, needs_check
+from clipsearch.store.typed_filter import matches_all, needs_check
 
 MAX_TOPK = 16384  # Milvus: nq, limit and limit + offset of one search
 TIE_MARGIN = 16  # hits read past each end of a page, so ties at its edges sort right
@@ -74,8 +75,10 @@ def search(
 
         return shallow_pages(window, top_k=top_k, offset=offset)
 
+    conditions = filter_grammar.parse(filter)  # once, not per hit
+
     def accept(hit: Hit) -> bool:
-        return not typed or matches(hit.fields.get("metadata"), filter)
+        return not typed or matches_all(hit.fields.get("metadata"), conditions)
 
     pages: list[list[Hit] | None] = [None] * len(queries)
     if shallow:
