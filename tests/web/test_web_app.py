@@ -40,7 +40,7 @@ def test_text_search_shows_the_right_thumbnails(page: Page, site: Site, artifact
     assert all(colour in c or shape in c for c in captions[:3]), captions
     # The thumbnails are real pictures the browser decoded.
     page.wait_for_function(
-        "[...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth > 0)"
+        "() => [...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth > 0)"
     )
     page.screenshot(path=artifacts / "search.png", full_page=True)
     # The search is in the address bar: a reload shows the same hits.

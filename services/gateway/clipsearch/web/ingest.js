@@ -11,7 +11,7 @@ export function renderIngest(view, { signal }) {
   const files = h("input", { id: "ingest-files", type: "file", multiple: true, accept: "image/*" });
   const folder = h("input", { id: "ingest-folder", type: "file", multiple: true, webkitdirectory: true });
   const urls = h("textarea", { id: "ingest-urls", rows: 3, placeholder: "https://example.org/a.jpg" });
-  const captions = h("input", { id: "ingest-captions", type: "file", accept: ".csv,.tsv,.json,.jsonl,.txt,.token" });
+  const captions = h("input", { id: "ingest-captions", type: "file", accept: ".csv,.token,.txt" });
   const collection = collectionSelect("ingest-collection", "");
   const status = h("p.status", { id: "ingest-status", role: "status" });
   const picked = h("p.meta", { id: "ingest-picked", text: "No files chosen." });
@@ -49,7 +49,7 @@ export function renderIngest(view, { signal }) {
     field("Or a whole folder", folder),
     picked,
     field("Image URLs, one per line", urls),
-    field("Captions file (optional: CSV filename,caption; Flickr .token; JSON)", captions),
+    field("Captions file (optional)", captions, "captions.csv with image_path,caption columns, or a Flickr .token file"),
     field("Collection", collection),
     h("button", { type: "submit", text: "Start ingest" }),
   );

@@ -1,0 +1,112 @@
+"""The web app's library, picture page, ingest and stats pages in a real browser."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from clipsearch.demo.shapes import iter_samples
+from tests.web.conftest import Site, png
+
+pytestmark = pytest.mark.browser
+
+
+def test_edit_a_caption_and_find_it_by_the_new_words(
+    page: Page, site: Site, artifacts: Path
+) -> None:
+    image_id = list(site.seeded)[3]
+    page.goto(f"{site.url}/#/image/{image_id}")
+    expect(page.locator("#captions li").first).to_have_text(site.seeded[image_id])
+    expect(page.locator("#similar li.card").first).to_be_visible()  # similar pictures shown
+    assert image_id not in page.locator("#similar li.card a").evaluate_all(
+        "els => els.map(e => e.getAttribute('href'))"
+    ).__str__()
+    new = "a tiny zebra wearing a hat"
+    page.get_by_label("Main caption").fill(new)
+    page.get_by_label(re.compile("^Metadata")).fill('{"album": "zoo"}')
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#image-status")).to_have_text("Saved.")
+    expect(page.locator("#captions li").first).to_have_text(new)
+    page.screenshot(path=artifacts / "picture.png", full_page=True)
+    stored = httpx.get(f"{site.url}/v1/images/{image_id}").json()
+    assert stored["caption"] == new and stored["metadata"] == {"album": "zoo"}
+    # Found by the new words: a text search over captions, then by the new metadata.
+    page.goto(site.url + "/#/search?target=texts&q=" + new.replace(" ", "+"))
+    top = page.locator("#results li.card").first
+    expect(top.locator(".caption")).to_have_text(new)
+    expect(top.locator("a.open")).to_have_attribute("href", re.compile(image_id))
+    page.goto(site.url + '/#/search?q=a+shape&filter={"album":"zoo"}')
+    expect(page.locator("#results li.card")).to_have_count(1)
+    expect(page.locator("#results li.card").first).to_have_attribute("data-id", image_id)
+
+
+def test_bad_metadata_is_refused_before_sending(page: Page, site: Site) -> None:
+    image_id = list(site.seeded)[4]
+    page.goto(f"{site.url}/#/image/{image_id}")
+    page.get_by_label(re.compile("^Metadata")).fill("[1, 2]")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#image-status")).to_contain_text("must be a JSON object")
+    assert httpx.get(f"{site.url}/v1/images/{image_id}").json()["metadata"] == {}
+
+
+def test_delete_asks_first(page: Page, site: Site) -> None:
+    image_id = list(site.seeded)[5]
+    page.goto(f"{site.url}/#/image/{image_id}")
+    page.get_by_role("button", name="Delete…").click()
+    page.get_by_role("button", name="Cancel").click()
+    assert httpx.get(f"{site.url}/v1/images/{image_id}").status_code == 200
+    page.get_by_role("button", name="Delete…").click()
+    expect(page.get_by_role("button", name="Yes, delete")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"#/library"))
+    assert httpx.get(f"{site.url}/v1/images/{image_id}").status_code == 404
+    site.seeded.pop(image_id)
+
+
+def test_missing_picture_is_an_error(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/#/image/{'0' * 64}")
+    expect(page.locator("#image-status")).to_have_class(re.compile("error"))
+    expect(page.locator("#image-status")).to_contain_text("not_found")
+
+
+def test_drop_a_picture_and_watch_its_job_finish(page: Page, site: Site, artifacts: Path) -> None:
+    (img, caption), *_ = iter_samples(1, seed=7)
+    page.goto(site.url + "/#/ingest")
+    page.set_input_files(
+        "#ingest-files",
+        files=[
+            {"name": "new.png", "mimeType": "image/png", "buffer": png(img)},
+            {"name": "broken.png", "mimeType": "image/png", "buffer": b"not a picture"},
+        ],
+    )
+    expect(page.locator("#ingest-picked")).to_have_text("2 picture(s) chosen")
+    page.set_input_files(
+        "#ingest-captions",
+        files=[{"name": "captions.csv", "mimeType": "text/csv", "buffer": f"image_path,caption\nnew.png,{caption}\n".encode()}],
+    )
+    page.get_by_role("button", name="Start ingest").click()
+    job = page.locator("#jobs li.job").first
+    expect(job).to_have_attribute("data-status", "partial", timeout=60_000)
+    progress = job.locator("progress")
+    assert progress.evaluate("p => [p.value, p.max]") == [2, 2]
+    expect(job).to_contain_text("stored 1")
+    expect(job.locator(".failures li.error")).to_contain_text("broken.png")
+    page.screenshot(path=artifacts / "ingest.png", full_page=True)
+    # The new picture is searchable with its caption.
+    hits = httpx.post(f"{site.url}/v1/search/text", json={"query": caption, "target": "texts"})
+    assert hits.json()["hits"][0]["text"] == caption
+
+
+def test_stats_show_counts_model_and_health(page: Page, site: Site, artifacts: Path) -> None:
+    stats = httpx.get(f"{site.url}/v1/stats").json()
+    page.goto(site.url + "/#/stats")
+    expect(page.locator("#ready")).to_contain_text("Ready")
+    body = page.locator("#stats")
+    expect(body).to_contain_text(stats["encoder"]["fingerprint"])
+    expect(body).to_contain_text("Collection default")
+    expect(body.locator("table", has_text="Encoder")).to_contain_text("ok")
+    page.screenshot(path=artifacts / "stats.png", full_page=True)
