@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, Playwright, sync_playwright
 
 from clipsearch.bench.loopback import GatewayProcess
 from clipsearch.core.keys import Scope, make_entry, new_key
@@ -24,6 +24,11 @@ from tests.helpers import ROOT, SHAPES_MODEL
 ARTIFACTS = ROOT / "test-artifacts" / "web"
 CHROMIUM = Path(os.environ.get("CLIPSEARCH_TEST_CHROMIUM", "/usr/bin/chromium"))
 SEED_N = 30  # more than one library page (24)
+# Every thumbnail of the results decoded by the browser (a function: the CSP forbids eval).
+THUMBNAILS_LOADED = (
+    "() => [...document.querySelectorAll('#results img')]"
+    ".every(i => i.complete && i.naturalWidth > 0)"
+)
 
 
 @dataclass
@@ -44,9 +49,17 @@ def png(img: object) -> bytes:
     return buf.getvalue()
 
 
+def upload(name: str, data: bytes, mime: str = "image/png") -> FilePayload:
+    """A file for ``set_input_files``, as if picked from the disk."""
+    return {"name": name, "mimeType": mime, "buffer": data}
+
+
 def _seed(url: str, headers: dict[str, str]) -> dict[str, str]:
     samples = list(iter_samples(SEED_N, seed=2))
-    files = [("files", (f"shape{i:02d}.png", png(img), "image/png")) for i, (img, _) in enumerate(samples)]
+    files = [
+        ("files", (f"shape{i:02d}.png", png(img), "image/png"))
+        for i, (img, _) in enumerate(samples)
+    ]
     data = {"captions": [caption for _, caption in samples]}
     r = httpx.post(f"{url}/v1/images", files=files, data=data, headers=headers, timeout=120)
     r.raise_for_status()

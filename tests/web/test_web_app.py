@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from clipsearch.demo.shapes import COLOURS, SHAPES, iter_samples
-from tests.web.conftest import Site, png
+from tests.web.conftest import THUMBNAILS_LOADED, Site, png, upload
 
 pytestmark = pytest.mark.browser
 
@@ -36,12 +35,11 @@ def test_text_search_shows_the_right_thumbnails(page: Page, site: Site, artifact
     cards = page.locator("#results li.card")
     expect(cards.first).to_be_visible()
     captions = cards.locator(".caption").all_inner_texts()
-    assert colour in captions[0] and shape in captions[0], captions
+    assert colour in captions[0], captions
+    assert shape in captions[0], captions
     assert all(colour in c or shape in c for c in captions[:3]), captions
     # The thumbnails are real pictures the browser decoded.
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth > 0)"
-    )
+    page.wait_for_function(THUMBNAILS_LOADED)
     page.screenshot(path=artifacts / "search.png", full_page=True)
     # The search is in the address bar: a reload shows the same hits.
     assert f"q=a+{colour}+{shape}" in page.url
@@ -59,14 +57,15 @@ def test_similar_paging_and_back(page: Page, site: Site) -> None:
     expect(page.locator("#search-status")).to_contain_text("pictures like")
     assert f"image_id={first_id}" in page.url
     ids = page.locator("#results li.card").evaluate_all("els => els.map(e => e.dataset.id)")
-    assert ids[0] == first_id and len(ids) == 12  # the stored vector finds its picture first
+    assert ids[0] == first_id  # the stored vector finds its own picture first
+    assert len(ids) == 12
     expect(page.locator("#results li.card .meta").first).to_have_text("score 1.000")
     page.get_by_role("button", name="Next →").click()
-    expect(page.locator("#search-status")).to_contain_text("13–")
+    expect(page.locator("#search-status")).to_contain_text("13\N{EN DASH}")
     page2 = page.locator("#results li.card").evaluate_all("els => els.map(e => e.dataset.id)")
     assert not set(page2) & set(ids)
     page.go_back()
-    expect(page.locator("#search-status")).to_contain_text("1–12")
+    expect(page.locator("#search-status")).to_contain_text("1\N{EN DASH}12")
     page.go_back()
     expect(page.locator("#search-status")).to_contain_text("a blue square")
 
@@ -75,7 +74,7 @@ def test_search_by_dropped_picture_and_image_to_text(page: Page, site: Site) -> 
     img, caption = next(iter(iter_samples(1, seed=2)))  # the first seeded picture again
     page.goto(site.url + "/#/search")
     page.get_by_label("find texts (captions) instead of pictures").check()
-    page.set_input_files("#query-image", files=[{"name": "q.png", "mimeType": "image/png", "buffer": png(img)}])
+    page.set_input_files("#query-image", files=[upload("q.png", png(img))])
     expect(page.locator("#search-status")).to_contain_text("texts for the picture q.png")
     assert page.locator("#results li.card .caption").first.inner_text() == caption
 

@@ -19,7 +19,7 @@ export function collectionSelect(id, current) {
 
 /** A thumbnail, loaded with the API key when one is set. */
 export function thumbnail(imageId, alt) {
-  const img = h("img.thumb", { alt: alt || `picture ${short(imageId)}`, loading: "lazy", width: 160, height: 160 });
+  const img = h("img.thumb", { alt: alt || `picture ${short(imageId)}`, width: 160, height: 160 });
   loadImage(img, `/v1/images/${encodeURIComponent(imageId)}/thumbnail`);
   return img;
 }
