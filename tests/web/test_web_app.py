@@ -3,6 +3,7 @@ delete, ingest with live progress, stats, the API key flow, and a 390 px phone s
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -70,9 +71,28 @@ def test_similar_paging_and_back(page: Page, site: Site) -> None:
     expect(page.locator("#search-status")).to_contain_text("a blue square")
 
 
+def drop_file(page: Page, selector: str, name: str, data: bytes) -> None:
+    """A real drop event on ``selector`` carrying one file, as a drag from the desktop."""
+    transfer = page.evaluate_handle(
+        """([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], name, { type: "image/png" }));
+            return dt;
+        }""",
+        [name, base64.b64encode(data).decode()],
+    )
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
 def test_search_by_dropped_picture_and_image_to_text(page: Page, site: Site) -> None:
     img, caption = next(iter(iter_samples(1, seed=2)))  # the first seeded picture again
     page.goto(site.url + "/#/search")
+    drop_file(page, ".drop", "dropped.png", png(img))
+    expect(page.locator("#search-status")).to_contain_text("pictures for the picture dropped.png")
+    expect(page.locator("#results li.card .meta").first).to_have_text("score 1.000")
+    assert page.locator("#results li.card .caption").first.inner_text() == caption
+    assert "upload=1" in page.url
     page.get_by_label("find texts (captions) instead of pictures").check()
     page.set_input_files("#query-image", files=[upload("q.png", png(img))])
     expect(page.locator("#search-status")).to_contain_text("texts for the picture q.png")

@@ -95,7 +95,14 @@ def test_drop_a_picture_and_watch_its_job_finish(page: Page, site: Site, artifac
     assert progress.evaluate("p => [p.value, p.max]") == [2, 2]
     expect(job).to_contain_text("stored 1")
     expect(job.locator(".failures li.error")).to_contain_text("broken.png")
+    expect(job.get_by_role("button", name="Cancel")).to_be_hidden()  # nothing left to cancel
     page.screenshot(path=artifacts / "ingest.png", full_page=True)
+    # After a reload the page lists the job again, finished, with its failed item.
+    job_id = job.get_attribute("data-job")
+    page.reload()
+    again = page.locator(f'#jobs li.job[data-job="{job_id}"]')
+    expect(again).to_have_attribute("data-status", "partial")
+    expect(again.locator(".failures li.error")).to_contain_text("broken.png")
     # The new picture is searchable with its caption.
     hits = httpx.post(f"{site.url}/v1/search/text", json={"query": caption, "target": "texts"})
     assert hits.json()["hits"][0]["text"] == caption

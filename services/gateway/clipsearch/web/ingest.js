@@ -53,14 +53,29 @@ export function renderIngest(view, { signal }) {
     field("Collection", collection),
     h("button", { type: "submit", text: "Start ingest" }),
   );
-  view.append(h("h1", { text: "Ingest" }), form, status, h("h2", { text: "Jobs" }), jobs);
+  view.append(h("h1", { text: "Ingest" }), form, status, h("h2", { text: "Recent jobs" }), jobs);
+  // The jobs so far (newest first): running ones are followed live, finished ones shown.
+  api("/v1/jobs?limit=10", { signal })
+    .then((list) => {
+      for (const j of list.jobs) if (!jobs.querySelector(`[data-job="${j.job_id}"]`)) jobs.append(followJob(j, signal));
+    })
+    .catch((err) => err.name !== "AbortError" && setStatus(status, String(err), "error"));
 }
 
+const FINAL = new Set(["done", "partial", "failed", "cancelled"]);
+
+/** A job's line: a progress bar fed by the job's events, then its failed items. */
 function followJob(job, signal) {
-  const bar = h("progress", { max: Math.max(job.total, 1), value: 0, "aria-label": `job ${short(job.job_id)} progress` });
+  const total = job.counts ? job.counts.total : job.total;
+  const bar = h("progress", { max: Math.max(total, 1), value: 0, "aria-label": `job ${short(job.job_id)} progress` });
   const line = h("p.meta", { text: "queued" });
   const failures = h("ul.failures");
-  const item = h("li.job", { "data-job": job.job_id, "data-status": job.status }, h("strong", { text: `Job ${short(job.job_id)}` }), bar, line, failures);
+  const cancel = h("button", {
+    type: "button",
+    text: "Cancel",
+    onclick: () => api(`/v1/jobs/${encodeURIComponent(job.job_id)}`, { method: "DELETE" }).catch((err) => (line.textContent = String(err))),
+  });
+  const item = h("li.job", { "data-job": job.job_id, "data-status": job.status }, h("strong", { text: `Job ${short(job.job_id)}` }), bar, line, cancel, failures);
   const show = (j) => {
     const c = j.counts;
     const done = c.total - c.pending;
@@ -69,6 +84,7 @@ function followJob(job, signal) {
     const eta = j.eta_s != null && j.status === "running" ? `, about ${Math.ceil(j.eta_s)} s left` : "";
     line.textContent = `${j.status}: ${done}/${c.total} (stored ${c.stored}, updated ${c.updated}, duplicate ${c.duplicate}, failed ${c.failed})${eta}`;
     item.dataset.status = j.status;
+    cancel.hidden = FINAL.has(j.status);
   };
   const finish = async (j) => {
     show(j);
@@ -83,6 +99,10 @@ function followJob(job, signal) {
       failures.replaceChildren(h("li.error", { text: String(err) }));
     }
   };
+  if (job.counts && FINAL.has(job.status)) {
+    finish(job);
+    return item;
+  }
   streamEvents(
     `/v1/jobs/${encodeURIComponent(job.job_id)}/events`,
     (name, data) => {

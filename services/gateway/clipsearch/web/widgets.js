@@ -47,11 +47,33 @@ export function dropZone(input, text, onFiles) {
     zone.classList.add("over");
   });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (ev) => {
+  zone.addEventListener("drop", async (ev) => {
     ev.preventDefault();
     zone.classList.remove("over");
-    if (ev.dataTransfer && ev.dataTransfer.files.length) onFiles(ev.dataTransfer.files);
+    const dt = ev.dataTransfer;
+    if (!dt) return;
+    // A dropped folder arrives as an entry, not as files: walk it for the files inside.
+    const entries = [...(dt.items || [])].map((it) => it.webkitGetAsEntry && it.webkitGetAsEntry()).filter(Boolean);
+    const files = entries.some((e) => e.isDirectory) ? await filesOf(entries) : [...dt.files];
+    if (files.length) onFiles(files);
   });
   input.addEventListener("change", () => input.files.length && onFiles(input.files));
   return zone;
+}
+
+/** Every file under some FileSystemEntry objects (folders walked depth first). */
+async function filesOf(entries) {
+  const out = [];
+  for (const entry of entries) {
+    if (entry.isFile) out.push(await new Promise((ok, fail) => entry.file(ok, fail)));
+    else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((ok, fail) => reader.readEntries(ok, fail));
+        if (!batch.length) break; // readEntries answers in batches until an empty one
+        out.push(...(await filesOf(batch)));
+      }
+    }
+  }
+  return out;
 }
