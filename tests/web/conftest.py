@@ -99,12 +99,13 @@ def _start(tmp: Path, key: str | None) -> Iterator[Site]:
             gw.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """One gateway for the whole browser session (tests change distinct seeded pictures)."""
     yield from _start(tmp_path_factory.mktemp("web-open"), None)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def keyed_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     yield from _start(tmp_path_factory.mktemp("web-keyed"), new_key())
 

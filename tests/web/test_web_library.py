@@ -15,6 +15,29 @@ from tests.web.conftest import Site, png, upload
 pytestmark = pytest.mark.browser
 
 
+def test_library_pages_through_a_collection(page: Page, site: Site, artifacts: Path) -> None:
+    total = httpx.get(f"{site.url}/v1/images", params={"limit": 1}).json()["total"]
+    assert total > 24  # more than one page
+    page.goto(site.url + "/#/library")
+    cards = page.locator("#library li.card")
+    expect(page.locator("#lib-status")).to_have_text(f"24 of {total} pictures")
+    expect(cards).to_have_count(24)
+    page.screenshot(path=artifacts / "library.png", full_page=True)
+    page.get_by_role("button", name="Load more").click()
+    expect(cards).to_have_count(total)
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    ids = cards.evaluate_all("els => els.map(e => e.dataset.id)")
+    assert len(set(ids)) == total  # every picture once
+    # A filter nothing matches says so; a card opens the picture's page.
+    page.get_by_label("Filter (JSON)").fill('{"album": "nowhere"}')
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#lib-status")).to_have_text("No pictures match the filter.")
+    page.go_back()
+    cards.nth(2).locator("a.open").click()
+    page.wait_for_url(re.compile(f"#/image/{ids[2]}"))
+    expect(page.locator("h1")).to_have_text(f"Picture {ids[2][:12]}")
+
+
 def test_edit_a_caption_and_find_it_by_the_new_words(
     page: Page, site: Site, artifacts: Path
 ) -> None:

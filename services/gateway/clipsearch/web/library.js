@@ -49,7 +49,8 @@ export function renderLibrary(view, { params, signal }) {
       shown += page.items.length;
       cursor = page.next_cursor;
       const total = page.total ?? "?";
-      setStatus(status, shown ? `${shown} of ${total} pictures` : "No pictures here yet: add some on the Ingest page.");
+      const none = params.get("filter") ? "No pictures match the filter." : "No pictures here yet: add some on the Ingest page.";
+      setStatus(status, shown ? `${shown} of ${total} pictures` : none);
       more.hidden = !cursor;
       more.disabled = false;
     } catch (err) {
