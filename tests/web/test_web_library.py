@@ -55,6 +55,8 @@ def test_edit_a_caption_and_find_it_by_the_new_words(
     expect(page.locator("#image-status")).to_have_text("Saved.")
     expect(page.locator("#captions li").first).to_have_text(new)
     page.screenshot(path=artifacts / "picture.png", full_page=True)
+    page.get_by_role("link", name="Search for more like this →").click()
+    expect(page.locator("#results li.card").first).to_have_attribute("data-id", image_id)
     stored = httpx.get(f"{site.url}/v1/images/{image_id}").json()
     assert stored["caption"] == new
     assert stored["metadata"] == {"album": "zoo"}

@@ -72,7 +72,7 @@ export function renderImage(view, { arg: id, params, signal }) {
   api(path(), { signal })
     .then((img) => {
       setStatus(status, "");
-      view.append(details(img, path, status, coll), similar(path, coll, signal));
+      view.append(details(img, path, status, coll), similar(id, path, coll, signal));
     })
     .catch((err) => err.name !== "AbortError" && setStatus(status, String(err), "error"));
 }
@@ -164,7 +164,7 @@ function captionItems(img) {
   return list.length ? list.map((c) => h("li", { text: c })) : [h("li", { text: "(none)" })];
 }
 
-function similar(path, coll, signal) {
+function similar(id, path, coll, signal) {
   const grid = h("ul.grid", { id: "similar", "aria-label": "similar pictures" });
   const status = h("p.status", { role: "status", text: "Loading similar pictures…" });
   api(withQuery(path("/similar"), { top_k: 8 }), { signal })
@@ -173,5 +173,6 @@ function similar(path, coll, signal) {
       for (const hit of data.hits) grid.append(pictureCard(hit.id, coll, [hit.caption || "(no caption)", `score ${hit.score.toFixed(3)}`]));
     })
     .catch((err) => err.name !== "AbortError" && setStatus(status, String(err), "error"));
-  return h("section", {}, h("h2", { text: "Similar pictures" }), status, grid);
+  const more = h("a", { href: href("search", { ...(coll ? { collection: coll } : {}), image_id: id }), text: "Search for more like this →" });
+  return h("section", {}, h("h2", { text: "Similar pictures" }), status, grid, h("p", {}, more));
 }
