@@ -85,6 +85,7 @@ def _start(tmp: Path, key: str | None) -> Iterator[Site]:
         "CLIPSEARCH_DATA_DIR": str(tmp / "data"),
         "CLIPSEARCH_MODEL_PATH": str(SHAPES_MODEL),
         "CLIPSEARCH_INDEX_TYPE": "FLAT",
+        "CLIPSEARCH_AUTO_CREATE_COLLECTIONS": "true",  # a second collection for the picker
     }
     if key:
         env["CLIPSEARCH_API_KEYS"] = make_entry(key, Scope.admin, "web").line()

@@ -7,6 +7,7 @@ import base64
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -111,3 +112,30 @@ def test_errors_are_shown_as_errors(page: Page, site: Site) -> None:
     page.get_by_role("button", name="Search", exact=True).click()
     expect(status).to_contain_text("filter is not valid JSON")
     expect(status).to_have_attribute("role", "alert")
+
+
+def test_collection_picker_and_old_links(page: Page, site: Site) -> None:
+    samples = list(iter_samples(3, seed=11))
+    files = [("files", (f"o{i}.png", png(img), "image/png")) for i, (img, _) in enumerate(samples)]
+    r = httpx.post(
+        f"{site.url}/v1/images",
+        params={"collection": "other"},
+        files=files,
+        data={"captions": [c for _, c in samples]},
+    )
+    assert r.status_code == 200, r.text
+    page.goto(site.url + "/#/search")
+    page.get_by_text("Options").click()
+    picker = page.get_by_label("Collection")
+    expect(picker.locator("option[value=other]")).to_have_count(1)
+    picker.select_option("other")
+    page.get_by_label("Describe a picture").fill("a shape")
+    page.keyboard.press("Enter")
+    expect(page.locator("#results li.card")).to_have_count(3)  # only that collection's
+    assert "collection=other" in page.url
+    captions = set(page.locator("#results li.card .caption").all_inner_texts())
+    assert captions == {c for _, c in samples}
+    # A link of the old page (/?q=...&collection=...) opens the same search in the app.
+    page.goto(site.url + "/?q=a+shape&collection=other")
+    expect(page.locator("#results li.card")).to_have_count(3)
+    assert "#/search?q=a+shape&collection=other" in page.url

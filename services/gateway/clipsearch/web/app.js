@@ -60,9 +60,8 @@ $("key-clear").addEventListener("click", () => {
   render();
 });
 
-// The old page's shared links (/?q=...&target=...) open the same search here.
-const legacy = new URLSearchParams(location.search);
-if (legacy.get("q") && !location.hash) history.replaceState(null, "", "/#/search?" + legacy.toString());
+// The old page's shared links (/?q=...&target=...&collection=...) open the same search here.
+if (location.search && !location.hash) history.replaceState(null, "", "/#/search" + location.search);
 
 window.addEventListener("hashchange", render);
 render();
