@@ -73,16 +73,20 @@ function followJob(job, signal) {
   const cancel = h("button", {
     type: "button",
     text: "Cancel",
-    onclick: () => api(`/v1/jobs/${encodeURIComponent(job.job_id)}`, { method: "DELETE" }).catch((err) => (line.textContent = String(err))),
+    onclick: () =>
+      api(`/v1/jobs/${encodeURIComponent(job.job_id)}`, { method: "DELETE" })
+        .catch((err) => (line.textContent = String(err))),
   });
-  const item = h("li.job", { "data-job": job.job_id, "data-status": job.status }, h("strong", { text: `Job ${short(job.job_id)}` }), bar, line, cancel, failures);
+  const title = h("strong", { text: `Job ${short(job.job_id)}` });
+  const item = h("li.job", { "data-job": job.job_id, "data-status": job.status }, title, bar, line, cancel, failures);
   const show = (j) => {
     const c = j.counts;
     const done = c.total - c.pending;
     bar.max = Math.max(c.total, 1);
     bar.value = done;
     const eta = j.eta_s != null && j.status === "running" ? `, about ${Math.ceil(j.eta_s)} s left` : "";
-    line.textContent = `${j.status}: ${done}/${c.total} (stored ${c.stored}, updated ${c.updated}, duplicate ${c.duplicate}, failed ${c.failed})${eta}`;
+    const parts = `stored ${c.stored}, updated ${c.updated}, duplicate ${c.duplicate}, failed ${c.failed}`;
+    line.textContent = `${j.status}: ${done}/${c.total} (${parts})${eta}`;
     item.dataset.status = j.status;
     cancel.hidden = FINAL.has(j.status);
   };

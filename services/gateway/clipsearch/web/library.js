@@ -9,7 +9,12 @@ const PAGE = 24;
 
 export function renderLibrary(view, { params, signal }) {
   const collection = collectionSelect("lib-collection", params.get("collection") || "");
-  const filter = h("textarea", { id: "lib-filter", rows: 2, value: params.get("filter") || "", placeholder: '{"album": "holidays"}' });
+  const filter = h("textarea", {
+    id: "lib-filter",
+    rows: 2,
+    value: params.get("filter") || "",
+    placeholder: '{"album": "holidays"}',
+  });
   const status = h("p.status", { id: "lib-status", role: "status" });
   const grid = h("ul.grid", { id: "library", "aria-label": "pictures" });
   const more = h("button", { type: "button", id: "lib-more", text: "Load more", hidden: true });
@@ -40,7 +45,8 @@ export function renderLibrary(view, { params, signal }) {
     more.disabled = true;
     setStatus(status, "Loading…", "busy");
     try {
-      const page = await api(withQuery("/v1/images", { collection: coll, filter: params.get("filter"), limit: PAGE, cursor }), { signal });
+      const query = { collection: coll, filter: params.get("filter"), limit: PAGE, cursor };
+      const page = await api(withQuery("/v1/images", query), { signal });
       for (const img of page.items) {
         const card = pictureCard(img.id, coll, [img.caption || "(no caption)", img.source]);
         card.dataset.id = img.id;
@@ -152,7 +158,12 @@ function details(img, path, status, coll) {
         h("h2", { text: "Edit" }),
         field("Main caption", caption),
         field("Metadata (JSON object, replaces the stored one)", metadata),
-        h("div.actions", {}, h("button", { type: "submit", text: "Save" }), h("button.danger", { type: "button", id: "delete", text: "Delete…", onclick: askDelete })),
+        h(
+          "div.actions",
+          {},
+          h("button", { type: "submit", text: "Save" }),
+          h("button.danger", { type: "button", id: "delete", text: "Delete…", onclick: askDelete }),
+        ),
         confirmBox,
       ),
     ),
@@ -170,9 +181,12 @@ function similar(id, path, coll, signal) {
   api(withQuery(path("/similar"), { top_k: 8 }), { signal })
     .then((data) => {
       setStatus(status, data.hits.length ? "" : "No similar pictures.");
-      for (const hit of data.hits) grid.append(pictureCard(hit.id, coll, [hit.caption || "(no caption)", `score ${hit.score.toFixed(3)}`]));
+      for (const hit of data.hits) {
+        grid.append(pictureCard(hit.id, coll, [hit.caption || "(no caption)", `score ${hit.score.toFixed(3)}`]));
+      }
     })
     .catch((err) => err.name !== "AbortError" && setStatus(status, String(err), "error"));
-  const more = h("a", { href: href("search", { ...(coll ? { collection: coll } : {}), image_id: id }), text: "Search for more like this →" });
+  const query = { ...(coll ? { collection: coll } : {}), image_id: id };
+  const more = h("a", { href: href("search", query), text: "Search for more like this →" });
   return h("section", {}, h("h2", { text: "Similar pictures" }), status, grid, h("p", {}, more));
 }

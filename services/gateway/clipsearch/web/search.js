@@ -9,7 +9,14 @@ let uploaded = null; // the picture last searched by upload (files cannot live i
 
 export function renderSearch(view, { params, signal }) {
   const p = (name, fallback = "") => params.get(name) ?? fallback;
-  const q = h("input", { id: "q", type: "search", name: "q", value: p("q"), autocomplete: "off", placeholder: "e.g. a red circle" });
+  const q = h("input", {
+    id: "q",
+    type: "search",
+    name: "q",
+    value: p("q"),
+    autocomplete: "off",
+    placeholder: "e.g. a red circle",
+  });
   const texts = h("input", { id: "target-texts", type: "checkbox", checked: p("target") === "texts" });
   const topK = h("input", { id: "top-k", type: "number", min: 1, max: 100, value: p("top_k", "12") });
   const minScore = h("input", { id: "min-score", type: "number", min: -1, max: 1, step: "0.01", value: p("min_score") });
@@ -59,18 +66,31 @@ export function renderSearch(view, { params, signal }) {
       next.set("upload", "1");
       navigate("search", next, { replace: Boolean(params.get("upload")) });
     }),
-    h("div.row", {}, h("div.check", {}, texts, h("label", { for: "target-texts", text: "find texts (captions) instead of pictures" }))),
+    h(
+      "div.row",
+      {},
+      h("div.check", {}, texts, h("label", { for: "target-texts", text: "find texts (captions) instead of pictures" })),
+    ),
     h(
       "details.options",
       { open: Boolean(p("min_score") || p("filter") || p("collection")) },
       h("summary", { text: "Options" }),
-      h("div.row", {}, field("Results per page", topK), field("Minimum score", minScore, "cosine, -1 to 1"), field("Collection", collection)),
+      h(
+        "div.row",
+        {},
+        field("Results per page", topK),
+        field("Minimum score", minScore, "cosine, -1 to 1"),
+        field("Collection", collection),
+      ),
       field("Filter (JSON)", filter, 'metadata filter, e.g. {"year": {"$gte": 2020}}'),
     ),
   );
   view.append(h("h1", { text: "Search" }), form, status, grid, pager);
 
-  const mode = params.get("q") ? "text" : params.get("image_id") ? "image_id" : params.get("upload") && uploaded ? "upload" : null;
+  let mode = null;
+  if (params.get("q")) mode = "text";
+  else if (params.get("image_id")) mode = "image_id";
+  else if (params.get("upload") && uploaded) mode = "upload";
   if (!mode) {
     if (params.get("upload")) setStatus(status, "The picture you searched by is not kept across reloads: pick it again.");
     return;
