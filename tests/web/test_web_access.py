@@ -66,7 +66,7 @@ def test_keyboard_only_search(page: Page, site: Site) -> None:
 
 
 def test_phone_width_has_no_horizontal_scroll(
-    browser: Browser, site: Site, artifacts: Path
+    browser: Browser, site: Site, keyed_site: Site, artifacts: Path
 ) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
@@ -79,5 +79,10 @@ def test_phone_width_has_no_horizontal_scroll(
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{route}: {width} px wide"
             page.screenshot(path=artifacts / f"phone-{i}.png", full_page=True)
+        # The key box, opened by a 401, fits as well.
+        page.goto(keyed_site.url + "/#/stats")
+        expect(page.get_by_label("API key", exact=True)).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=artifacts / "phone-key.png", full_page=True)
     finally:
         context.close()
