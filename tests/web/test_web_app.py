@@ -55,8 +55,10 @@ def test_similar_paging_and_back(page: Page, site: Site) -> None:
     search(page, site, "a blue square")
     first = page.locator("#results li.card").first
     first_id = first.get_attribute("data-id")
-    first.get_by_role("button", name="Similar").click()
+    first.get_by_role("button", name="Similar").focus()
+    page.keyboard.press("Enter")
     expect(page.locator("#search-status")).to_contain_text("pictures like")
+    expect(page.locator("#view")).to_be_focused()  # the keyboard starts at the new results
     assert f"image_id={first_id}" in page.url
     ids = page.locator("#results li.card").evaluate_all("els => els.map(e => e.dataset.id)")
     assert ids[0] == first_id  # the stored vector finds its own picture first

@@ -23,7 +23,9 @@ function render() {
   current = new AbortController();
   const route = parseHash();
   const page = routes[route.page] ? route.page : "search";
-  const focused = document.activeElement && document.activeElement.id;
+  const active = document.activeElement;
+  const focused = active && active.id;
+  const wasInView = active && $("view").contains(active);
   for (const link of document.querySelectorAll("nav a")) {
     const on = link.dataset.page === page || (page === "image" && link.dataset.page === "library");
     if (on) link.setAttribute("aria-current", "page");
@@ -35,6 +37,7 @@ function render() {
   // A view drawn again after a submit keeps the keyboard where it was (e.g. the query box).
   const again = focused && document.getElementById(focused);
   if (again && view.contains(again)) again.focus();
+  else if (wasInView) view.focus(); // e.g. after "Similar" or a page link: start at the new view
 }
 setRenderer(render);
 
