@@ -21,6 +21,7 @@ from clipsearch.store.protocol import (
     GroupInfo,
     Hit,
     ImageRecord,
+    ScanPage,
     Target,
     TextRecord,
     VectorStore,
@@ -161,6 +162,27 @@ class InstrumentedStore:
 
     def count(self, group: str, target: Target) -> int:
         return self._call("count", self.inner.count, group, target)
+
+    def scan(
+        self,
+        group: str,
+        target: Target,
+        *,
+        after: str = "",
+        limit: int = 1000,
+        filter: Filter | None = None,
+        with_vectors: bool = False,
+    ) -> ScanPage:
+        return self._call(
+            "scan",
+            self.inner.scan,
+            group,
+            target,
+            after=after,
+            limit=limit,
+            filter=filter,
+            with_vectors=with_vectors,
+        )
 
     def search(
         self,

@@ -16,6 +16,10 @@ are absorbed here:
   are slow to search on Lite and searched through an inexact interim index on a server.
 - Lite's filters match JSON ``true`` to ``1``: filters on booleans or numbers are checked
   again, typed (:mod:`.typed_filter`).
+- A limited query answers the smallest ids, sorted, on the server, but an arbitrary subset
+  on Lite unless it is sent with ``iterator=True``; ``scan`` (keyset paging on the id,
+  :mod:`.milvus_browse`) always sends it. ``offset + limit`` over 16,384 is refused by the
+  server and accepted by Lite: nothing here relies on either.
 
 pymilvus is synchronous. With Lite every call goes through one lock (one embedded server
 per file); a server's gRPC channel is thread-safe, so only schema changes are serialised.
@@ -37,6 +41,7 @@ import numpy.typing as npt
 from pymilvus import MilvusClient, MilvusException
 
 from clipsearch.core.config import Settings
+from clipsearch.store import milvus_browse as browse
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_schema as ms
 from clipsearch.store.milvus_flush import FlushPolicy
@@ -48,6 +53,7 @@ from clipsearch.store.protocol import (
     Hit,
     ImageRecord,
     InvalidStoreRequest,
+    ScanPage,
     StoreError,
     Target,
     TextRecord,
@@ -392,6 +398,38 @@ class MilvusStore:
                     c.query(name, filter=expr.ids_expr(part), output_fields=fields, **self._reads)
                 )
         return rows
+
+    def scan(
+        self,
+        group: str,
+        target: Target,
+        *,
+        after: str = "",
+        limit: int = 1000,
+        filter: Filter | None = None,
+        with_vectors: bool = False,
+    ) -> ScanPage:
+        """Records in id order from a cursor, by keyset paging (:mod:`.milvus_browse`)."""
+        self._group(group)
+        name = self.collection(group, target)
+        fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
+
+        def query(where: str, limit: int) -> list[dict[str, Any]]:
+            with self._call("scan") as c:
+                return list(
+                    c.query(
+                        name,
+                        filter=where,
+                        limit=limit,
+                        output_fields=fields,
+                        iterator="True",  # the smallest ids, sorted, on Lite too
+                        **self._reads,
+                    )
+                )
+
+        page = browse.scan_pages(query, filter, after=after, limit=limit)
+        page.rows = browse.shape_rows(page.rows, fields)
+        return page
 
     def search(
         self,
