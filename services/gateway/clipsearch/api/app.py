@@ -17,7 +17,7 @@ from clipsearch.api.errors import install_error_handlers
 from clipsearch.api.json_body import MULTIPART_PATHS, body_limits
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.overload import EventStreams, InflightLimit, RequestClass
-from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
+from clipsearch.api.routes import browse, health, images, jobs, search, stats, texts, web
 from clipsearch.api.security import install_access
 from clipsearch.api.state import AppState
 from clipsearch.bootstrap import (
@@ -134,6 +134,6 @@ def create_app(
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    for module in (health, images, texts, search, stats, web, jobs):
+    for module in (health, images, texts, browse, search, stats, web, jobs):
         app.include_router(module.router)
     return app

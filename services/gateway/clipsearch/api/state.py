@@ -11,6 +11,7 @@ from clipsearch.encoder.protocol import Encoder
 from clipsearch.jobs.runner import JobManager
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
+from clipsearch.usecases.browse import BrowseService
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.images import ImageService
 from clipsearch.usecases.search import SearchService
@@ -29,6 +30,7 @@ class AppState:
     texts: TextService
     search: SearchService
     jobs: JobManager
+    browse: BrowseService
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -54,4 +56,5 @@ class AppState:
             texts=TextService(settings, encoder, store, collections),
             search=SearchService(settings, encoder, store, collections),
             jobs=JobManager(settings, encoder, store, blobs, collections),
+            browse=BrowseService(settings, store, collections),
         )
