@@ -1,7 +1,8 @@
-"""The ``clipsearch`` command line: serve, ingest, search, evaluate, bench, keys.
+"""The ``clipsearch`` command line: serve, ingest, search, evaluate, bench, keys, and
+export / import (both in ``commands.backup``).
 
 Each subcommand lives in ``clipsearch.commands.<name>`` and exposes
-``register(subparsers)``, which adds its parser and sets ``handler``.
+``register(subparsers)``, which adds its parser(s) and sets ``handler``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import importlib
 from collections.abc import Callable, Sequence
 
 Handler = Callable[[argparse.Namespace], int]
-COMMANDS = ("serve", "ingest", "search", "evaluate", "bench", "keys")
+COMMANDS = ("serve", "ingest", "search", "evaluate", "bench", "keys", "backup")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.images import ImageService
 from clipsearch.usecases.search import SearchService
 from clipsearch.usecases.texts import TextService
+from clipsearch.usecases.transfer import TransferService
 
 
 @dataclass
@@ -31,6 +32,7 @@ class AppState:
     search: SearchService
     jobs: JobManager
     browse: BrowseService
+    transfer: TransferService
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -57,4 +59,5 @@ class AppState:
             search=SearchService(settings, encoder, store, collections),
             jobs=JobManager(settings, encoder, store, blobs, collections),
             browse=BrowseService(settings, store, collections),
+            transfer=TransferService(settings, encoder, store, blobs, collections),
         )

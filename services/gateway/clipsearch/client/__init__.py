@@ -37,6 +37,7 @@ from typing import Any, Unpack, cast
 
 import httpx
 
+from clipsearch.client.errors import GatewayError, refusal
 from clipsearch.client.results import (
     BatchResult,
     Deleted,
@@ -49,6 +50,7 @@ from clipsearch.client.results import (
     JobCounts,
     JobItem,
     JobView,
+    Page,
     SearchOptions,
     SearchResult,
     StoredItem,
@@ -70,6 +72,7 @@ __all__ = [
     "JobCounts",
     "JobItem",
     "JobView",
+    "Page",
     "SearchOptions",
     "SearchResult",
     "StoredItem",
@@ -79,75 +82,9 @@ __all__ = [
 
 # A file to upload: a path, or (file name, bytes).
 Upload = Path | tuple[str, bytes]
-# How much of a non-JSON error body (a proxy's HTML page, say) goes into the message.
-_TEXT_IN_MESSAGE = 300
 
 
 JOB_RUNNING = ("queued", "running")
-
-
-class GatewayError(Exception):
-    """A request to the gateway that did not succeed (client side; the server's own error
-    kinds are :mod:`clipsearch.core.errors`, whose codes arrive here in ``code``).
-
-    ``status`` is the HTTP status, 0 when there was no answer; ``code`` the gateway's
-    error code, or ``unreachable`` / ``timeout`` / ``transport_error`` / ``invalid_url``
-    when there was no answer; ``message`` the gateway's message; ``url`` the URL tried;
-    ``details`` the error's details (often the limit that was exceeded); ``retry_after_s``
-    the ``Retry-After`` of a 429 or 503. ``str()`` says all of it in one line.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int = 0,
-        code: str = "",
-        url: str = "",
-        details: Any = None,
-        retry_after_s: float | None = None,
-        summary: str | None = None,
-    ) -> None:
-        super().__init__(summary or message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.url = url
-        self.details = details
-        self.retry_after_s = retry_after_s
-
-    def limit(self, key: str) -> int | None:
-        """The positive integer limit named ``key`` in the details, if the gateway gave it."""
-        value = self.details.get(key) if isinstance(self.details, dict) and key else None
-        return value if isinstance(value, int) and value > 0 else None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
-
-
-def _refusal(request: httpx.Request, response: httpx.Response) -> GatewayError:
-    """The gateway's error shape ``{"error": {code, message, details}}``, whatever it sent."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    err = body.get("error") if isinstance(body, dict) else None
-    err = err if isinstance(err, dict) else {}
-    code = str(err.get("code") or "")
-    message = str(err.get("message") or response.text[:_TEXT_IN_MESSAGE])
-    return GatewayError(
-        message,
-        summary=f"{request.method} {request.url} answered {response.status_code} {code}: {message}",
-        status=response.status_code,
-        code=code,
-        url=str(request.url),
-        details=err.get("details"),
-        retry_after_s=_retry_after(response),
-    )
 
 
 class Client:
@@ -188,14 +125,37 @@ class Client:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One call; a non-2xx answer or no answer raises :class:`GatewayError`."""
+        url, kwargs = self._prepare(path, kwargs)
+        with self._transport(method, url):
+            response = self._http.request(method, url, **kwargs)
+        if not response.is_success:
+            raise refusal(response.request, response)
+        return response
+
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """:meth:`request` with the answer's body left to be read as it arrives
+        (``response.iter_bytes()``); a refusal is read whole and raised."""
+        url, kwargs = self._prepare(path, kwargs)
+        with self._transport(method, url), self._http.stream(method, url, **kwargs) as response:
+            if not response.is_success:
+                response.read()
+                raise refusal(response.request, response)
+            yield response
+
+    def _prepare(self, path: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         params = dict(kwargs.pop("params", None) or {})
         if self.collection is not None:
             params.setdefault("collection", self.collection)
-        url = f"{self.url}{path}"
         if self._auth:
             kwargs["headers"] = {**self._auth, **(kwargs.get("headers") or {})}
+        return f"{self.url}{path}", {**kwargs, "params": params or None}
+
+    @contextlib.contextmanager
+    def _transport(self, method: str, url: str) -> Iterator[None]:
+        """No answer (or a broken one) as :class:`GatewayError` with status 0."""
         try:
-            response = self._http.request(method, url, params=params or None, **kwargs)
+            yield
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise GatewayError(
                 f"not a gateway URL: {url!r}: {exc}", code="invalid_url", url=url
@@ -212,9 +172,6 @@ class Client:
             raise GatewayError(
                 f"{method} {url} failed: {exc}", code="transport_error", url=url
             ) from exc
-        if not response.is_success:
-            raise _refusal(response.request, response)
-        return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
@@ -258,6 +215,80 @@ class Client:
 
     def delete_text(self, text_id: str) -> Deleted:
         return cast(Deleted, self._json("DELETE", f"/v1/texts/{text_id}"))
+
+    def list_records(
+        self,
+        target: Target = "images",
+        *,
+        filter: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        """``GET /v1/images`` or ``/v1/texts``: one page; pass ``next_cursor`` back."""
+        params: dict[str, Any] = {"limit": limit, "cursor": cursor}
+        if filter:
+            params["filter"] = json.dumps(filter)
+        params = {k: v for k, v in params.items() if v is not None}
+        return cast(Page, self._json("GET", f"/v1/{target}", params=params))
+
+    def delete_images(self, filter: Mapping[str, Any]) -> dict[str, int]:
+        """``DELETE /v1/images?filter=``: every image the (non-empty) filter matches."""
+        params = {"filter": json.dumps(filter)}
+        return cast(dict[str, int], self._json("DELETE", "/v1/images", params=params))
+
+    # -- back up and restore -------------------------------------------------------------
+
+    def export_collection(
+        self,
+        name: str,
+        out: Path,
+        *,
+        format: str = "parquet",
+        blobs: bool = False,
+        filter: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> int:
+        """``GET /v1/collections/{name}/export`` streamed into the file ``out`` (written
+        whole or removed); the bytes written. ``timeout``: seconds between two reads."""
+        params: dict[str, Any] = {"format": format, "blobs": str(blobs).lower()}
+        if filter:
+            params["filter"] = json.dumps(filter)
+        size = 0
+        try:
+            with (
+                self.stream(
+                    "GET", f"/v1/collections/{name}/export", params=params, timeout=_long(timeout)
+                ) as response,
+                out.open("wb") as f,
+            ):
+                for chunk in response.iter_bytes():
+                    f.write(chunk)
+                    size += len(chunk)
+        except BaseException:
+            out.unlink(missing_ok=True)
+            raise
+        return size
+
+    def import_collection(
+        self, name: str, file: Path, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """``POST /v1/collections/{name}/import``: the export ``file``, streamed from disk
+        (admin key); what was restored. ``timeout``: seconds to wait for the answer."""
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(file.stat().st_size),
+        }
+        with file.open("rb") as f:
+            return cast(
+                dict[str, Any],
+                self._json(
+                    "POST",
+                    f"/v1/collections/{name}/import",
+                    content=_chunks(f),
+                    headers=headers,
+                    timeout=_long(timeout),
+                ),
+            )
 
     # -- search -------------------------------------------------------------------------
 
@@ -345,6 +376,16 @@ class Client:
     def metrics(self) -> str:
         """``GET /metrics``: the Prometheus text."""
         return self.request("GET", "/metrics").text
+
+
+def _long(read_s: float | None) -> httpx.Timeout:
+    """Connect quickly, then wait ``read_s`` (None: as long as it takes) for the data."""
+    return httpx.Timeout(30.0, read=read_s)
+
+
+def _chunks(f: Any, size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := f.read(size):
+        yield chunk
 
 
 def _options(options: SearchOptions) -> dict[str, Any]:
