@@ -149,3 +149,24 @@ def test_delete_by_filter_refuses_an_empty_filter(
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "filter_required"
     assert api.client.get("/v1/images", params={"collection": collection}).json()["total"] == N
+
+
+def test_docs_show_the_new_routes_with_examples_and_errors(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    paths = spec["paths"]
+    ops = {
+        ("/v1/images", "get"): {"404", "422"},
+        ("/v1/texts", "get"): {"404", "422"},
+        ("/v1/images", "delete"): {"403", "422"},
+        ("/v1/collections/{name}/export", "get"): {"404", "422"},
+        ("/v1/collections/{name}/import", "post"): {"403", "409", "413", "422"},
+    }
+    for (path, method), errors in ops.items():
+        op = paths[path][method]
+        assert op.get("description"), path
+        assert errors <= set(op["responses"]), (path, method)
+    schemas = spec["components"]["schemas"]
+    for name in ("ImagePage", "TextPage", "DeletedByFilter", "ImportedOut"):
+        assert schemas[name].get("examples"), name
+    body = paths["/v1/collections/{name}/import"]["post"]["requestBody"]
+    assert "application/octet-stream" in body["content"]
