@@ -1,5 +1,5 @@
-"""The ``clipsearch`` command line: serve, ingest, search, evaluate, bench, keys, and
-export / import (both in ``commands.backup``).
+"""The ``clipsearch`` command line: serve, ingest, search, similarity, stats, jobs, delete,
+evaluate, bench, keys, and export / import (both in ``commands.backup``).
 
 Each subcommand lives in ``clipsearch.commands.<name>`` and exposes
 ``register(subparsers)``, which adds its parser(s) and sets ``handler``.
@@ -12,7 +12,19 @@ import importlib
 from collections.abc import Callable, Sequence
 
 Handler = Callable[[argparse.Namespace], int]
-COMMANDS = ("serve", "ingest", "search", "evaluate", "bench", "keys", "backup")
+COMMANDS = (
+    "serve",
+    "ingest",
+    "search",
+    "similarity",
+    "stats",
+    "jobs",
+    "delete",
+    "evaluate",
+    "bench",
+    "keys",
+    "backup",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,6 +84,11 @@ class SearchOptionsIn(BaseModel):
     filter: dict[str, Any] | None = Field(
         None, description="metadata field -> value or list of values (all must match)"
     )
+    rerank: bool = Field(
+        False,
+        description="re-score the page as CLIP ranks candidates: rerank_score (softmax over "
+        "the page of 100 x cosine) and rerank_cosine; clip-server's /rank in service mode",
+    )
 
 
 class TextSearchRequest(SearchOptionsIn):
@@ -161,6 +166,12 @@ class SearchHit(BaseModel):
     )
     image_url: str | None = Field(None, description="the original file, if there is an image")
     thumbnail_url: str | None = None
+    rerank_score: float | None = Field(
+        None, description="rerank: softmax over the page (clip-server's clip_score)"
+    )
+    rerank_cosine: float | None = Field(
+        None, description="rerank: cosine as re-scored (clip-server's clip_score_cosine)"
+    )
 
 
 HIT_EXAMPLE: dict[str, Any] = {

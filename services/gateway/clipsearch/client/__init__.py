@@ -37,7 +37,8 @@ from typing import Any, Unpack, cast
 
 import httpx
 
-from clipsearch.client.errors import GatewayError, refusal
+from clipsearch.client.browse import CollectionMethods
+from clipsearch.client.errors import GatewayError, refusal, transport_errors
 from clipsearch.client.results import (
     BatchResult,
     Deleted,
@@ -53,9 +54,12 @@ from clipsearch.client.results import (
     Page,
     SearchOptions,
     SearchResult,
+    Similarity,
     StoredItem,
     Target,
+    TextScore,
 )
+from clipsearch.client.sse import parse_events
 
 __all__ = [
     "JOB_RUNNING",
@@ -75,8 +79,10 @@ __all__ = [
     "Page",
     "SearchOptions",
     "SearchResult",
+    "Similarity",
     "StoredItem",
     "Target",
+    "TextScore",
     "Upload",
 ]
 
@@ -87,11 +93,12 @@ Upload = Path | tuple[str, bytes]
 JOB_RUNNING = ("queued", "running")
 
 
-class Client:
+class Client(CollectionMethods):
     """The gateway at ``url``. ``api_key`` is sent as ``Authorization: Bearer`` on every
     request (a gateway with keys on answers 401 without one). ``http`` is an
     ``httpx.Client`` of your own (proxies, a test transport); the client then uses it as
-    given and does not close it."""
+    given and does not close it. Whole collections (browse, delete by
+    filter, export, import): :class:`~clipsearch.client.browse.CollectionMethods`."""
 
     def __init__(
         self,
@@ -123,10 +130,20 @@ class Client:
     ) -> None:
         self.close()
 
+    def _prepare(self, path: str, kwargs: dict[str, Any]) -> str:
+        """The URL of ``path``; puts ``?collection=`` and the key into ``kwargs``."""
+        params = dict(kwargs.pop("params", None) or {})
+        if self.collection is not None:
+            params.setdefault("collection", self.collection)
+        kwargs["params"] = params or None
+        if self._auth:
+            kwargs["headers"] = {**self._auth, **(kwargs.get("headers") or {})}
+        return f"{self.url}{path}"
+
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One call; a non-2xx answer or no answer raises :class:`GatewayError`."""
-        url, kwargs = self._prepare(path, kwargs)
-        with self._transport(method, url):
+        url = self._prepare(path, kwargs)
+        with transport_errors(method, url, self.url):
             response = self._http.request(method, url, **kwargs)
         if not response.is_success:
             raise refusal(response.request, response)
@@ -134,44 +151,17 @@ class Client:
 
     @contextlib.contextmanager
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
-        """:meth:`request` with the answer's body left to be read as it arrives
-        (``response.iter_bytes()``); a refusal is read whole and raised."""
-        url, kwargs = self._prepare(path, kwargs)
-        with self._transport(method, url), self._http.stream(method, url, **kwargs) as response:
+        """A streamed call (server-sent events); errors as :meth:`request`, the body of a
+        refusal read first so its error shape is reported."""
+        url = self._prepare(path, kwargs)
+        with (
+            transport_errors(method, url, self.url),
+            self._http.stream(method, url, **kwargs) as response,
+        ):
             if not response.is_success:
                 response.read()
                 raise refusal(response.request, response)
             yield response
-
-    def _prepare(self, path: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        params = dict(kwargs.pop("params", None) or {})
-        if self.collection is not None:
-            params.setdefault("collection", self.collection)
-        if self._auth:
-            kwargs["headers"] = {**self._auth, **(kwargs.get("headers") or {})}
-        return f"{self.url}{path}", {**kwargs, "params": params or None}
-
-    @contextlib.contextmanager
-    def _transport(self, method: str, url: str) -> Iterator[None]:
-        """No answer (or a broken one) as :class:`GatewayError` with status 0."""
-        try:
-            yield
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise GatewayError(
-                f"not a gateway URL: {url!r}: {exc}", code="invalid_url", url=url
-            ) from exc
-        except httpx.ConnectError as exc:
-            raise GatewayError(
-                f"cannot reach {self.url}: {exc}", code="unreachable", url=url
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise GatewayError(
-                f"{method} {url}: no answer in time ({type(exc).__name__})", code="timeout", url=url
-            ) from exc
-        except httpx.HTTPError as exc:  # protocol errors, a closed connection, ...
-            raise GatewayError(
-                f"{method} {url} failed: {exc}", code="transport_error", url=url
-            ) from exc
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
@@ -216,85 +206,11 @@ class Client:
     def delete_text(self, text_id: str) -> Deleted:
         return cast(Deleted, self._json("DELETE", f"/v1/texts/{text_id}"))
 
-    def list_records(
-        self,
-        target: Target = "images",
-        *,
-        filter: Mapping[str, Any] | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> Page:
-        """``GET /v1/images`` or ``/v1/texts``: one page; pass ``next_cursor`` back."""
-        params: dict[str, Any] = {"limit": limit, "cursor": cursor}
-        if filter:
-            params["filter"] = json.dumps(filter)
-        params = {k: v for k, v in params.items() if v is not None}
-        return cast(Page, self._json("GET", f"/v1/{target}", params=params))
-
-    def delete_images(self, filter: Mapping[str, Any]) -> dict[str, int]:
-        """``DELETE /v1/images?filter=``: every image the (non-empty) filter matches."""
-        params = {"filter": json.dumps(filter)}
-        return cast(dict[str, int], self._json("DELETE", "/v1/images", params=params))
-
-    # -- back up and restore -------------------------------------------------------------
-
-    def export_collection(
-        self,
-        name: str,
-        out: Path,
-        *,
-        format: str = "parquet",
-        blobs: bool = False,
-        filter: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> int:
-        """``GET /v1/collections/{name}/export`` streamed into the file ``out`` (written
-        whole or removed); the bytes written. ``timeout``: seconds between two reads."""
-        params: dict[str, Any] = {"format": format, "blobs": str(blobs).lower()}
-        if filter:
-            params["filter"] = json.dumps(filter)
-        size = 0
-        try:
-            with (
-                self.stream(
-                    "GET", f"/v1/collections/{name}/export", params=params, timeout=_long(timeout)
-                ) as response,
-                out.open("wb") as f,
-            ):
-                for chunk in response.iter_bytes():
-                    f.write(chunk)
-                    size += len(chunk)
-        except BaseException:
-            out.unlink(missing_ok=True)
-            raise
-        return size
-
-    def import_collection(
-        self, name: str, file: Path, *, timeout: float | None = None
-    ) -> dict[str, Any]:
-        """``POST /v1/collections/{name}/import``: the export ``file``, streamed from disk
-        (admin key); what was restored. ``timeout``: seconds to wait for the answer."""
-        headers = {
-            "Content-Type": "application/octet-stream",
-            "Content-Length": str(file.stat().st_size),
-        }
-        with file.open("rb") as f:
-            return cast(
-                dict[str, Any],
-                self._json(
-                    "POST",
-                    f"/v1/collections/{name}/import",
-                    content=_chunks(f),
-                    headers=headers,
-                    timeout=_long(timeout),
-                ),
-            )
-
     # -- search -------------------------------------------------------------------------
 
     def search_text(self, query: str, **options: Unpack[SearchOptions]) -> SearchResult:
         """``POST /v1/search/text``. ``options`` (:class:`SearchOptions`): ``target``
-        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``."""
+        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``, ``rerank``."""
         body = {"query": query, **_options(options)}
         return cast(SearchResult, self._json("POST", "/v1/search/text", json=body))
 
@@ -314,7 +230,7 @@ class Client:
             body = {"image_id": image_id, **opts}
             return cast(SearchResult, self._json("POST", "/v1/search/image", json=body))
         assert image is not None
-        form = {k: json.dumps(v) if k == "filter" else str(v) for k, v in opts.items()}
+        form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in opts.items()}
         with _opened([image]) as parts:
             file = parts[0][1]
             answer = self._json("POST", "/v1/search/image", files={"file": file}, data=form)
@@ -327,6 +243,23 @@ class Client:
         ``{"image_base64"}``; one hit list per query, in order."""
         body = {"queries": [dict(q) for q in queries], **_options(options)}
         return cast(BatchResult, self._json("POST", "/v1/search/batch", json=body))
+
+    def similarity(
+        self, texts: Sequence[str], image: Upload | None = None, *, image_id: str | None = None
+    ) -> Similarity:
+        """``POST /v1/similarity``: the picture (uploaded) or a stored ``image_id`` against
+        ``texts``: per text, in order, ``cosine`` and ``softmax`` (CLIP's, over the texts)."""
+        if (image is None) == (image_id is None):
+            raise ValueError("give an image or an image_id (not both)")
+        if image_id is not None:
+            body = {"image_id": image_id, "texts": list(texts)}
+            return cast(Similarity, self._json("POST", "/v1/similarity", json=body))
+        assert image is not None
+        with _opened([image]) as parts:
+            answer = self._json(
+                "POST", "/v1/similarity", files={"file": parts[0][1]}, data={"texts": list(texts)}
+            )
+        return cast(Similarity, answer)
 
     # -- ingest jobs --------------------------------------------------------------------
 
@@ -367,6 +300,29 @@ class Client:
     def cancel_job(self, job_id: str) -> JobView:
         return cast(JobView, self._json("DELETE", f"/v1/jobs/{job_id}"))
 
+    def jobs(self, *, status: str | None = None, limit: int = 100) -> list[JobView]:
+        """``GET /v1/jobs``: jobs (without items), newest first, optionally in one status."""
+        params: dict[str, Any] = {"limit": limit}
+        if status is not None:
+            params["status"] = status
+        return cast(list[JobView], self._json("GET", "/v1/jobs", params=params)["jobs"])
+
+    def job_events(self, job_id: str, *, interval: float = 0.5) -> Iterator[JobView]:
+        """``GET /v1/jobs/{id}/events``: the job each time it changes, until it ends (the
+        last view is the ``end`` event's). A stream the gateway closes at its age limit
+        (``expired``) is opened again, so this follows a job of any length."""
+        while True:
+            params = {"interval": interval}
+            with self.stream("GET", f"/v1/jobs/{job_id}/events", params=params) as r:
+                for event, view in parse_events(r.iter_lines()):
+                    yield cast(JobView, view)
+                    if event == "end":
+                        return
+                    if event == "expired":
+                        break
+                else:  # closed without an end: the job is gone (pruned)
+                    return
+
     # -- the gateway --------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -376,16 +332,6 @@ class Client:
     def metrics(self) -> str:
         """``GET /metrics``: the Prometheus text."""
         return self.request("GET", "/metrics").text
-
-
-def _long(read_s: float | None) -> httpx.Timeout:
-    """Connect quickly, then wait ``read_s`` (None: as long as it takes) for the data."""
-    return httpx.Timeout(30.0, read=read_s)
-
-
-def _chunks(f: Any, size: int = 1 << 20) -> Iterator[bytes]:
-    while chunk := f.read(size):
-        yield chunk
 
 
 def _options(options: SearchOptions) -> dict[str, Any]:

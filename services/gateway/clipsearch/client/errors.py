@@ -1,7 +1,10 @@
-"""The one exception of the client: :class:`GatewayError` (refusals and no answer)."""
+"""The client's one error class, :class:`GatewayError`, and how answers and transport
+failures become one (each names the URL it tried)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -72,3 +75,26 @@ def refusal(request: httpx.Request, response: httpx.Response) -> GatewayError:
         details=err.get("details"),
         retry_after_s=_retry_after(response),
     )
+
+
+@contextlib.contextmanager
+def transport_errors(method: str, url: str, base: str) -> Iterator[None]:
+    """No answer (or a broken one) as a :class:`GatewayError` naming the URL tried."""
+    try:
+        yield
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise GatewayError(
+            f"not a gateway URL: {url!r}: {exc}", code="invalid_url", url=url
+        ) from exc
+    except httpx.ConnectError as exc:
+        raise GatewayError(
+            f"cannot reach {base}: {exc} ({method} {url})", code="unreachable", url=url
+        ) from exc
+    except httpx.TimeoutException as exc:
+        raise GatewayError(
+            f"{method} {url}: no answer in time ({type(exc).__name__})", code="timeout", url=url
+        ) from exc
+    except httpx.HTTPError as exc:  # protocol errors, a closed connection, ...
+        raise GatewayError(
+            f"{method} {url} failed: {exc}", code="transport_error", url=url
+        ) from exc

@@ -18,6 +18,7 @@ class SearchOptions(TypedDict, total=False):
     offset: int
     min_score: float
     filter: dict[str, Any]  # {"field": value | [values]} over the stored metadata
+    rerank: bool  # re-score the page: rerank_score (softmax) and rerank_cosine on each hit
 
 
 class ItemError(TypedDict):
@@ -44,6 +45,8 @@ class Hit(TypedDict):
     metadata: dict[str, Any]
     image_url: str | None
     thumbnail_url: str | None
+    rerank_score: float | None  # with rerank: softmax over the page (clip_score)
+    rerank_cosine: float | None  # with rerank: the cosine as re-scored
 
 
 class SearchResult(TypedDict):
@@ -57,6 +60,18 @@ class HitList(TypedDict):
 
 class BatchResult(TypedDict):
     results: list[HitList]
+    took_ms: float
+
+
+class TextScore(TypedDict):
+    text: str
+    cosine: float  # clip-server's clip_score_cosine
+    softmax: float  # clip-server's clip_score: over the texts, logit scale 100
+
+
+class Similarity(TypedDict):
+    image_id: str
+    scores: list[TextScore]
     took_ms: float
 
 
