@@ -23,6 +23,7 @@ from clipsearch.api.routes import (
     health,
     images,
     jobs,
+    models,
     search,
     similarity,
     stats,
@@ -159,7 +160,8 @@ def create_app(
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    routers = (health, images, texts, browse, search, similarity, stats, web, jobs, docs)
+    routers = (health, images, texts, browse, search, similarity, stats, models, web, jobs, docs)
     for module in (*routers, transfer):
         app.include_router(module.router)
+    app.include_router(images.json_router)
     return app

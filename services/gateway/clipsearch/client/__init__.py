@@ -57,6 +57,7 @@ from clipsearch.client.results import (
     Similarity,
     StoredItem,
     Target,
+    TextInfo,
     TextScore,
 )
 from clipsearch.client.sse import parse_events
@@ -82,6 +83,7 @@ __all__ = [
     "Similarity",
     "StoredItem",
     "Target",
+    "TextInfo",
     "TextScore",
     "Upload",
 ]
@@ -198,6 +200,16 @@ class Client(CollectionMethods):
 
     def get_image(self, image_id: str) -> ImageInfo:
         return cast(ImageInfo, self._json("GET", f"/v1/images/{image_id}"))
+
+    def patch_image(self, image_id: str, **changes: Any) -> ImageInfo:
+        """``PATCH /v1/images/{id}``: ``metadata``, ``metadata_mode`` (merge|replace),
+        ``caption``, ``add_captions``, ``remove_captions``; the updated record."""
+        return cast(ImageInfo, self._json("PATCH", f"/v1/images/{image_id}", json=changes))
+
+    def patch_text(self, text_id: str, **changes: Any) -> TextInfo:
+        """``PATCH /v1/texts/{id}``: ``text``, ``metadata``, ``metadata_mode``; a new text
+        comes back with a new ``id`` (``replaced_id`` is the old one)."""
+        return cast(TextInfo, self._json("PATCH", f"/v1/texts/{text_id}", json=changes))
 
     def delete_image(self, image_id: str) -> Deleted:
         """Deletes the image, its linked texts and (if no other collection holds it) the blob."""

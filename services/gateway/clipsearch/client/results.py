@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 Target = Literal["images", "texts"]
-ItemStatus = Literal["stored", "duplicate", "failed"]
+ItemStatus = Literal["stored", "updated", "duplicate", "failed"]
 
 
 class SearchOptions(TypedDict, total=False):
@@ -82,10 +82,20 @@ class ImageInfo(TypedDict):
     width: int
     height: int
     caption: str
+    captions: list[str]  # every caption text of the image, main first
     metadata: dict[str, Any]
     created_at: int
     image_url: str
     thumbnail_url: str
+
+
+class TextInfo(TypedDict):
+    id: str  # the id now: a new text has a new one
+    text: str
+    image_id: str | None
+    metadata: dict[str, Any]
+    created_at: int
+    replaced_id: str | None
 
 
 class Deleted(TypedDict):
@@ -105,6 +115,7 @@ class JobAccepted(TypedDict):
 class JobCounts(TypedDict):
     total: int
     stored: int
+    updated: int
     duplicate: int
     failed: int
     pending: int

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from clipsearch.client import Client, GatewayError, JobView
 from clipsearch.commands._gateway import EXIT_USAGE, add_gateway_args, missing_file, open_client
@@ -118,12 +118,15 @@ def _follow(client: Client, jobs: list[tuple[str, int]]) -> dict[str, Any]:
             views.append(last)
     job_ids = [job_id for job_id, _ in jobs]
     summary = {
-        k: sum(v["counts"][k] for v in views) for k in ("total", "stored", "duplicate", "failed")
+        # .get: a gateway from before `updated` existed does not send it
+        k: sum(cast(dict[str, int], v["counts"]).get(k, 0) for v in views)
+        for k in ("total", "stored", "updated", "duplicate", "failed")
     }
     statuses = ", ".join(sorted({v["status"] for v in views}))
     took = time.monotonic() - started
     print(
-        f"{summary['stored']} stored, {summary['duplicate']} duplicate, {summary['failed']} "
+        f"{summary['stored']} stored, {summary['updated']} updated, "
+        f"{summary['duplicate']} duplicate, {summary['failed']} "
         f"failed of {summary['total']} in {took:.1f} s ({statuses})",
         file=sys.stderr,
     )

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = None
     model_base_url: str = DEFAULT_MODEL_BASE_URL
     model_download_timeout_s: float = Field(default=60.0, gt=0)
+    hf_endpoint: str = "https://huggingface.co"
     encoder_batch_size: int = Field(default=32, ge=1, le=1024)
     encoder_threads: int = Field(default=0, ge=0, le=256)
     encoder_url: str = "http://127.0.0.1:51001"

@@ -14,6 +14,7 @@ from clipsearch.api.errors import error_responses
 from clipsearch.api.json_body import JsonRoute, parse_json_field, read_json
 from clipsearch.api.routes._common import render_hit
 from clipsearch.api.schemas import (
+    FILTER_DESCRIPTION,
     BatchResult,
     BatchSearchRequest,
     BatchSearchResponse,
@@ -101,7 +102,10 @@ _IMAGE_BODY: dict[str, Any] = {
                         "top_k": {"type": "integer", "default": 10},
                         "offset": {"type": "integer", "default": 0},
                         "min_score": {"type": "number"},
-                        "filter": {"type": "string", "description": "JSON object"},
+                        "filter": {
+                            "type": "string",
+                            "description": "JSON object: " + FILTER_DESCRIPTION,
+                        },
                         "rerank": {"type": "boolean", "default": False},
                     },
                 }
