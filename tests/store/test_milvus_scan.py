@@ -111,3 +111,20 @@ def test_bad_scan_requests(store: MilvusStore, g: str) -> None:
     store.upsert_images(g, records(3))
     page = store.scan(g, "images", after='" or id != "')
     assert len(page.rows) == 3
+
+
+def test_texts_of_images(store: MilvusStore, g: str) -> None:
+    recs = records(3)
+    store.upsert_images(g, recs)
+    texts = [
+        TextRecord(id=f"t{i}", vector=recs[0].vector, text=f"x{i}", image_id=recs[i % 2].id)
+        for i in range(5)
+    ] + [TextRecord(id="free", vector=recs[0].vector, text="free")]
+    store.upsert_texts(g, texts)
+    got = store.texts_of_images(g, [recs[0].id, recs[2].id, recs[0].id])
+    assert sorted(r["id"] for r in got) == ["t0", "t2", "t4"]
+    assert {r["image_id"] for r in got} == {recs[0].id}
+    assert set(got[0]) == {"id", "text", "image_id", "metadata", "created_at"}
+    assert store.texts_of_images(g, []) == []
+    many = [f"nope{i}" for i in range(250)] + [recs[1].id]  # more than one query's worth
+    assert sorted(r["id"] for r in store.texts_of_images(g, many)) == ["t1", "t3"]

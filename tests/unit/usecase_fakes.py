@@ -188,6 +188,12 @@ class FakeStore:
         page = browse.shape_rows(rows[:limit], fields)
         return ScanPage(page, str(page[-1]["id"]) if more else None)
 
+    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+        wanted = set(image_ids)
+        with self._lock:
+            rows = [r for r in self._rows(group, "texts").values() if r["image_id"] in wanted]
+        return browse.shape_rows(rows, ms.OUTPUT_FIELDS["texts"])
+
     def search(
         self,
         group: str,

@@ -184,6 +184,9 @@ class InstrumentedStore:
             with_vectors=with_vectors,
         )
 
+    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._call("texts_of_images", self.inner.texts_of_images, group, image_ids)
+
     def search(
         self,
         group: str,

@@ -413,25 +413,15 @@ class MilvusStore:
     ) -> ScanPage:
         """Records in id order from a cursor, by keyset paging (:mod:`.milvus_browse`)."""
         self._group(group)
-        name = self.collection(group, target)
         fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
+        name = self.collection(group, target)
+        query = browse.keyset_query(self._call, name, fields, self._reads)
+        return browse.scan_pages(query, filter, after=after, limit=limit, fields=fields)
 
-        def query(where: str, limit: int) -> list[dict[str, Any]]:
-            with self._call("scan") as c:
-                return list(
-                    c.query(
-                        name,
-                        filter=where,
-                        limit=limit,
-                        output_fields=fields,
-                        iterator="True",  # the smallest ids, sorted, on Lite too
-                        **self._reads,
-                    )
-                )
-
-        page = browse.scan_pages(query, filter, after=after, limit=limit)
-        page.rows = browse.shape_rows(page.rows, fields)
-        return page
+    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+        self._group(group)
+        name = self.collection(group, "texts")
+        return browse.texts_of_images(self._call, name, image_ids, self._reads)
 
     def search(
         self,

@@ -23,13 +23,15 @@ Lite matches JSON ``true`` to ``1``: rows are checked again, typed
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import typed_filter
+from clipsearch.store.milvus_schema import OUTPUT_FIELDS
 from clipsearch.store.protocol import Filter, InvalidStoreRequest, ScanPage
 
 MAX_SCAN_LIMIT = 16384  # Milvus' cap on one query's limit
@@ -41,6 +43,43 @@ SCAN_BUDGET = 100_000
 
 # (expression, limit) -> rows, ids ascending
 QueryFn = Callable[[str, int], list[dict[str, Any]]]
+# MilvusStore._call: ``with call("what") as client`` (locking, errors as StoreError)
+CallFn = Callable[[str], contextlib.AbstractContextManager[Any]]
+IMAGES_PER_QUERY = 100  # linked texts are asked for this many images at a time
+
+
+def keyset_query(call: CallFn, name: str, fields: list[str], reads: dict[str, Any]) -> QueryFn:
+    """The limited query of :func:`scan_pages` on collection ``name``."""
+
+    def query(where: str, limit: int) -> list[dict[str, Any]]:
+        with call("scan") as c:
+            return list(
+                c.query(
+                    name,
+                    filter=where,
+                    limit=limit,
+                    output_fields=fields,
+                    iterator="True",  # the smallest ids, sorted, on Lite too
+                    **reads,
+                )
+            )
+
+    return query
+
+
+def texts_of_images(
+    call: CallFn, name: str, image_ids: Sequence[str], reads: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every text row linked to one of ``image_ids`` (a page of browsed images' captions)."""
+    fields = OUTPUT_FIELDS["texts"]
+    wanted = sorted({i for i in image_ids if isinstance(i, str) and i})
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(wanted), IMAGES_PER_QUERY):
+        part = wanted[start : start + IMAGES_PER_QUERY]
+        with call("query linked texts") as c:
+            where = expr.ids_expr(part, field="image_id")
+            rows.extend(c.query(name, filter=where, output_fields=fields, **reads))
+    return shape_rows(rows, fields)
 
 
 def check_scan(after: str, limit: int) -> None:
@@ -55,7 +94,9 @@ def after_expr(after: str, where: str) -> str:
     return expr.and_all(f"id > {expr.string_literal(after)}" if after else 'id != ""', where)
 
 
-def scan_pages(query: QueryFn, filters: Filter | None, *, after: str, limit: int) -> ScanPage:
+def scan_pages(
+    query: QueryFn, filters: Filter | None, *, after: str, limit: int, fields: list[str]
+) -> ScanPage:
     """Up to ``limit`` matching rows after ``after``, in id order, through ``query``.
 
     One row past the page is looked for, so ``next_after`` is None exactly when nothing
@@ -70,7 +111,7 @@ def scan_pages(query: QueryFn, filters: Filter | None, *, after: str, limit: int
     scanned = 0
     while len(out) <= limit:
         if scanned >= SCAN_BUDGET:
-            return ScanPage(rows=out, next_after=cursor)
+            return ScanPage(rows=shape_rows(out, fields), next_after=cursor)
         ask = limit + 1 - len(out)
         if typed:
             ask = max(ask, TYPED_MIN_BATCH)
@@ -84,7 +125,8 @@ def scan_pages(query: QueryFn, filters: Filter | None, *, after: str, limit: int
         out.extend(rows)
     page = out[:limit]
     more = len(out) > limit
-    return ScanPage(rows=page, next_after=str(page[-1]["id"]) if more else None)
+    nxt = str(page[-1]["id"]) if more else None
+    return ScanPage(rows=shape_rows(page, fields), next_after=nxt)
 
 
 def shape_rows(rows: list[dict[str, Any]], fields: list[str]) -> list[dict[str, Any]]:

@@ -132,6 +132,9 @@ class VectorStore(Protocol):
         ``after=page.next_after`` visits every record present throughout exactly once, with
         no cap on how deep (browse, export, delete by filter)."""
 
+    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The text rows (as :meth:`get` returns them) linked to any of ``image_ids``."""
+
     def search(
         self,
         group: str,

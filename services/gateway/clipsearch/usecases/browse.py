@@ -20,6 +20,7 @@ from clipsearch.core.errors import InvalidRequest
 from clipsearch.store.protocol import Filter, Target, VectorStore
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import check_filter, run_sync
+from clipsearch.usecases.image_patch import linked_captions
 
 CURSOR_VERSION = 1
 DEFAULT_LIMIT = 100
@@ -99,6 +100,21 @@ class BrowseService:
         got = await run_sync(
             self._store.scan, group, target, after=after, limit=size, filter=filters
         )
+        if target == "images" and got.rows:
+            await self._add_captions(group, got.rows)
         total = None if filters else await run_sync(self._store.count, group, target)
         nxt = encode_cursor(target, got.next_after) if got.next_after is not None else None
         return BrowsePage(rows=got.rows, next_cursor=nxt, total=total)
+
+    async def _add_captions(self, group: str, rows: list[dict[str, Any]]) -> None:
+        """Each image's ``captions`` (main first), as ``GET /v1/images/{id}`` shows them:
+        one store query per 100 images, not one per image."""
+        ids = [str(r["id"]) for r in rows]
+        texts = await run_sync(self._store.texts_of_images, group, ids)
+        by_image: dict[str, list[dict[str, Any]]] = {}
+        for t in texts:
+            by_image.setdefault(str(t["image_id"]), []).append(t)
+        for row in rows:
+            row["captions"] = linked_captions(
+                by_image.get(str(row["id"]), []), str(row.get("caption") or "")
+            )
