@@ -84,6 +84,10 @@ def test_filters_are_typed(api: Api, collection: str, filled: list[str]) -> None
     assert ids({"album": "a"}) == {k for k, m in by_id.items() if m["album"] == "a"}
     assert ids({"flag": True}) == {k for k, m in by_id.items() if m["flag"] is True}
     assert ids({"flag": 1}) == {k for k, m in by_id.items() if m["flag"] is not True}
+    # The operator grammar of search works here too.
+    assert ids({"i": {"gte": 10, "lt": 20}, "album": {"ne": "a"}}) == {
+        k for k, m in by_id.items() if 10 <= m["i"] < 20 and m["album"] != "a"
+    }
     r = api.client.get("/v1/images", params={"collection": collection, "filter": '{"i": 3}'})
     assert r.json()["total"] is None  # not cheap with a filter
 
@@ -98,6 +102,7 @@ def test_filters_are_typed(api: Api, collection: str, filled: list[str]) -> None
         ({"filter": "{not json"}, "invalid_filter"),
         ({"filter": "[1, 2]"}, "invalid_filter"),
         ({"filter": '{"bad key": 1}'}, "invalid_filter"),
+        ({"filter": '{"i": {"between": 1}}'}, "invalid_filter"),
     ],
 )
 def test_bad_browse_input(api: Api, collection: str, params: dict[str, Any], code: str) -> None:
