@@ -322,9 +322,8 @@ class ImageService:
         collection holds; returns the texts removed. The vectors go first so an image
         stops being found before its file disappears."""
         await run_sync(self._store.delete, group, "images", ids)
-        removed = 0
-        for image_id in ids:
-            removed += await run_sync(self._store.delete_texts_of_image, group, image_id)
+        linked = await run_sync(self._store.texts_of_images, group, ids)
+        removed = await run_sync(self._store.delete, group, "texts", [str(t["id"]) for t in linked])
         kept = await self._blobs_used_elsewhere(group, ids)
         for image_id in ids:
             if image_id not in kept:
