@@ -20,6 +20,7 @@ from clipsearch.api.overload import EventStreams, InflightLimit, RequestClass
 from clipsearch.api.routes import (
     browse,
     docs,
+    duplicates,
     health,
     images,
     jobs,
@@ -160,8 +161,8 @@ def create_app(
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    routers = (health, images, texts, browse, search, similarity, stats, models, web, jobs, docs)
-    for module in (*routers, transfer):
+    routers = (health, images, texts, browse, search, similarity, duplicates, stats, models)
+    for module in (*routers, web, jobs, docs, transfer):
         app.include_router(module.router)
     app.include_router(images.json_router)
     return app
