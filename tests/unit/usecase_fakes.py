@@ -13,6 +13,7 @@ import numpy.typing as npt
 from PIL import Image
 from tests.helpers import noise
 
+from clipsearch.store import milvus_browse as browse
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_schema as ms
 from clipsearch.store import typed_filter
@@ -23,6 +24,7 @@ from clipsearch.store.protocol import (
     Hit,
     ImageRecord,
     InvalidStoreRequest,
+    ScanPage,
     StoreError,
     Target,
     TextRecord,
@@ -162,6 +164,35 @@ class FakeStore:
 
     def count(self, group: str, target: Target) -> int:
         return len(self._rows(group, target))
+
+    def scan(
+        self,
+        group: str,
+        target: Target,
+        *,
+        after: str = "",
+        limit: int = 1000,
+        filter: Filter | None = None,
+        with_vectors: bool = False,
+    ) -> ScanPage:
+        browse.check_scan(after, limit)
+        expr.metadata_filter(filter)  # refuses what Milvus would be asked to refuse
+        fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
+        with self._lock:
+            rows = sorted(
+                (r for k, r in self._rows(group, target).items() if k > after),
+                key=lambda r: str(r["id"]),
+            )
+        rows = [r for r in rows if _matches(r, filter)]
+        more = len(rows) > limit
+        page = browse.shape_rows(rows[:limit], fields)
+        return ScanPage(page, str(page[-1]["id"]) if more else None)
+
+    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+        wanted = set(image_ids)
+        with self._lock:
+            rows = [r for r in self._rows(group, "texts").values() if r["image_id"] in wanted]
+        return browse.shape_rows(rows, ms.OUTPUT_FIELDS["texts"])
 
     def search(
         self,

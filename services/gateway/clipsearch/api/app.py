@@ -14,10 +14,11 @@ from fastapi.concurrency import run_in_threadpool
 from clipsearch import __version__
 from clipsearch.api.auth import build_access
 from clipsearch.api.errors import install_error_handlers
-from clipsearch.api.json_body import MULTIPART_PATHS, body_limits
+from clipsearch.api.json_body import MULTIPART_PATHS, body_limits, stream_limits
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.overload import EventStreams, InflightLimit, RequestClass
 from clipsearch.api.routes import (
+    browse,
     docs,
     duplicates,
     health,
@@ -28,6 +29,7 @@ from clipsearch.api.routes import (
     similarity,
     stats,
     texts,
+    transfer,
     web,
 )
 from clipsearch.api.security import install_access
@@ -143,6 +145,7 @@ def create_app(
         max_bytes=cfg.max_request_bytes,
         json_limits=body_limits(cfg),
         multipart_paths=MULTIPART_PATHS,
+        stream_limits=stream_limits(cfg),
     )
     # Outside the body limit: a request past its class's cap is refused before any read.
     limits: dict[RequestClass, int] = {
@@ -158,19 +161,8 @@ def create_app(
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    for module in (
-        health,
-        images,
-        texts,
-        search,
-        similarity,
-        duplicates,
-        stats,
-        models,
-        web,
-        jobs,
-        docs,
-    ):
+    routers = (health, images, texts, browse, search, similarity, duplicates, stats, models)
+    for module in (*routers, web, jobs, docs, transfer):
         app.include_router(module.router)
     app.include_router(images.json_router)
     return app

@@ -11,6 +11,7 @@ from clipsearch.encoder.protocol import Encoder
 from clipsearch.jobs.runner import JobManager
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
+from clipsearch.usecases.browse import BrowseService
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.images import ImageService
 from clipsearch.usecases.rerank import RerankService, TextRanker
@@ -19,6 +20,7 @@ from clipsearch.usecases.search_log import NO_SEARCH_LOG, SearchLog
 from clipsearch.usecases.similar import SimilarService
 from clipsearch.usecases.similarity import SimilarityService
 from clipsearch.usecases.texts import TextService
+from clipsearch.usecases.transfer import TransferService
 
 
 @dataclass
@@ -36,6 +38,8 @@ class AppState:
     jobs: JobManager
     similarity: SimilarityService
     rerank: RerankService
+    browse: BrowseService
+    transfer: TransferService
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -68,4 +72,6 @@ class AppState:
             jobs=JobManager(settings, encoder, store, blobs, collections),
             similarity=SimilarityService(settings, encoder, collections, search),
             rerank=RerankService(blobs, ranker),
+            browse=BrowseService(settings, store, collections),
+            transfer=TransferService(settings, encoder, store, blobs, collections),
         )

@@ -21,6 +21,7 @@ from clipsearch.store.protocol import (
     GroupInfo,
     Hit,
     ImageRecord,
+    ScanPage,
     Target,
     TextRecord,
     VectorStore,
@@ -161,6 +162,30 @@ class InstrumentedStore:
 
     def count(self, group: str, target: Target) -> int:
         return self._call("count", self.inner.count, group, target)
+
+    def scan(
+        self,
+        group: str,
+        target: Target,
+        *,
+        after: str = "",
+        limit: int = 1000,
+        filter: Filter | None = None,
+        with_vectors: bool = False,
+    ) -> ScanPage:
+        return self._call(
+            "scan",
+            self.inner.scan,
+            group,
+            target,
+            after=after,
+            limit=limit,
+            filter=filter,
+            with_vectors=with_vectors,
+        )
+
+    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._call("texts_of_images", self.inner.texts_of_images, group, image_ids)
 
     def search(
         self,

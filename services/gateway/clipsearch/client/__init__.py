@@ -37,6 +37,7 @@ from typing import Any, Unpack, cast
 
 import httpx
 
+from clipsearch.client.browse import CollectionMethods
 from clipsearch.client.errors import GatewayError, refusal, transport_errors
 from clipsearch.client.results import (
     BatchResult,
@@ -52,6 +53,7 @@ from clipsearch.client.results import (
     JobCounts,
     JobItem,
     JobView,
+    Page,
     SearchOptions,
     SearchResult,
     Similarity,
@@ -79,6 +81,7 @@ __all__ = [
     "JobCounts",
     "JobItem",
     "JobView",
+    "Page",
     "SearchOptions",
     "SearchResult",
     "Similarity",
@@ -96,11 +99,12 @@ Upload = Path | tuple[str, bytes]
 JOB_RUNNING = ("queued", "running")
 
 
-class Client:
+class Client(CollectionMethods):
     """The gateway at ``url``. ``api_key`` is sent as ``Authorization: Bearer`` on every
     request (a gateway with keys on answers 401 without one). ``http`` is an
     ``httpx.Client`` of your own (proxies, a test transport); the client then uses it as
-    given and does not close it."""
+    given and does not close it. Whole collections (browse, delete by
+    filter, export, import): :class:`~clipsearch.client.browse.CollectionMethods`."""
 
     def __init__(
         self,

@@ -159,3 +159,11 @@ class JobView(TypedDict):
     offset: int
     limit: int
     next_offset: int | None
+
+
+class Page(TypedDict):
+    """A page of ``GET /v1/images`` / ``/v1/texts``: records as ``get_image`` shows them."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    total: int | None

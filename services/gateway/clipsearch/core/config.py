@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(default=2000, ge=1)
     max_files_per_request: int = Field(default=64, ge=1)
     max_texts_per_request: int = Field(default=1024, ge=1)
+    # Most records one GET /v1/images or /v1/texts page may ask for (?limit=).
+    max_browse_limit: int = Field(default=1000, ge=1, le=16384)
+    # Largest file POST /v1/collections/{name}/import accepts (spooled to disk), in bytes.
+    max_import_bytes: int = Field(default=8 * 1024**3, ge=1024)
 
     # --- input limits ----------------------------------------------------------------------
     # Metadata is rendered again by every read, so it is bounded when written (see

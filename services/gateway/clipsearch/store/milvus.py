@@ -16,6 +16,11 @@ are absorbed here:
   are slow to search on Lite and searched through an inexact interim index on a server.
 - Lite's filters match JSON ``true`` to ``1``: filters on booleans or numbers are checked
   again, typed (:mod:`.typed_filter`).
+- A limited query answers the smallest ids, sorted, on the server, but an arbitrary subset
+  on Lite unless it is sent with ``iterator=True``; ``scan`` (keyset paging on the id,
+  :mod:`.milvus_browse`) always sends it (``rows_after`` below bisects instead, and could
+  be a ``scan``). ``offset + limit`` over 16,384 is refused by the server and accepted by
+  Lite: nothing here relies on either.
 - pymilvus' ``search_iterator`` (v1 on both: no iterator v2 before Milvus 2.5) stopped
   after 5,389 of 18,000 hits on Lite HNSW; pages past 16,384 are range searches by score
   instead (:mod:`.milvus_paging`), the same on both. ``query(limit=)`` answers in id order on
@@ -42,6 +47,7 @@ import numpy.typing as npt
 from pymilvus import MilvusClient, MilvusException
 
 from clipsearch.core.config import Settings
+from clipsearch.store import milvus_browse as browse
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_paging as paging
 from clipsearch.store import milvus_schema as ms
@@ -54,6 +60,7 @@ from clipsearch.store.protocol import (
     Hit,
     ImageRecord,
     InvalidStoreRequest,
+    ScanPage,
     StoreError,
     Target,
     TextRecord,
@@ -399,6 +406,28 @@ class MilvusStore:
                     c.query(name, filter=expr.ids_expr(part), output_fields=fields, **self._reads)
                 )
         return rows
+
+    def scan(
+        self,
+        group: str,
+        target: Target,
+        *,
+        after: str = "",
+        limit: int = 1000,
+        filter: Filter | None = None,
+        with_vectors: bool = False,
+    ) -> ScanPage:
+        """Records in id order from a cursor, by keyset paging (:mod:`.milvus_browse`)."""
+        self._group(group)
+        fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
+        name = self.collection(group, target)
+        query = browse.keyset_query(self._call, name, fields, self._reads)
+        return browse.scan_pages(query, filter, after=after, limit=limit, fields=fields)
+
+    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+        self._group(group)
+        name = self.collection(group, "texts")
+        return browse.texts_of_images(self._call, name, image_ids, self._reads)
 
     def search(
         self,

@@ -65,6 +65,15 @@ class Hit:
 
 
 @dataclass(slots=True)
+class ScanPage:
+    """A page of :meth:`VectorStore.scan`: rows in id order, and the ``after`` of the next
+    page (None when no matching record follows)."""
+
+    rows: list[dict[str, Any]]
+    next_after: str | None
+
+
+@dataclass(slots=True)
 class GroupInfo:
     name: str
     dim: int
@@ -107,6 +116,24 @@ class VectorStore(Protocol):
         ``with_vectors``, as float32)."""
 
     def count(self, group: str, target: Target) -> int: ...
+
+    def scan(
+        self,
+        group: str,
+        target: Target,
+        *,
+        after: str = "",
+        limit: int = 1000,
+        filter: Filter | None = None,
+        with_vectors: bool = False,
+    ) -> ScanPage:
+        """Up to ``limit`` (1..16,384) records matching ``filter`` whose id is greater than
+        ``after``, in id order, as :meth:`get` returns them. Walking on with
+        ``after=page.next_after`` visits every record present throughout exactly once, with
+        no cap on how deep (browse, export, delete by filter)."""
+
+    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The text rows (as :meth:`get` returns them) linked to any of ``image_ids``."""
 
     def search(
         self,

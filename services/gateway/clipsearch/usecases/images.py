@@ -23,10 +23,10 @@ from clipsearch.encoder.protocol import (
     PixelTensor,
     Vectors,
 )
-from clipsearch.store.protocol import VectorStore
+from clipsearch.store.protocol import Filter, VectorStore
 from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.common import check_text, image_id_of, run_sync
+from clipsearch.usecases.common import check_filter, check_text, image_id_of, run_sync, to_the_end
 from clipsearch.usecases.image_patch import ImagePatch, ImagePatcher, linked_captions
 from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
 from clipsearch.usecases.metadata import MetadataLimits, check_metadata
@@ -36,6 +36,7 @@ from clipsearch.usecases.write_journal import WriteJournal
 
 log = logging.getLogger(__name__)
 Status = Literal["stored", "updated", "duplicate", "failed"]
+DELETE_BATCH = 500  # pictures per page of a delete by filter
 
 
 @dataclass(slots=True)
@@ -60,6 +61,14 @@ class ItemResult:
     source: str
     status: Status
     error: ClipsearchError | None = None
+
+
+@dataclass(slots=True)
+class Deleted:
+    """What a delete by filter removed: pictures and the texts linked to them."""
+
+    images: int = 0
+    texts: int = 0
 
 
 @dataclass(slots=True)
@@ -268,25 +277,66 @@ class ImageService:
         return rows[0]
 
     async def delete_image(self, collection: str, image_id: str) -> int:
-        """Delete the image, its linked texts, then its blob; returns the texts removed.
-        The vector goes first so the image stops being found before its file disappears."""
+        """Delete the image, its linked texts, then its blob; returns the texts removed."""
         group = await self._collections.for_read(collection)
         await self.get_image(group, image_id)
-        await run_sync(self._store.delete, group, "images", [image_id])
-        removed = await run_sync(self._store.delete_texts_of_image, group, image_id)
-        if not await self._blob_used_elsewhere(group, image_id):
-            await run_sync(self._blobs.delete, image_id)
+        return await self._delete_pictures(group, [image_id])
+
+    async def delete_images_matching(self, collection: str, filters: Filter | None) -> Deleted:
+        """Delete every image whose metadata matches ``filters`` (refused when empty: that
+        would be the whole collection), each exactly as :meth:`delete_image` does. Runs to
+        the end even if the caller goes away, so no picture is left half-deleted."""
+        wanted = check_filter(filters)
+        if not wanted:
+            raise InvalidRequest(
+                "a non-empty filter is required to delete by filter", code="filter_required"
+            )
+        group = await self._collections.for_read(collection)
+
+        async def run() -> Deleted:
+            done = Deleted()
+            after = ""
+            while True:
+                # The next page starts after the last id seen, deleted or not: a picture
+                # that cannot be deleted is never retried forever.
+                page = await run_sync(
+                    self._store.scan,
+                    group,
+                    "images",
+                    after=after,
+                    limit=DELETE_BATCH,
+                    filter=wanted,
+                )
+                ids = [str(r["id"]) for r in page.rows]
+                if ids:
+                    done.texts += await self._delete_pictures(group, ids)
+                    done.images += len(ids)
+                if page.next_after is None:
+                    return done
+                after = page.next_after
+
+        return await to_the_end(run())
+
+    async def _delete_pictures(self, group: str, ids: list[str]) -> int:
+        """The one delete of pictures: vectors, linked texts, then the blobs no other
+        collection holds; returns the texts removed. The vectors go first so an image
+        stops being found before its file disappears."""
+        await run_sync(self._store.delete, group, "images", ids)
+        linked = await run_sync(self._store.texts_of_images, group, ids)
+        removed = await run_sync(self._store.delete, group, "texts", [str(t["id"]) for t in linked])
+        kept = await self._blobs_used_elsewhere(group, ids)
+        for image_id in ids:
+            if image_id not in kept:
+                await run_sync(self._blobs.delete, image_id)
         return removed
 
-    async def _blob_used_elsewhere(self, group: str, image_id: str) -> bool:
-        # Blobs are content-addressed and shared by collections: keep one still referenced.
+    async def _blobs_used_elsewhere(self, group: str, ids: list[str]) -> set[str]:
+        # Blobs are content-addressed and shared by collections: keep those still referenced.
+        used: set[str] = set()
         for other in await run_sync(self._store.list_groups):
-            if other == group:
-                continue
-            found: set[str] = await run_sync(self._store.existing_ids, other, "images", [image_id])
-            if found:
-                return True
-        return False
+            if other != group:
+                used |= await run_sync(self._store.existing_ids, other, "images", ids)
+        return used
 
 
 async def _encode_each(
@@ -318,4 +368,4 @@ def _encoder_error(exc: Exception) -> ClipsearchError:
     return Unavailable(f"encoder failed: {exc}", code="encoder_unavailable")
 
 
-__all__ = ["ImageInput", "ImageService", "ItemResult"]
+__all__ = ["Deleted", "ImageInput", "ImageService", "ItemResult"]
