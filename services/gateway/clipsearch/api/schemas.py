@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -86,14 +86,29 @@ class SearchOptionsIn(BaseModel):
     )
 
 
+# A text query: a string, or terms with weights (weighted sum of their unit vectors).
+TextQueryField = Annotated[str, Field(min_length=1)] | dict[str, float]
+_QUERY_DESCRIPTION = (
+    "a text, or {term: weight} (at most max_query_terms terms, weights summing to > 0): "
+    "the weighted sum of the terms' normalised vectors, renormalised"
+)
+_EXPAND_DESCRIPTION = (
+    "also encode the expansion dictionary's expansions of the query (whole query, else the "
+    "longest dictionary terms inside it) and search with the mean of the normalised vectors"
+)
+
+
 class TextSearchRequest(SearchOptionsIn):
-    query: str = Field(min_length=1)
+    query: TextQueryField = Field(description=_QUERY_DESCRIPTION)
+    expand: bool = Field(False, description=_EXPAND_DESCRIPTION)
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {"query": "a red circle", "target": "images", "top_k": 5},
                 {"query": "a photo of a dog", "target": "texts", "filter": {"lang": ["en", "de"]}},
+                {"query": "红色的圆形", "expand": True, "top_k": 5},
+                {"query": {"a red circle": 1.0, "on the left": -0.3}, "top_k": 5},
             ]
         }
     )
@@ -120,7 +135,7 @@ class ImageSearchRequest(SearchOptionsIn):
 
 
 class BatchQuery(BaseModel):
-    text: str | None = None
+    text: TextQueryField | None = Field(None, description=_QUERY_DESCRIPTION)
     image_base64: str | None = None
     image_id: str | None = None
 
@@ -134,6 +149,7 @@ class BatchQuery(BaseModel):
 
 class BatchSearchRequest(SearchOptionsIn):
     queries: list[BatchQuery] = Field(min_length=1)
+    expand: bool = Field(False, description="for every text query: " + _EXPAND_DESCRIPTION)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -142,7 +158,11 @@ class BatchSearchRequest(SearchOptionsIn):
                     "queries": [{"text": "a red circle"}, {"image_id": EXAMPLE_ID}],
                     "target": "images",
                     "top_k": 3,
-                }
+                },
+                {
+                    "queries": [{"text": "金毛"}, {"text": {"a red circle": 1, "a star": -0.2}}],
+                    "expand": True,
+                },
             ]
         }
     )
@@ -163,6 +183,30 @@ class SearchHit(BaseModel):
     thumbnail_url: str | None = None
 
 
+class ExpansionTerm(BaseModel):
+    term: str = Field(description="the dictionary term found in the query")
+    expansion: str = Field(description="the expansion used for it")
+
+
+class ExpansionOut(BaseModel):
+    """What `expand` did to one query (or one term of a weighted query)."""
+
+    text: str = Field(description="the query text (or weighted term) that was expanded")
+    matched: Literal["query", "terms"] = Field(
+        description="query: the whole text is a dictionary term; terms: terms inside it"
+    )
+    terms: list[ExpansionTerm]
+    expansions: list[str] = Field(description="the texts encoded beside `text`")
+
+
+EXPANSION_EXAMPLE: dict[str, Any] = {
+    "text": "红色的圆形",
+    "matched": "terms",
+    "terms": [{"term": "红色", "expansion": "red"}, {"term": "圆形", "expansion": "circle"}],
+    "expansions": ["red circle"],
+}
+
+
 HIT_EXAMPLE: dict[str, Any] = {
     "id": EXAMPLE_ID,
     "score": 0.31,
@@ -176,17 +220,27 @@ HIT_EXAMPLE: dict[str, Any] = {
 }
 
 
+_EXPANSIONS_FIELD_DESCRIPTION = "with expand: the expansions used ([] if none matched)"
+
+
 class SearchResponse(BaseModel):
     hits: list[SearchHit]
     took_ms: float
+    expansions: list[ExpansionOut] | None = Field(None, description=_EXPANSIONS_FIELD_DESCRIPTION)
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"hits": [HIT_EXAMPLE], "took_ms": 12.5}]}
+        json_schema_extra={
+            "examples": [
+                {"hits": [HIT_EXAMPLE], "took_ms": 12.5},
+                {"hits": [HIT_EXAMPLE], "took_ms": 14.0, "expansions": [EXPANSION_EXAMPLE]},
+            ]
+        }
     )
 
 
 class BatchResult(BaseModel):
     hits: list[SearchHit]
+    expansions: list[ExpansionOut] | None = Field(None, description=_EXPANSIONS_FIELD_DESCRIPTION)
 
 
 class BatchSearchResponse(BaseModel):

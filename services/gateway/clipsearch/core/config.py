@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(default=2000, ge=1)
     max_files_per_request: int = Field(default=64, ge=1)
     max_texts_per_request: int = Field(default=1024, ge=1)
+    # Most terms in one weighted text query ({"a red circle": 1.0, "on the left": -0.3}).
+    max_query_terms: int = Field(default=16, ge=1, le=1024)
+
+    # --- query expansion (usecases/expansion.py) ------------------------------------------
+    # JSON {term: expansion | [expansions]} used by `expand: true`; unset: the packaged
+    # Chinese dictionary (clipsearch/data/expansions.zh.json).
+    expansions_file: Path | None = None
 
     # --- input limits ----------------------------------------------------------------------
     # Metadata is rendered again by every read, so it is bounded when written (see
@@ -223,6 +230,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("expansions_file", mode="before")
+    @classmethod
+    def _empty_expansions_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _check_expansions_file(self) -> Settings:
+        if self.expansions_file is not None and not self.expansions_file.is_file():
+            raise ValueError(f"CLIPSEARCH_EXPANSIONS_FILE={self.expansions_file} is not a file")
+        return self
 
     @field_validator("model_path", "model_cache_dir", mode="before")
     @classmethod
