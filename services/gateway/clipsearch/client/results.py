@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 Target = Literal["images", "texts"]
 ItemStatus = Literal["stored", "duplicate", "failed"]
@@ -46,9 +46,18 @@ class Hit(TypedDict):
     thumbnail_url: str | None
 
 
+class ExpansionUsed(TypedDict):
+    text: str
+    matched: Literal["query", "terms"]
+    terms: list[dict[str, str]]
+    expansions: list[str]
+
+
 class SearchResult(TypedDict):
     hits: list[Hit]
     took_ms: float
+    # With expand: the expansions used (null otherwise).
+    expansions: NotRequired[list[ExpansionUsed] | None]
 
 
 class HitList(TypedDict):

@@ -18,6 +18,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--image", type=Path, help="search with this image file")
     parser.add_argument("--target", choices=("images", "texts"), default="images")
     parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument(
+        "--expand", action="store_true", help="add the server's dictionary expansions"
+    )
     parser.add_argument("--collection", default=None, help="collection group (default: server's)")
     parser.add_argument("--url", default=None, help="gateway URL (default: http://HOST:PORT)")
     parser.add_argument("--timeout", type=float, default=60.0)
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             if args.image is not None:
                 result = gateway.search_image(args.image, **options)
             else:
-                result = gateway.search_text(args.query, **options)
+                result = gateway.search_text(args.query, expand=args.expand, **options)
     except OSError as exc:  # the --image file
         print(f"clipsearch search: {exc}", file=sys.stderr)
         return 1
@@ -71,4 +74,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(format_table(result["hits"], args.target))
     print(f"({len(result['hits'])} hits, {result['took_ms']:.1f} ms)")
+    for used in result.get("expansions") or []:
+        print(f"expanded {used['text']!r} -> {', '.join(repr(t) for t in used['expansions'])}")
     return 0
