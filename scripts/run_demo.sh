@@ -42,6 +42,7 @@ cat <<MSG
 
 clipsearch is serving $url  (web page: $url/ , API docs: $url/docs)
   try: $BIN/clipsearch search "a red circle" --url $url
+       $BIN/clipsearch search 红色的圆形 --expand --url $url   (Chinese, through the expansion dictionary)
 Ctrl-C stops it.
 MSG
 wait "$server"
