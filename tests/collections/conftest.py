@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -37,17 +38,17 @@ class Api:
         captions: Sequence[str] | None = None,
         collection: str | None = None,
         **form: Any,
-    ) -> Any:
-        """``POST /v1/images`` with ``pngs`` as files (and their captions, and form fields).
-
-        The response is the TestClient's: an ``httpx2`` one where that package is installed
-        (``tokenizers`` brings it through ``huggingface_hub``), else an ``httpx`` one."""
+    ) -> httpx.Response:
+        """``POST /v1/images`` with ``pngs`` as files (and their captions, and form fields)."""
         files = [("files", (f"p{i:04d}.png", d, "image/png")) for i, d in enumerate(pngs)]
         data: dict[str, Any] = dict(form)
         if captions is not None:
             data["captions"] = list(captions)
         params = {"collection": collection} if collection else {}
-        return self.client.post("/v1/images", files=files, data=data, params=params)
+        response: httpx.Response = self.client.post(
+            "/v1/images", files=files, data=data, params=params
+        )
+        return response
 
     def stored(
         self, pngs: Sequence[bytes], captions: Sequence[str] | None = None, **kw: Any

@@ -17,7 +17,18 @@ from clipsearch.api.errors import install_error_handlers
 from clipsearch.api.json_body import MULTIPART_PATHS, body_limits
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.overload import EventStreams, InflightLimit, RequestClass
-from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
+from clipsearch.api.routes import (
+    docs,
+    health,
+    images,
+    jobs,
+    models,
+    search,
+    similarity,
+    stats,
+    texts,
+    web,
+)
 from clipsearch.api.security import install_access
 from clipsearch.api.state import AppState
 from clipsearch.bootstrap import (
@@ -25,6 +36,7 @@ from clipsearch.bootstrap import (
     InstrumentedStore,
     build_blobs,
     build_encoder,
+    build_search_log,
     build_store,
 )
 from clipsearch.core.config import Settings, get_settings
@@ -81,9 +93,16 @@ def create_app(
         if isinstance(enc, ServiceEncoder):
             watcher = asyncio.create_task(enc.watch_startup(cfg.encoder_start_period_s))
         state: AppState | None = None
+        search_log = build_search_log(cfg)
         try:
             state = AppState.build(
-                cfg, InstrumentedEncoder(enc, metrics), InstrumentedStore(st, metrics), bl, metrics
+                cfg,
+                InstrumentedEncoder(enc, metrics),
+                InstrumentedStore(st, metrics),
+                bl,
+                metrics,
+                search_log,
+                ranker=enc if isinstance(enc, ServiceEncoder) else None,
             )
             await ensure_default_collection(state.collections, cfg.default_collection)
             # A gateway killed mid-upload may have left captions without their image.
@@ -101,6 +120,7 @@ def create_app(
                     await watcher
             if state is not None:
                 await state.jobs.stop()
+            search_log.close()
             # Close what we built; adapters passed in belong to the caller.
             if encoder is None:
                 await enc.close()
@@ -112,6 +132,9 @@ def create_app(
         version=__version__,
         description="Self-hosted image<->text search over CLIP and Milvus.",
         lifespan=lifespan,
+        # /docs and /redoc come from api/routes/docs.py, with their assets served here
+        docs_url=None,
+        redoc_url=None,
     )
     # Multipart uploads up to max_request_bytes; JSON bodies up to their route's limit.
     app.add_middleware(
@@ -134,6 +157,7 @@ def create_app(
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    for module in (health, images, texts, search, stats, web, jobs):
+    for module in (health, images, texts, search, similarity, stats, models, web, jobs, docs):
         app.include_router(module.router)
+    app.include_router(images.json_router)
     return app

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from clipsearch.api.expansion_schemas import (
+    EXPAND_DESCRIPTION,
+    EXPANSION_EXAMPLE,
+    EXPANSIONS_FIELD_DESCRIPTION,
+    QUERY_DESCRIPTION,
+    ExpansionOut,
+    TextQueryField,
+)
 
 TargetField = Literal["images", "texts"]
 EXAMPLE_ID = "9f86d081884c7d659a2feb0c8a3d6e2b8e1f1a0c4a9e3a4e5f6b7c8d9e0f1a2b"
@@ -28,7 +37,10 @@ class ItemError(BaseModel):
 class StoredItem(BaseModel):
     id: str | None = Field(description="sha256 of the image bytes (of the text, for texts)")
     source: str = Field(description="upload name for images; the normalised text for texts")
-    status: Literal["stored", "duplicate", "failed"]
+    status: Literal["stored", "updated", "duplicate", "failed"] = Field(
+        description="updated: the picture was stored already and got the caption or "
+        "metadata this upload brought; duplicate: nothing new"
+    )
     error: ItemError | None = None
 
 
@@ -76,37 +88,81 @@ class TextsRequest(BaseModel):
     )
 
 
+_SCALAR_SCHEMA: dict[str, Any] = {"type": ["string", "number", "boolean"]}
+_LIST_SCHEMA: dict[str, Any] = {"type": "array", "items": _SCALAR_SCHEMA, "minItems": 1}
+_NUMBER_SCHEMA: dict[str, Any] = {"type": "number"}
+# The filter grammar (clipsearch.store.filter_grammar), for /docs and clients. Validation is
+# the use-cases' (check_filter), so every bad filter answers the one `invalid_filter` code.
+FILTER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "maxProperties": 16,
+    "additionalProperties": {
+        "anyOf": [
+            _SCALAR_SCHEMA,
+            _LIST_SCHEMA,
+            {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": False,
+                "properties": {
+                    "eq": _SCALAR_SCHEMA,
+                    "ne": _SCALAR_SCHEMA,
+                    "in": _LIST_SCHEMA,
+                    "nin": _LIST_SCHEMA,
+                    "gt": _NUMBER_SCHEMA,
+                    "gte": _NUMBER_SCHEMA,
+                    "lt": _NUMBER_SCHEMA,
+                    "lte": _NUMBER_SCHEMA,
+                    "exists": {"type": "boolean"},
+                },
+            },
+        ]
+    },
+    "examples": [
+        {"album": "home"},
+        {"year": {"gte": 2020, "lt": 2024}, "tag": {"in": ["cat", "dog"]}},
+        {"album": {"ne": "x"}, "gps": {"exists": True}, "lang": ["en", "de"]},
+    ],
+}
+FILTER_DESCRIPTION = (
+    "metadata filter, every field must match: a scalar (equal), a list (any of), or an "
+    "operator object (eq, ne, in, nin, gt, gte, lt, lte, exists; several are ANDed). "
+    "Typed: true never matches 1, strings only strings, ranges only numbers; ne/nin match "
+    "records without the field; exists: false means missing or null"
+)
+
+
+def filter_field() -> Any:
+    """The optional ``filter`` of every request that takes one (search, batch, browse)."""
+    return Field(None, description=FILTER_DESCRIPTION, json_schema_extra=FILTER_SCHEMA)
+
+
 class SearchOptionsIn(BaseModel):
     target: TargetField = Field("images", description="images: search pictures; texts: texts")
     top_k: int = Field(10, ge=1, description="hits to return (top_k + offset <= max_top_k)")
     offset: int = Field(0, ge=0, description="hits to skip (paging)")
     min_score: float | None = Field(None, ge=-1.0, le=1.0, description="cosine threshold")
-    filter: dict[str, Any] | None = Field(
-        None, description="metadata field -> value or list of values (all must match)"
+    filter: dict[str, Any] | None = filter_field()
+    rerank: bool = Field(
+        False,
+        description="re-score the page as CLIP ranks candidates: rerank_score (softmax over "
+        "the page of 100 x cosine) and rerank_cosine; clip-server's /rank in service mode",
     )
 
 
-# A text query: a string, or terms with weights (weighted sum of their unit vectors).
-TextQueryField = Annotated[str, Field(min_length=1)] | dict[str, float]
-_QUERY_DESCRIPTION = (
-    "a text, or {term: weight} (at most max_query_terms terms, weights summing to > 0): "
-    "the weighted sum of the terms' normalised vectors, renormalised"
-)
-_EXPAND_DESCRIPTION = (
-    "also encode the expansion dictionary's expansions of the query (whole query, else the "
-    "longest dictionary terms inside it) and search with the mean of the normalised vectors"
-)
-
-
 class TextSearchRequest(SearchOptionsIn):
-    query: TextQueryField = Field(description=_QUERY_DESCRIPTION)
-    expand: bool = Field(False, description=_EXPAND_DESCRIPTION)
+    query: TextQueryField = Field(description=QUERY_DESCRIPTION)
+    expand: bool = Field(False, description=EXPAND_DESCRIPTION)
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {"query": "a red circle", "target": "images", "top_k": 5},
                 {"query": "a photo of a dog", "target": "texts", "filter": {"lang": ["en", "de"]}},
+                {
+                    "query": "a beach at sunset",
+                    "filter": {"year": {"gte": 2020, "lt": 2024}, "gps": {"exists": True}},
+                },
                 {"query": "红色的圆形", "expand": True, "top_k": 5},
                 {"query": {"a red circle": 1.0, "on the left": -0.3}, "top_k": 5},
             ]
@@ -135,7 +191,7 @@ class ImageSearchRequest(SearchOptionsIn):
 
 
 class BatchQuery(BaseModel):
-    text: TextQueryField | None = Field(None, description=_QUERY_DESCRIPTION)
+    text: TextQueryField | None = Field(None, description=QUERY_DESCRIPTION)
     image_base64: str | None = None
     image_id: str | None = None
 
@@ -149,7 +205,7 @@ class BatchQuery(BaseModel):
 
 class BatchSearchRequest(SearchOptionsIn):
     queries: list[BatchQuery] = Field(min_length=1)
-    expand: bool = Field(False, description="for every text query: " + _EXPAND_DESCRIPTION)
+    expand: bool = Field(False, description="for every text query: " + EXPAND_DESCRIPTION)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -181,30 +237,12 @@ class SearchHit(BaseModel):
     )
     image_url: str | None = Field(None, description="the original file, if there is an image")
     thumbnail_url: str | None = None
-
-
-class ExpansionTerm(BaseModel):
-    term: str = Field(description="the dictionary term found in the query")
-    expansion: str = Field(description="the expansion used for it")
-
-
-class ExpansionOut(BaseModel):
-    """What `expand` did to one query (or one term of a weighted query)."""
-
-    text: str = Field(description="the query text (or weighted term) that was expanded")
-    matched: Literal["query", "terms"] = Field(
-        description="query: the whole text is a dictionary term; terms: terms inside it"
+    rerank_score: float | None = Field(
+        None, description="rerank: softmax over the page (clip-server's clip_score)"
     )
-    terms: list[ExpansionTerm]
-    expansions: list[str] = Field(description="the texts encoded beside `text`")
-
-
-EXPANSION_EXAMPLE: dict[str, Any] = {
-    "text": "红色的圆形",
-    "matched": "terms",
-    "terms": [{"term": "红色", "expansion": "red"}, {"term": "圆形", "expansion": "circle"}],
-    "expansions": ["red circle"],
-}
+    rerank_cosine: float | None = Field(
+        None, description="rerank: cosine as re-scored (clip-server's clip_score_cosine)"
+    )
 
 
 HIT_EXAMPLE: dict[str, Any] = {
@@ -220,13 +258,10 @@ HIT_EXAMPLE: dict[str, Any] = {
 }
 
 
-_EXPANSIONS_FIELD_DESCRIPTION = "with expand: the expansions used ([] if none matched)"
-
-
 class SearchResponse(BaseModel):
     hits: list[SearchHit]
     took_ms: float
-    expansions: list[ExpansionOut] | None = Field(None, description=_EXPANSIONS_FIELD_DESCRIPTION)
+    expansions: list[ExpansionOut] | None = Field(None, description=EXPANSIONS_FIELD_DESCRIPTION)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -240,7 +275,7 @@ class SearchResponse(BaseModel):
 
 class BatchResult(BaseModel):
     hits: list[SearchHit]
-    expansions: list[ExpansionOut] | None = Field(None, description=_EXPANSIONS_FIELD_DESCRIPTION)
+    expansions: list[ExpansionOut] | None = Field(None, description=EXPANSIONS_FIELD_DESCRIPTION)
 
 
 class BatchSearchResponse(BaseModel):
@@ -258,7 +293,10 @@ class ImageOut(BaseModel):
     content_type: str = ""
     width: int = 0
     height: int = 0
-    caption: str = ""
+    caption: str = Field("", description="the main caption")
+    captions: list[str] = Field(
+        default_factory=list, description="every caption text linked to the image, main first"
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
     metadata_omitted: str | None = Field(
         None, description="why the stored metadata is not shown (stored before the limits)"
@@ -277,6 +315,7 @@ class ImageOut(BaseModel):
                     "width": 640,
                     "height": 480,
                     "caption": "a cat on a sofa",
+                    "captions": ["a cat on a sofa", "a sleeping tabby"],
                     "metadata": {"album": "home"},
                     "created_at": 1767225600,
                     "image_url": f"/v1/images/{EXAMPLE_ID}/file",
@@ -294,4 +333,82 @@ class DeletedOut(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"id": EXAMPLE_ID, "deleted": True, "texts_deleted": 1}]}
+    )
+
+
+MetadataModeField = Literal["merge", "replace"]
+_MODE_DESCRIPTION = (
+    "merge (default): the given top-level keys replace theirs, the others stay; "
+    "replace: the given object becomes the whole metadata"
+)
+
+
+class ImagePatchIn(BaseModel):
+    """``PATCH /v1/images/{id}``: every part optional, at least one, applied together."""
+
+    metadata: dict[str, Any] | None = Field(None, description="metadata to merge or replace")
+    metadata_mode: MetadataModeField = Field("merge", description=_MODE_DESCRIPTION)
+    caption: str | None = Field(
+        None, description="the new main caption (the previous main caption text is removed)"
+    )
+    add_captions: list[str] = Field(default_factory=list, description="more caption texts")
+    remove_captions: list[str] = Field(default_factory=list, description="caption texts to delete")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"metadata": {"album": "holidays", "year": 2024}},
+                {
+                    "caption": "a cat asleep on a red sofa",
+                    "add_captions": ["a sleeping tabby"],
+                    "remove_captions": ["a cat on a sofa"],
+                },
+                {"metadata": {"album": "home"}, "metadata_mode": "replace"},
+            ]
+        },
+    )
+
+
+class TextPatchIn(BaseModel):
+    """``PATCH /v1/texts/{id}``: a new text (a new vector and id) and/or metadata."""
+
+    text: str | None = Field(None, description="the new text: encoded again, gets a new id")
+    metadata: dict[str, Any] | None = Field(None, description="metadata to merge or replace")
+    metadata_mode: MetadataModeField = Field("merge", description=_MODE_DESCRIPTION)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"metadata": {"lang": "en"}},
+                {"text": "a red circle on the left", "metadata": {"checked": True}},
+            ]
+        },
+    )
+
+
+class TextOut(BaseModel):
+    id: str = Field(description="the text's id now (a new text has a new id)")
+    text: str
+    image_id: str | None = Field(None, description="the image the text describes, if any")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: int = 0
+    replaced_id: str | None = Field(
+        None, description="the id the text had before, when a new text changed it"
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EXAMPLE_ID,
+                    "text": "a red circle on the left",
+                    "image_id": None,
+                    "metadata": {"lang": "en"},
+                    "created_at": 1767225600,
+                    "replaced_id": EXAMPLE_ID[::-1],
+                }
+            ]
+        }
     )

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = None
     model_base_url: str = DEFAULT_MODEL_BASE_URL
     model_download_timeout_s: float = Field(default=60.0, gt=0)
+    hf_endpoint: str = "https://huggingface.co"
     encoder_batch_size: int = Field(default=32, ge=1, le=1024)
     encoder_threads: int = Field(default=0, ge=0, le=256)
     encoder_url: str = "http://127.0.0.1:51001"
@@ -217,6 +218,15 @@ class Settings(BaseSettings):
     http_header_timeout_s: float = Field(default=10.0, gt=0)
     http_max_connections: int = Field(default=0, ge=0)
 
+    # --- search tools: similarity, search log ------------------------------------------
+    # Most texts one POST /v1/similarity scores against its image.
+    max_similarity_texts: int = Field(default=64, ge=1, le=4096)
+    # One JSON line per search into this file (empty = off), rotated at max_bytes with
+    # that many old files kept.
+    search_log: Path | None = None
+    search_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    search_log_backups: int = Field(default=5, ge=0, le=1000)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -231,18 +241,15 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
-    @field_validator("expansions_file", mode="before")
-    @classmethod
-    def _empty_expansions_is_none(cls, value: object) -> object:
-        return None if value == "" else value
-
     @model_validator(mode="after")
     def _check_expansions_file(self) -> Settings:
         if self.expansions_file is not None and not self.expansions_file.is_file():
             raise ValueError(f"CLIPSEARCH_EXPANSIONS_FILE={self.expansions_file} is not a file")
         return self
 
-    @field_validator("model_path", "model_cache_dir", mode="before")
+    @field_validator(
+        "model_path", "model_cache_dir", "search_log", "expansions_file", mode="before"
+    )
     @classmethod
     def _empty_path_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -123,6 +123,9 @@ class VectorStore(Protocol):
 
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int: ...
 
+    def text_ids_of_image(self, group: str, image_id: str) -> list[str]:
+        """The ids of the texts linked to ``image_id`` (its captions), sorted."""
+
     def delete_texts_of_image(self, group: str, image_id: str) -> int: ...
 
     def drop_group(self, group: str) -> bool:

@@ -37,6 +37,7 @@ from clipsearch.usecases.imaging import (
     inspect_image,
 )
 from clipsearch.usecases.pixel_budget import shared_budget
+from clipsearch.usecases.search_log import NO_SEARCH_LOG, SearchLog, record_search
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class SearchOptions:
     offset: int = 0
     min_score: float | None = None
     filter: Filter | None = None
+    rerank: bool = False  # re-scored by the route through usecases/rerank.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +98,13 @@ class SearchService:
         encoder: Encoder,
         store: VectorStore,
         collections: Collections,
+        search_log: SearchLog = NO_SEARCH_LOG,
     ) -> None:
         self._settings = settings
         self._encoder = encoder
         self._store = store
         self._collections = collections
+        self._search_log = search_log  # one line per query; never fails a search
         path = settings.expansions_file or default_dictionary_path()
         self.expander = QueryExpander(
             ExpansionDictionary.from_file(path),
@@ -172,7 +176,7 @@ class SearchService:
         dim = self._encoder.dim
         matrix = np.zeros((len(queries), dim), dtype=np.float32)
         if ids:
-            matrix[[i for i, _ in ids]] = await self._stored_vectors(group, [v for _, v in ids])
+            matrix[[i for i, _ in ids]] = await self.stored_vectors(group, [v for _, v in ids])
         try:
             if texts:
                 vecs = await self._encoder.encode_texts(plan.texts)
@@ -196,9 +200,12 @@ class SearchService:
         for (i, _), used in zip(texts, plan.expansions, strict=True):
             expansions[i] = used
         took_ms = (time.perf_counter() - started) * 1000.0
-        return SearchResult(hits=hits, took_ms=took_ms, expansions=expansions)
+        result = SearchResult(hits=hits, took_ms=took_ms, expansions=expansions)
+        logged = [None if u is None else [t for e in u for t in e.texts] for u in expansions]
+        record_search(self._search_log, collection, queries, opts, result, logged)
+        return result
 
-    async def _stored_vectors(self, group: str, image_ids: list[str]) -> Vectors:
+    async def stored_vectors(self, group: str, image_ids: list[str]) -> Vectors:
         """Reuse the stored vectors of ``image_id`` queries instead of re-encoding."""
         unique = list(dict.fromkeys(image_ids))
         rows = await run_sync(self._store.get, group, "images", unique, with_vectors=True)
