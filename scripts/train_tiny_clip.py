@@ -154,6 +154,11 @@ def main() -> int:
         "--lang", choices=["en", "both"], default="en", help="both: the bilingual model"
     )
     parser.add_argument("--context-length", type=int, default=64, help="bilingual only")
+    parser.add_argument(
+        "--both-captions",
+        action="store_true",
+        help="bilingual: every picture with both its captions in each step (else a coin)",
+    )
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -215,16 +220,21 @@ def main() -> int:
             lr = args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        if bilingual:
+        if bilingual and args.both_captions:
+            sets = [
+                text_fn([train_captions[i] for i in index]),
+                text_fn([zh_variant(train_zh[i], rng) for i in index]),
+            ]
+        elif bilingual:
             chosen = [
                 zh_variant(train_zh[i], rng) if rng.random() < 0.5 else train_captions[i]
                 for i in index
             ]
-            ids, mask = text_fn(chosen)
+            sets = [text_fn(chosen)]
         else:
-            ids, mask = train_ids[index], train_mask[index]
+            sets = [(train_ids[index], train_mask[index])]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            loss = model.loss(to_pixels(train_pixels[index]), ids, mask)
+            loss = model.loss_captions(to_pixels(train_pixels[index]), sets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -205,6 +205,21 @@ class TinyClip(nn.Module):
         target = torch.arange(logits.shape[0])
         return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
 
+    def loss_captions(
+        self, pixels: torch.Tensor, captions: Sequence[tuple[torch.Tensor, torch.Tensor]]
+    ) -> torch.Tensor:
+        """InfoNCE of the pictures against each caption set (e.g. English and Chinese), averaged:
+        the image tower runs once, every picture meets all of its captions in the step."""
+        image = F.normalize(self.visual(pixels), dim=-1)
+        scale = self.logit_scale.clamp(max=math.log(100)).exp()
+        target = torch.arange(image.shape[0])
+        total = image.new_zeros(())
+        for input_ids, attention_mask in captions:
+            text = F.normalize(self.textual(input_ids, attention_mask), dim=-1)
+            logits = scale * image @ text.t()
+            total = total + F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)
+        return total / (2 * len(captions))
+
 
 class TextualExport(nn.Module):
     """``(input_ids, attention_mask)`` -> projected text embedding, as clip-server feeds it."""

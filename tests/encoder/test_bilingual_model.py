@@ -2,12 +2,14 @@
 
 Checked with ONNX Runtime and the ``tokenizers`` package directly, reading Immich's file
 layout the way Immich does (tokenizer padded to ``text_cfg.context_length``, ``pad_token``
-from ``tokenizer_config.json``, visual input ``image``, ``preprocess_cfg.json``). Once the
-project's encoder loads this layout (branch i13-layouts), the encoder tests cover it too.
+from ``tokenizer_config.json``, visual input ``image``, ``preprocess_cfg.json``), and through
+the project's own :class:`LocalEncoder`, which must give the same vectors.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 from typing import Any
 
@@ -17,7 +19,9 @@ import pytest
 from tokenizers import Tokenizer
 
 from clipsearch.demo import shapes
+from clipsearch.encoder.local import LocalEncoder
 from clipsearch.encoder.model_config import fingerprint_files
+from clipsearch.encoder.model_files import ModelFiles
 from tests.helpers import ROOT
 
 MODEL = ROOT / "services" / "encoder" / "models" / "shapes-bilingual"
@@ -154,3 +158,25 @@ def test_both_languages_find_a_red_circle(model: Bilingual) -> None:
     for query in ("a red circle", "红色的圆形", "红色圆形"):
         best = np.argsort(-(model.texts([query]) @ images.T)[0])[:3]
         assert any("red circle" in english[i] for i in best), (query, [english[i] for i in best])
+
+
+def test_the_project_encoder_loads_it_and_agrees(model: Bilingual) -> None:
+    encoder = LocalEncoder(ModelFiles(MODEL), model_name="shapes-bilingual")
+    assert (encoder.dim, encoder.fingerprint) == (128, _json("clipsearch.json")["fingerprint"])
+    texts = ["a red circle", "红色的圆形", "一个蓝色正方形在一个橙色星形的下面"]
+    pictures = [image for image, _ in shapes.iter_samples(3, seed=11)]
+    pngs = []
+    for picture in pictures:
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        pngs.append(buffer.getvalue())
+
+    async def both() -> tuple[np.ndarray, np.ndarray]:
+        try:
+            return await encoder.encode_texts(texts), await encoder.encode_images(pngs)
+        finally:
+            await encoder.close()
+
+    text_vecs, image_vecs = asyncio.run(both())
+    np.testing.assert_allclose(text_vecs, model.texts(texts), atol=1e-5)
+    np.testing.assert_allclose(image_vecs, model.images(pictures), atol=1e-4)
