@@ -260,7 +260,12 @@ def export_immich(model: TinyClip, record: dict[str, object], out: Path) -> dict
         "text_pooling": "mean over attention_mask",
         "normalised_outputs": False,
         "training": {
-            "data": "clipsearch.demo.shapes, train seed 0, English or Chinese caption per sample",
+            "data": "clipsearch.demo.shapes, train seed 0, "
+            + (
+                "both captions of every picture per step"
+                if record.get("both_captions")
+                else "English or Chinese caption per sample"
+            ),
             "steps": record["steps"],
             "minutes": round(float(record["minutes"]), 1),  # type: ignore[arg-type]
             "architecture": record["config"],

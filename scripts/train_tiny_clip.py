@@ -269,7 +269,11 @@ def main() -> int:
     if bilingual:
         metrics_zh = evaluate(model, held_pixels, held_zh, text_fn)
         print("held-out zh", {k: round(v, 3) for k, v in metrics_zh.items()}, flush=True)
-        extra = {"metrics_zh": metrics_zh, "tokenizer": tokenizer.to_str()}
+        extra = {
+            "metrics_zh": metrics_zh,
+            "tokenizer": tokenizer.to_str(),
+            "both_captions": args.both_captions,
+        }
     torch.save(
         {
             **extra,
