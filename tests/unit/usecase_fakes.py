@@ -182,7 +182,10 @@ class FakeStore:
         fields = [f for f in ms.OUTPUT_FIELDS[target] if f != "id"]
         out = []
         for q in queries:
-            scored = sorted(((_cosine(q, r["vector"]), r) for r in rows), key=lambda x: -x[0])
+            # Ties by id, as MilvusStore orders them.
+            scored = sorted(
+                ((_cosine(q, r["vector"]), r) for r in rows), key=lambda x: (-x[0], x[1]["id"])
+            )
             page = []
             for score, r in scored[offset : offset + top_k]:
                 if min_score is not None and score < min_score:
@@ -190,6 +193,17 @@ class FakeStore:
                 page.append(Hit(r["id"], score, {k: r.get(k) for k in fields}))
             out.append(page)
         return out
+
+    def vectors_after(
+        self, group: str, target: Target, after: str = "", limit: int = 1000
+    ) -> tuple[list[dict[str, Any]], bool]:
+        with self._lock:
+            ids = sorted(i for i in self._rows(group, target) if i > after)
+            rows = self._rows(group, target)
+            page = [
+                {"id": i, "vector": np.asarray(rows[i]["vector"], np.float32)} for i in ids[:limit]
+            ]
+        return page, len(ids) <= limit
 
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         with self._lock:

@@ -19,6 +19,7 @@ from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.overload import EventStreams, InflightLimit, RequestClass
 from clipsearch.api.routes import (
     docs,
+    duplicates,
     health,
     images,
     jobs,
@@ -157,7 +158,19 @@ def create_app(
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    for module in (health, images, texts, search, similarity, stats, models, web, jobs, docs):
+    for module in (
+        health,
+        images,
+        texts,
+        search,
+        similarity,
+        duplicates,
+        stats,
+        models,
+        web,
+        jobs,
+        docs,
+    ):
         app.include_router(module.router)
     app.include_router(images.json_router)
     return app

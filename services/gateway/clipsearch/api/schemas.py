@@ -139,8 +139,10 @@ def filter_field() -> Any:
 
 class SearchOptionsIn(BaseModel):
     target: TargetField = Field("images", description="images: search pictures; texts: texts")
-    top_k: int = Field(10, ge=1, description="hits to return (top_k + offset <= max_top_k)")
-    offset: int = Field(0, ge=0, description="hits to skip (paging)")
+    top_k: int = Field(10, ge=1, description="hits to return (<= max_top_k)")
+    offset: int = Field(
+        0, ge=0, description="hits to skip (paging; offset + top_k <= max_search_depth)"
+    )
     min_score: float | None = Field(None, ge=-1.0, le=1.0, description="cosine threshold")
     filter: dict[str, Any] | None = filter_field()
     rerank: bool = Field(

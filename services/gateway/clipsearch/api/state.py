@@ -16,6 +16,7 @@ from clipsearch.usecases.images import ImageService
 from clipsearch.usecases.rerank import RerankService, TextRanker
 from clipsearch.usecases.search import SearchService
 from clipsearch.usecases.search_log import NO_SEARCH_LOG, SearchLog
+from clipsearch.usecases.similar import SimilarService
 from clipsearch.usecases.similarity import SimilarityService
 from clipsearch.usecases.texts import TextService
 
@@ -31,6 +32,7 @@ class AppState:
     images: ImageService
     texts: TextService
     search: SearchService
+    similar: SimilarService
     jobs: JobManager
     similarity: SimilarityService
     rerank: RerankService
@@ -62,6 +64,7 @@ class AppState:
             images=ImageService(settings, encoder, store, blobs, collections),
             texts=TextService(settings, encoder, store, collections),
             search=search,
+            similar=SimilarService(settings, store, collections, search),
             jobs=JobManager(settings, encoder, store, blobs, collections),
             similarity=SimilarityService(settings, encoder, collections, search),
             rerank=RerankService(blobs, ranker),

@@ -41,6 +41,8 @@ from clipsearch.client.errors import GatewayError, refusal, transport_errors
 from clipsearch.client.results import (
     BatchResult,
     Deleted,
+    DuplicateGroup,
+    Duplicates,
     Hit,
     HitList,
     ImageInfo,
@@ -65,6 +67,8 @@ __all__ = [
     "BatchResult",
     "Client",
     "Deleted",
+    "DuplicateGroup",
+    "Duplicates",
     "GatewayError",
     "Hit",
     "HitList",
@@ -261,6 +265,40 @@ class Client:
         ``{"image_base64"}``; one hit list per query, in order."""
         body = {"queries": [dict(q) for q in queries], **_options(options)}
         return cast(BatchResult, self._json("POST", "/v1/search/batch", json=body))
+
+    def similar(
+        self,
+        image_id: str,
+        *,
+        top_k: int | None = None,
+        min_score: float | None = None,
+        filter: Mapping[str, Any] | None = None,
+    ) -> SearchResult:
+        """``GET /v1/images/{id}/similar``: the images nearest to a stored one (itself left
+        out), best first."""
+        params: dict[str, Any] = {"top_k": top_k, "min_score": min_score}
+        if filter:
+            params["filter"] = json.dumps(dict(filter))
+        params = {k: v for k, v in params.items() if v is not None}
+        path = f"/v1/images/{image_id}/similar"
+        return cast(SearchResult, self._json("GET", path, params=params))
+
+    def duplicates(
+        self,
+        *,
+        min_score: float = 0.95,
+        limit: int | None = None,
+        cursor: str | None = None,
+        collection: str | None = None,
+    ) -> Duplicates:
+        """``GET /v1/collections/{name}/duplicates``: one page of near-duplicate groups of
+        ``collection`` (default: this client's, else ``default``); pass ``next_cursor``
+        back as ``cursor`` until it is None."""
+        name = collection or self.collection or "default"
+        params: dict[str, Any] = {"min_score": min_score, "limit": limit, "cursor": cursor}
+        params = {k: v for k, v in params.items() if v is not None}
+        path = f"/v1/collections/{name}/duplicates"
+        return cast(Duplicates, self._json("GET", path, params=params))
 
     def similarity(
         self, texts: Sequence[str], image: Upload | None = None, *, image_id: str | None = None

@@ -63,6 +63,22 @@ class SearchResult(TypedDict):
     expansions: NotRequired[list[ExpansionUsed] | None]
 
 
+class DuplicateGroup(TypedDict):
+    """Near-identical images: the reference first, every score is cosine to it."""
+
+    size: int
+    members: list[Hit]
+
+
+class Duplicates(TypedDict):
+    """One page of ``/duplicates``: follow ``next_cursor`` until it is None."""
+
+    groups: list[DuplicateGroup]
+    scanned: int
+    next_cursor: str | None
+    took_ms: float
+
+
 class HitList(TypedDict):
     hits: list[Hit]
 

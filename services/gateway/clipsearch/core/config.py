@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=40_000_000, ge=1)
     max_batch_queries: int = Field(default=64, ge=1, le=16384)
     max_top_k: int = Field(default=100, ge=1, le=16384)
+    # Deepest offset + top_k of a search (past Milvus' 16,384 the store pages by score).
+    max_search_depth: int = Field(default=50_000, ge=1, le=1_000_000)
+    # Near duplicates: images one /duplicates page scans, neighbours searched per image.
+    duplicates_max_scan: int = Field(default=10_000, ge=1, le=1_000_000)
+    duplicates_neighbours: int = Field(default=32, ge=1, le=1024)
     max_text_chars: int = Field(default=2000, ge=1)
     max_files_per_request: int = Field(default=64, ge=1)
     max_texts_per_request: int = Field(default=1024, ge=1)

@@ -16,6 +16,10 @@ are absorbed here:
   are slow to search on Lite and searched through an inexact interim index on a server.
 - Lite's filters match JSON ``true`` to ``1``: filters on booleans or numbers are checked
   again, typed (:mod:`.typed_filter`).
+- pymilvus' ``search_iterator`` (v1 on both: no iterator v2 before Milvus 2.5) stopped
+  after 5,389 of 18,000 hits on Lite HNSW; pages past 16,384 are range searches by score
+  instead (:mod:`.milvus_paging`), the same on both. ``query(limit=)`` answers in id order on
+  a server but any matching rows on Lite, so id-order scans bisect (``rows_after``).
 
 pymilvus is synchronous. With Lite every call goes through one lock (one embedded server
 per file); a server's gRPC channel is thread-safe, so only schema changes are serialised.
@@ -24,6 +28,7 @@ per file); a server's gRPC channel is thread-safe, so only schema changes are se
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,6 +43,7 @@ from pymilvus import MilvusClient, MilvusException
 
 from clipsearch.core.config import Settings
 from clipsearch.store import milvus_expr as expr
+from clipsearch.store import milvus_paging as paging
 from clipsearch.store import milvus_schema as ms
 from clipsearch.store.milvus_flush import FlushPolicy
 from clipsearch.store.milvus_retry import is_unavailable, retry_unavailable
@@ -53,7 +59,6 @@ from clipsearch.store.protocol import (
     TextRecord,
     UnknownGroup,
 )
-from clipsearch.store.typed_filter import typed_search
 
 TARGETS: tuple[Target, ...] = ("images", "texts")
 RPC_BUDGET_BYTES = 16 * 1024 * 1024  # upsert chunks; the RPC limit is 64 MB
@@ -408,35 +413,77 @@ class MilvusStore:
     ) -> list[list[Hit]]:
         """Nearest neighbours by cosine similarity, one list per row of ``vectors``.
 
-        ``offset`` skips the best hits (paging); ``min_score`` drops hits below it, so a
-        page may be shorter than ``top_k``; ``filter`` matches metadata values exactly.
+        Best first, ties by id, so pages of the same query never overlap or skip.
+        ``offset`` skips the best hits (paging, past Milvus' 16,384 too: see
+        :mod:`.milvus_paging`); ``min_score`` drops hits below it, so a page may be shorter
+        than ``top_k``; ``filter`` matches metadata values exactly.
         """
         meta = self._group(group)
         queries = ms.check_queries(vectors, meta.dim, top_k, offset)
-        fields = ms.OUTPUT_FIELDS[target]
-        where = expr.metadata_filter(filter)
+        call = functools.partial(
+            self._search_call, meta, self.collection(group, target), expr.metadata_filter(filter)
+        )
+        fetch = functools.partial(self.get, group, target)
+        return paging.search(
+            call,
+            fetch,
+            queries,
+            ms.OUTPUT_FIELDS[target],
+            top_k=top_k,
+            offset=offset,
+            filter=filter,
+            min_score=min_score,
+        )
 
-        def run(limit: int, skip: int) -> list[list[Hit]]:
-            params: dict[str, Any] = {}
-            if meta.index_type == "HNSW":
-                # HNSW cannot return more than ef candidates: widen ef for deep pages.
-                params["ef"] = max(self.hnsw_ef_search, limit + skip)
-            with self._call("search") as c:
-                raw = c.search(
-                    self.collection(group, target),
-                    data=queries.tolist(),
-                    filter=where,
-                    limit=limit,
-                    offset=skip,
-                    output_fields=fields,
-                    search_params={"metric_type": "COSINE", "params": params},
-                    anns_field="vector",
-                    **self._reads,
+    def _search_call(
+        self,
+        meta: ms.GroupMeta,
+        name: str,
+        where: str,
+        queries: npt.NDArray[np.float32],
+        fields: list[str],
+        limit: int,
+        skip: int,
+        *,
+        upper: float | None = None,
+        depth: int = 0,
+    ) -> Any:
+        """One Milvus search; with ``upper``, a range search of scores <= ``upper``."""
+        hnsw_ef = self.hnsw_ef_search if meta.index_type == "HNSW" else None
+        with self._call("search") as c:
+            return c.search(
+                name,
+                data=queries.tolist(),
+                filter=where,
+                limit=limit,
+                offset=skip,
+                output_fields=fields,
+                search_params=paging.search_params(hnsw_ef, limit + skip + depth, upper),
+                anns_field="vector",
+                **self._reads,
+            )
+
+    def vectors_after(
+        self, group: str, target: Target, after: str = "", limit: int = IDS_PER_QUERY
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` rows (``id``, ``vector``) whose ids follow ``after``, in id order,
+        and whether that reached the end (see :func:`.milvus_paging.rows_after`)."""
+        self._group(group)
+        name = self.collection(group, target)
+
+        def query(low: str, high: str | None, n: int) -> list[dict[str, Any]]:
+            where = paging.id_window(low, high)
+            with self._call("scan") as c:
+                return list(
+                    c.query(
+                        name, filter=where, output_fields=["id", "vector"], limit=n, **self._reads
+                    )
                 )
-            return ms.hits_from_raw(raw, fields, min_score)
 
-        # Lite matches `true` to 1: booleans and numbers are checked again, typed.
-        return typed_search(run, filter, top_k=top_k, offset=offset)
+        rows, end = paging.rows_after(query, after, limit)
+        return [
+            {"id": str(r["id"]), "vector": np.asarray(r["vector"], dtype=np.float32)} for r in rows
+        ], end
 
     def flush(self, group: str) -> None:
         """Flush both collections of ``group`` now, in this thread.

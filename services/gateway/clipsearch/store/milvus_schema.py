@@ -42,6 +42,8 @@ VARCHAR_LIMITS = {
 }
 METADATA_MAX_BYTES = 65536
 MAX_TOPK = 16384  # Milvus: top_k + offset and nq are each capped at 16,384
+# Deepest offset + top_k a search may reach (pages past MAX_TOPK: see milvus_paging).
+MAX_DEPTH = 1_000_000
 
 # Every scalar field, per target: what search/get return besides the vector.
 OUTPUT_FIELDS: dict[Target, list[str]] = {
@@ -209,8 +211,10 @@ def check_queries(vectors: Any, dim: int, top_k: int, offset: int) -> npt.NDArra
         raise InvalidStoreRequest(f"query vectors must have shape (n, {dim}), got {queries.shape}")
     if not 1 <= queries.shape[0] <= MAX_TOPK:
         raise InvalidStoreRequest(f"between 1 and {MAX_TOPK} query vectors per search")
-    if top_k < 1 or offset < 0 or top_k + offset > MAX_TOPK:
-        raise InvalidStoreRequest(f"need top_k >= 1, offset >= 0, top_k + offset <= {MAX_TOPK}")
+    if not 1 <= top_k <= MAX_TOPK or offset < 0 or top_k + offset > MAX_DEPTH:
+        raise InvalidStoreRequest(
+            f"need 1 <= top_k <= {MAX_TOPK}, offset >= 0, top_k + offset <= {MAX_DEPTH}"
+        )
     if not np.all(np.isfinite(queries)):
         raise InvalidStoreRequest("query vectors have non-finite values")
     return queries

@@ -119,7 +119,15 @@ class VectorStore(Protocol):
         filter: Filter | None = None,
         min_score: float | None = None,
     ) -> list[list[Hit]]:
-        """One list of hits per query vector, best first, scores are cosine similarity."""
+        """One list of hits per query vector, best first (ties by id: pages of one query
+        never overlap or skip), scores are cosine similarity; ``top_k`` <= 16,384 and
+        ``offset + top_k`` <= 1,000,000."""
+
+    def vectors_after(
+        self, group: str, target: Target, after: str = "", limit: int = 1000
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` rows (``id`` and ``vector``) with ids after ``after``, in id
+        order (maybe fewer though more follow), and True when no row follows them."""
 
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int: ...
 

@@ -114,14 +114,20 @@ class SearchService:
         )
 
     def check_options(self, opts: SearchOptions) -> SearchOptions:
-        limit = self._settings.max_top_k
+        limit, depth = self._settings.max_top_k, self._settings.max_search_depth
         if opts.target not in ("images", "texts"):
             raise InvalidRequest("target must be 'images' or 'texts'", code="invalid_target")
-        if opts.top_k < 1 or opts.offset < 0 or opts.top_k + opts.offset > limit:
+        if not 1 <= opts.top_k <= limit:
             raise InvalidRequest(
-                f"top_k must be >= 1, offset >= 0 and top_k + offset <= {limit}",
+                f"top_k must be within [1, {limit}]",
                 code="top_k_too_large",
                 details={"max_top_k": limit, "top_k": opts.top_k, "offset": opts.offset},
+            )
+        if opts.offset < 0 or opts.top_k + opts.offset > depth:
+            raise InvalidRequest(
+                f"offset must be >= 0 and offset + top_k <= {depth}",
+                code="search_too_deep",
+                details={"max_search_depth": depth, "top_k": opts.top_k, "offset": opts.offset},
             )
         if opts.min_score is not None and not -1.0 <= opts.min_score <= 1.0:
             raise InvalidRequest("min_score must be within [-1, 1]", code="invalid_min_score")
