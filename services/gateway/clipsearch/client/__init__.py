@@ -224,10 +224,20 @@ class Client(CollectionMethods):
 
     # -- search -------------------------------------------------------------------------
 
-    def search_text(self, query: str, **options: Unpack[SearchOptions]) -> SearchResult:
+    def search_text(
+        self,
+        query: str | dict[str, float],
+        *,
+        expand: bool = False,
+        **options: Unpack[SearchOptions],
+    ) -> SearchResult:
         """``POST /v1/search/text``. ``options`` (:class:`SearchOptions`): ``target``
-        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``, ``rerank``."""
-        body = {"query": query, **_options(options)}
+        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``, ``rerank``.
+        ``query`` may be weighted terms (``{"a red circle": 1.0, "on the left": -0.3}``);
+        ``expand`` adds the server's dictionary expansions (listed in ``expansions``)."""
+        body: dict[str, Any] = {"query": query, **_options(options)}
+        if expand:
+            body["expand"] = True
         return cast(SearchResult, self._json("POST", "/v1/search/text", json=body))
 
     def search_image(

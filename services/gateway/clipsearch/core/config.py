@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     max_browse_limit: int = Field(default=1000, ge=1, le=16384)
     # Largest file POST /v1/collections/{name}/import accepts (spooled to disk), in bytes.
     max_import_bytes: int = Field(default=8 * 1024**3, ge=1024)
+    # Most terms in one weighted text query ({"a red circle": 1.0, "on the left": -0.3}).
+    max_query_terms: int = Field(default=16, ge=1, le=1024)
+
+    # --- query expansion (usecases/expansion.py) ------------------------------------------
+    # JSON {term: expansion | [expansions]} used by `expand: true`; unset: the packaged
+    # Chinese dictionary (clipsearch/data/expansions.zh.json).
+    expansions_file: Path | None = None
 
     # --- input limits ----------------------------------------------------------------------
     # Metadata is rendered again by every read, so it is bounded when written (see
@@ -243,7 +250,15 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
-    @field_validator("model_path", "model_cache_dir", "search_log", mode="before")
+    @model_validator(mode="after")
+    def _check_expansions_file(self) -> Settings:
+        if self.expansions_file is not None and not self.expansions_file.is_file():
+            raise ValueError(f"CLIPSEARCH_EXPANSIONS_FILE={self.expansions_file} is not a file")
+        return self
+
+    @field_validator(
+        "model_path", "model_cache_dir", "search_log", "expansions_file", mode="before"
+    )
     @classmethod
     def _empty_path_is_none(cls, value: object) -> object:
         return None if value == "" else value
