@@ -29,8 +29,20 @@ __all__ = [
     "photo",
     "png_bomb",
     "scene",
+    "second_model",
     "solid",
 ]
+
+
+def second_model(folder: Path) -> Path:
+    """A second model folder made from the shapes model: its int8 copy (``quantize_dynamic``
+    of both ONNX files), so another fingerprint (``shapes-tiny-int8``), the same dim and
+    nearly the same vectors. Made once per ``folder``."""
+    from clipsearch.encoder.quantize import quantize_model_dir
+
+    if not (folder / "clipsearch.json").exists():
+        quantize_model_dir(SHAPES_MODEL, folder)
+    return folder
 
 
 def encoded(img: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:

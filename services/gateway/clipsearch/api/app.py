@@ -17,7 +17,7 @@ from clipsearch.api.errors import install_error_handlers
 from clipsearch.api.json_body import MULTIPART_PATHS, body_limits
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.overload import EventStreams, InflightLimit, RequestClass
-from clipsearch.api.routes import health, images, jobs, search, stats, texts, web
+from clipsearch.api.routes import collections, health, images, jobs, search, stats, texts, web
 from clipsearch.api.security import install_access
 from clipsearch.api.state import AppState
 from clipsearch.bootstrap import (
@@ -25,6 +25,7 @@ from clipsearch.bootstrap import (
     InstrumentedStore,
     build_blobs,
     build_encoder,
+    build_models,
     build_store,
 )
 from clipsearch.core.config import Settings, get_settings
@@ -44,11 +45,13 @@ class StartupError(RuntimeError):
 
 
 async def ensure_default_collection(collections: Collections, name: str) -> None:
-    """Create the default group at start-up, or refuse to start on a model mismatch."""
+    """Create the default group at start-up. One built with a model this gateway does not
+    have does not stop the start: it answers 409 ``model_not_configured`` (and says so in
+    ``/v1/stats`` and ``GET /v1/collections``) while every other collection is served."""
     try:
         await collections.for_write(name)
     except CollectionMismatch as exc:
-        raise StartupError(exc.message) from exc
+        log.error("default collection %r cannot be served: %s", name, exc.message)
     except EncoderError as exc:
         # Service mode with clip-server still starting: serve anyway (/readyz says the
         # encoder is down); the group is checked on first use, when the model is known.
@@ -82,9 +85,9 @@ def create_app(
             watcher = asyncio.create_task(enc.watch_startup(cfg.encoder_start_period_s))
         state: AppState | None = None
         try:
-            state = AppState.build(
-                cfg, InstrumentedEncoder(enc, metrics), InstrumentedStore(st, metrics), bl, metrics
-            )
+            main = InstrumentedEncoder(enc, metrics)
+            models = build_models(cfg, main, lambda e: InstrumentedEncoder(e, metrics))
+            state = AppState.build(cfg, main, InstrumentedStore(st, metrics), bl, metrics, models)
             await ensure_default_collection(state.collections, cfg.default_collection)
             # A gateway killed mid-upload may have left captions without their image.
             await state.images.recover_interrupted_writes()
@@ -101,6 +104,7 @@ def create_app(
                     await watcher
             if state is not None:
                 await state.jobs.stop()
+                await state.collections.models.close()
             # Close what we built; adapters passed in belong to the caller.
             if encoder is None:
                 await enc.close()
@@ -134,6 +138,6 @@ def create_app(
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    for module in (health, images, texts, search, stats, web, jobs):
+    for module in (health, images, texts, search, stats, web, jobs, collections):
         app.include_router(module.router)
     return app

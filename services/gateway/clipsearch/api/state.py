@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from clipsearch.core.config import Settings
 from clipsearch.core.metrics import Metrics
 from clipsearch.encoder.protocol import Encoder
+from clipsearch.encoder.registry import ModelRegistry
 from clipsearch.jobs.runner import JobManager
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
@@ -39,10 +40,17 @@ class AppState:
         store: VectorStore,
         blobs: Blobs,
         metrics: Metrics,
+        models: ModelRegistry | None = None,
     ) -> AppState:
         """Wire the use-cases over the adapters (one ``Collections`` cache shared by all).
         The job manager is started and stopped by the app's lifespan."""
-        collections = Collections(store, encoder)
+        collections = Collections(
+            store,
+            encoder,
+            models,
+            default=settings.default_collection,
+            auto_create=settings.auto_create_collections,
+        )
         return cls(
             settings=settings,
             encoder=encoder,

@@ -72,7 +72,7 @@ class JobManager:
         self.settings = settings
         self.jobs = jobs or JobStore(settings.data_dir / "jobs.db")
         self.spool = Spool(settings.data_dir / "spool", settings.spool_max_bytes)
-        self.deps = Deps(settings, encoder, store, blobs, self.jobs, self.spool)
+        self.deps = Deps(settings, encoder, store, blobs, self.jobs, self.spool, collections)
         self.collections = collections
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
@@ -179,6 +179,19 @@ class JobManager:
             await to_thread.run_sync(self.spool.remove_tree, self.spool_dir(job_id))
         return await self.get(job_id)
 
+    async def cancel_collection(self, collection: str) -> int:
+        """Cancel every queued or running job of ``collection`` (it is being dropped); how
+        many. A running job is waited for, so nothing writes to the collection after."""
+        ids = await to_thread.run_sync(self.jobs.active_jobs_of, collection)
+        tasks = []
+        for job_id in ids:
+            task = self._running.get(job_id)
+            await self.cancel(job_id)
+            if task is not None:
+                tasks.append(task)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return len(ids)
+
     # --- read -------------------------------------------------------------------------------
     async def get(self, job_id: str) -> Job | None:
         return await to_thread.run_sync(self.jobs.get_job, job_id)
@@ -214,7 +227,7 @@ class JobManager:
             return
         await to_thread.run_sync(self.jobs.set_status, job_id, "running")
         try:
-            group = await self.collections.for_write(job.collection)
+            handle = await self.collections.resolve_for_write(job.collection)
         except ClipsearchError as exc:
             await to_thread.run_sync(self.jobs.set_status, job_id, "failed", exc.message)
             return
@@ -226,7 +239,8 @@ class JobManager:
             progress.done += n
             self._last_rate = progress.rate()
 
-        pipeline = Pipeline(self.deps, job, group, on_final)
+        pipeline = Pipeline(self.deps, job, handle, on_final)
+        group = handle.group
         task = asyncio.create_task(pipeline.run(), name=f"ingest-{job_id}")
         self._running[job_id] = task
         limit = self.settings.ingest_job_timeout_s or None

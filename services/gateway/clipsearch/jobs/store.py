@@ -231,6 +231,15 @@ class JobStore:
             rows = self._db.execute(f"{sql} ORDER BY created_at DESC LIMIT ?", (*args, limit))
             return [_job(r, self._counts(r["id"])) for r in rows.fetchall()]
 
+    def active_jobs_of(self, collection: str) -> list[str]:
+        """Queued or running jobs writing to ``collection``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM jobs WHERE collection = ? AND status IN ('queued', 'running')",
+                (collection,),
+            )
+            return [str(r["id"]) for r in rows.fetchall()]
+
     def active_job_ids(self) -> list[str]:
         """Jobs to (re)run, oldest first: queued ones and those a crash left running."""
         with self._lock:

@@ -100,7 +100,8 @@ class ImageService:
                 code="too_many_files",
                 details={"max_files_per_request": cfg.max_files_per_request},
             )
-        group = await self._collections.for_write(collection)
+        handle = await self._collections.resolve_for_write(collection)
+        group, enc = handle.group, handle.encoder
         results: list[ItemResult | None] = [None] * len(items)
         fresh = self._check(items, results)
         existing = await run_sync(self._store.existing_ids, group, "images", list(fresh))
@@ -109,7 +110,7 @@ class ImageService:
             if image_id in existing:
                 results[i] = ItemResult(image_id, items[i].source, "duplicate")
             elif isinstance(
-                got := await self._decode_and_keep(i, image_id, captions, items[i]), _Work
+                got := await self._decode_and_keep(i, image_id, captions, items[i], enc), _Work
             ):
                 work.append(got)
             else:
@@ -121,11 +122,18 @@ class ImageService:
             results[w.index] = ItemResult(w.picture.id, w.picture.source, "failed", err)
             failed.append(w)
 
-        work = await self._encode(work, fail)
+        work = await self._encode(work, fail, enc)
         await self._writer.discard([w.picture for w in failed])  # their blobs were written
         of = {id(w.picture): w for w in work}
-        for p, problem in await self._writer.store_records(group, [w.picture for w in work]):
+        pictures = [w.picture for w in work]
+        fp = handle.info.fingerprint
+        failures = await self._writer.store_records(group, pictures, fingerprint=fp)
+        for p, problem in failures:
             fail(of[id(p)], problem)
+        gone = {id(p) for p, _ in failures}
+        # During a migration the shadow pair gets them too, encoded by its model.
+        stored = [p for p in pictures if id(p) not in gone]
+        await self._writer.mirror(group, handle.shadow_encoder, stored)
         for w in work:
             if results[w.index] is None:
                 results[w.index] = ItemResult(w.picture.id, w.picture.source, "stored")
@@ -161,7 +169,7 @@ class ImageService:
         return fresh
 
     async def _decode_and_keep(
-        self, index: int, image_id: str, captions: list[str], item: ImageInput
+        self, index: int, image_id: str, captions: list[str], item: ImageInput, enc: Encoder
     ) -> _Work | ItemResult:
         """Decode the upload (once) and write its blob from that picture, so that only the
         model input stays in memory until the batch is encoded (never all the pictures of
@@ -172,7 +180,7 @@ class ImageService:
                 item.data,
                 max_pixels=self._settings.max_pixels,
                 budget=shared_budget(self._settings.decode_budget_mpx),
-                encoder=self._encoder,
+                encoder=enc,
             )
         except ClipsearchError as err:
             return ItemResult(image_id, item.source, "failed", err)
@@ -192,11 +200,11 @@ class ImageService:
         return _Work(index, picture, seen.pixels)
 
     async def _encode(
-        self, work: list[_Work], fail: Callable[[_Work, ClipsearchError], None]
+        self, work: list[_Work], fail: Callable[[_Work, ClipsearchError], None], enc: Encoder
     ) -> list[_Work]:
-        """Image vectors and caption vectors, each in one encoder call; on a batch failure
-        the items are retried one by one so a single bad item only fails itself."""
-        enc = self._encoder
+        """Image vectors and caption vectors (the collection's model ``enc``), each in one
+        encoder call; on a batch failure the items are retried one by one so a single bad
+        item only fails itself."""
 
         async def images(batch: list[_Work]) -> list[Vectors]:
             data = [w.picture.data for w in batch]

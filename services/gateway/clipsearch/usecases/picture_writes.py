@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from clipsearch.core.errors import ClipsearchError, Unavailable
-from clipsearch.encoder.protocol import Vectors
+from clipsearch.encoder.protocol import Encoder, Vectors
 from clipsearch.store.protocol import ImageRecord, TextRecord, VectorStore
 from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.common import each_alone_on_failure, run_sync, text_id_of, to_the_end
@@ -125,18 +125,23 @@ class PictureWriter:
         pictures: Sequence[NewPicture],
         *,
         metadata: dict[str, Any] | None = None,
+        fingerprint: str | None = None,
     ) -> list[tuple[NewPicture, ClipsearchError]]:
-        """Caption texts then image vectors of ``pictures`` (their blobs already stored);
-        ``metadata`` (e.g. a job's) is merged under each picture's own. Returns the pictures
-        that failed, with their error, once their partial writes are undone."""
+        """Caption texts then image vectors of ``pictures`` (their blobs already stored)
+        into the pair of model ``fingerprint`` (the collection's live model; see
+        :meth:`VectorStore.upsert_images`); ``metadata`` (e.g. a job's) is merged under
+        each picture's own. Returns the pictures that failed, with their error, once their
+        partial writes are undone."""
         now = int(time.time())
         records = {p.id: _records(p, now, metadata or {}) for p in pictures}
+        store = self._store
 
         async def write(batch: list[NewPicture]) -> None:
             texts = [t for p in batch for t in records[p.id][0]]
             if texts:
-                await run_sync(self._store.upsert_texts, group, texts)
-            await run_sync(self._store.upsert_images, group, [records[p.id][1] for p in batch])
+                await run_sync(lambda: store.upsert_texts(group, texts, fingerprint=fingerprint))
+            images = [records[p.id][1] for p in batch]
+            await run_sync(lambda: store.upsert_images(group, images, fingerprint=fingerprint))
 
         # Killed between captions and image vector, no `finally` runs: the journal says
         # which captions to remove at the next start (see write_journal).
@@ -161,6 +166,41 @@ class PictureWriter:
         # mid-upload), the captions would stay behind without their image: the writes and
         # their undo run to the end whatever happens to the caller.
         return await to_the_end(write_or_undo())
+
+    async def mirror(
+        self,
+        group: str,
+        encoder: Encoder | None,
+        pictures: Sequence[NewPicture],
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """During a migration: the pictures just stored, encoded again by the shadow pair's
+        model ``encoder`` and written to that pair. Best effort: a failure is logged, and
+        the migration's final catch-up copies whatever the shadow pair lacks."""
+        if encoder is None or not pictures:
+            return
+        try:
+            vectors = await encoder.encode_images([p.data for p in pictures])
+            captions = [c for p in pictures for c in p.captions]
+            text_vectors = await encoder.encode_texts(captions) if captions else None
+            copies, k = [], 0
+            for p, v in zip(pictures, vectors, strict=True):
+                n = len(p.captions)
+                assert text_vectors is not None or n == 0
+                cv = list(text_vectors[k : k + n]) if n and text_vectors is not None else []
+                k += n
+                copies.append(replace(p, vector=v, caption_vectors=cv))
+            now = int(time.time())
+            fp, store = encoder.fingerprint, self._store
+            records = [_records(p, now, metadata or {}) for p in copies]
+            texts = [t for ts, _ in records for t in ts]
+            images = [image for _, image in records]
+            if texts:
+                await run_sync(lambda: store.upsert_texts(group, texts, fingerprint=fp))
+            await run_sync(lambda: store.upsert_images(group, images, fingerprint=fp))
+        except Exception as exc:
+            log.warning("mirror write to the migration's shadow pair failed: %s", exc)
 
     async def discard(self, pictures: Sequence[NewPicture]) -> None:
         """Remove the blobs this write created for ``pictures`` (which failed elsewhere)."""

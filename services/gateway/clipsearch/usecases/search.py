@@ -126,27 +126,26 @@ class SearchService:
             else:
                 assert q.image_id is not None
                 ids.append((i, q.image_id))
-        group = await self._collections.for_read(collection)
+        handle = await self._collections.resolve(collection)
+        group, enc = handle.group, handle.encoder
         # Decoded once: each picture is validated here and its model input kept for below.
         pixels = []
         for _, data in images:
             limit = cfg.max_pixels
             budget = shared_budget(cfg.decode_budget_mpx)
-            seen = await run_sync(
-                inspect_image, data, max_pixels=limit, budget=budget, encoder=self._encoder
-            )
+            seen = await run_sync(inspect_image, data, max_pixels=limit, budget=budget, encoder=enc)
             pixels.append(seen.pixels)
 
-        dim = self._encoder.dim
+        dim = enc.dim
         matrix = np.zeros((len(queries), dim), dtype=np.float32)
         if ids:
             matrix[[i for i, _ in ids]] = await self._stored_vectors(group, [v for _, v in ids])
         try:
             if texts:
-                vecs = await self._encoder.encode_texts([t for _, t in texts])
+                vecs = await enc.encode_texts([t for _, t in texts])
                 matrix[[i for i, _ in texts]] = vecs
             if images:
-                vecs = await encode_pictures(self._encoder, [b for _, b in images], pixels)
+                vecs = await encode_pictures(enc, [b for _, b in images], pixels)
                 matrix[[i for i, _ in images]] = vecs
         except EncoderError as exc:
             raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from clipsearch.core.config import Settings
 from clipsearch.core.errors import ClipsearchError, InvalidRequest, NotFoundError, Unavailable
 from clipsearch.encoder.protocol import Encoder, EncoderError
 from clipsearch.store.protocol import TextRecord, VectorStore
-from clipsearch.usecases.collections import Collections
+from clipsearch.usecases.collections import Collections, Handle
 from clipsearch.usecases.common import (
     check_text,
     each_alone_on_failure,
@@ -20,6 +21,8 @@ from clipsearch.usecases.common import (
 )
 from clipsearch.usecases.images import ItemResult
 from clipsearch.usecases.metadata import MetadataLimits, check_metadata
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -58,7 +61,8 @@ class TextService:
             except ClipsearchError as err:
                 err.details = {"index": i, **(err.details or {})}
                 raise
-        group = await self._collections.for_write(collection)
+        handle = await self._collections.resolve_for_write(collection)
+        group = handle.group
         ids = [text_id_of(t) for t in normalised]
         existing = await run_sync(self._store.existing_ids, group, "texts", ids)
         results: list[ItemResult] = []
@@ -71,8 +75,9 @@ class TextService:
                 results.append(ItemResult(tid, text, "stored"))
         if not new:
             return results
+        wanted = [normalised[i] for i in new.values()]
         try:
-            vectors = await self._encoder.encode_texts([normalised[i] for i in new.values()])
+            vectors = await handle.encoder.encode_texts(wanted)
         except EncoderError as exc:
             raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
         now = int(time.time())
@@ -82,9 +87,12 @@ class TextService:
             )
             for (tid, i), vec in zip(new.items(), vectors, strict=True)
         ]
+        store, fp = self._store, handle.info.fingerprint
         failed = await each_alone_on_failure(
-            records, lambda rs: run_sync(self._store.upsert_texts, group, rs)
+            records, lambda rs: run_sync(lambda: store.upsert_texts(group, rs, fingerprint=fp))
         )
+        gone = {r.id for r, _ in failed}
+        await self._mirror(handle, [r for r in records if r.id not in gone])
         for record, reason in failed:
             tid = record.id
             results[new[tid]] = ItemResult(
@@ -94,6 +102,20 @@ class TextService:
                 Unavailable(f"could not store the text: {reason}", code="store_write_failed"),
             )
         return results
+
+    async def _mirror(self, handle: Handle, records: list[TextRecord]) -> None:
+        """During a migration: the texts just stored, encoded by the shadow pair's model
+        and written there too (best effort: the migration's catch-up copies what is lost)."""
+        enc = handle.shadow_encoder
+        if enc is None or not records:
+            return
+        try:
+            vectors = await enc.encode_texts([r.text for r in records])
+            copies = [replace(r, vector=v) for r, v in zip(records, vectors, strict=True)]
+            store, fp = self._store, enc.fingerprint
+            await run_sync(lambda: store.upsert_texts(handle.group, copies, fingerprint=fp))
+        except Exception as exc:
+            log.warning("mirror write of texts to the shadow pair failed: %s", exc)
 
     async def delete_text(self, collection: str, text_id: str) -> None:
         group = await self._collections.for_read(collection)
