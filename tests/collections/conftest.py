@@ -110,9 +110,10 @@ def rng() -> np.random.Generator:
 
 # --- more gateways: collections and migration (tests/collections/test_collections.py) ----
 @pytest.fixture(scope="session")
-def int8_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The second model folder (``shapes-tiny-int8``), made once per session."""
-    return second_model(tmp_path_factory.mktemp("models") / "shapes-int8")
+def model_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The second model folder (``shapes-tiny-v2``, see ``tests.helpers.second_model``),
+    made once per session."""
+    return second_model(tmp_path_factory.mktemp("models") / "shapes-v2")
 
 
 @contextlib.contextmanager

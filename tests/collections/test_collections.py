@@ -18,8 +18,8 @@ from clipsearch.core.keys import Scope, make_entry, new_key
 from tests.collections.conftest import Api, backend_uri, gateway, pictures, suite_settings
 from tests.helpers import SHAPES_MODEL
 
-INT8 = "shapes-tiny-int8"
-SAME_MODEL = 0.99998  # a text's score against itself; the int8 model gives ~0.99991
+MODEL_B = "shapes-tiny-v2"
+SAME_MODEL = 0.99998  # a text's score against itself; across the two models ~0.9997
 
 
 def _error(r: Any, status: int, code: str) -> dict[str, Any]:
@@ -164,7 +164,7 @@ class Strict:
     params=["lite", pytest.param("standalone", marks=pytest.mark.standalone)],
 )
 def strict(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, int8_model: Path
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model_b: Path
 ) -> Iterator[Strict]:
     backend = str(request.param)
     tmp = tmp_path_factory.mktemp(f"strict-{backend}")
@@ -176,7 +176,7 @@ def strict(
         backend_uri(request, backend, tmp),
         api_keys=entries,
         auto_create_collections=False,
-        extra_models=[str(int8_model)],
+        extra_models=[str(model_b)],
     )
     with gateway(settings, backend) as api:
         yield Strict(api, keys)
@@ -223,14 +223,16 @@ def test_writes_create_only_the_default_collection(strict: Strict) -> None:
 
 def test_a_collection_of_the_second_model_is_encoded_by_it(strict: Strict) -> None:
     c, admin, name = strict.api.client, strict.as_("admin"), f"m_{uuid.uuid4().hex[:8]}"
-    r = c.put(f"/v1/collections/{name}", json={"model": INT8}, headers=admin)
+    r = c.put(f"/v1/collections/{name}", json={"model": MODEL_B}, headers=admin)
     assert r.status_code == 201, r.text
-    assert r.json()["model_name"] == INT8
+    assert r.json()["model_name"] == MODEL_B
     assert r.json()["servable"] is True
     main = c.get("/v1/stats", headers=admin).json()["encoder"]["fingerprint"]
     assert r.json()["fingerprint"] != main
     # Same model again: idempotent; the main model (no "model") differs: 409.
-    assert c.put(f"/v1/collections/{name}", json={"model": INT8}, headers=admin).status_code == 200
+    assert (
+        c.put(f"/v1/collections/{name}", json={"model": MODEL_B}, headers=admin).status_code == 200
+    )
     _error(c.put(f"/v1/collections/{name}", headers=admin), 409, "collection_spec_mismatch")
     text = "a small red circle"
     r = c.post("/v1/texts", params={"collection": name}, json={"texts": [{"text": text}]},
@@ -239,7 +241,7 @@ def test_a_collection_of_the_second_model_is_encoded_by_it(strict: Strict) -> No
     r = c.post("/v1/search/text", params={"collection": name},
                json={"query": text, "target": "texts"}, headers=admin)  # fmt: skip
     assert r.status_code == 200, r.text
-    assert r.json()["hits"][0]["score"] > SAME_MODEL  # encoded by the int8 model both times
+    assert r.json()["hits"][0]["score"] > SAME_MODEL  # encoded by model B both times
 
 
 # --- switching the main model --------------------------------------------------------------
@@ -249,10 +251,10 @@ def test_a_collection_of_the_second_model_is_encoded_by_it(strict: Strict) -> No
 def test_switching_the_main_model_keeps_configured_models_collections(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
-    int8_model: Path,
+    model_b: Path,
     backend: str,
 ) -> None:
-    """Model A (shapes) builds collection ``old``; a gateway whose main model is B (int8)
+    """Model A (shapes) builds collection ``old``; a gateway whose main model is B (shapes-tiny-v2)
     still serves it, encoded by A, when A is an extra model; without A it starts anyway,
     answers ``old`` with 409 naming A, serves B's collections and lists ``old`` as not
     servable."""
@@ -264,7 +266,7 @@ def test_switching_the_main_model_keeps_configured_models_collections(
             "/v1/texts", params={"collection": "old"}, json={"texts": [{"text": text}]}
         )
         assert r.status_code == 200, r.text
-    b_main: dict[str, Any] = {"model_path": int8_model, "default_collection": "newer"}
+    b_main: dict[str, Any] = {"model_path": model_b, "default_collection": "newer"}
 
     def search(api: Api, collection: str) -> Any:
         body = {"query": text, "target": "texts"}

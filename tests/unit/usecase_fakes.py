@@ -241,7 +241,9 @@ class FakeStore:
         offset: int = 0,
         filter: Filter | None = None,
         min_score: float | None = None,
+        fingerprint: str | None = None,
     ) -> list[list[Hit]]:
+        mg.check_model(self._meta(group), group, fingerprint)
         queries = ms.check_queries(vectors, self._meta(group).dim, top_k, offset)
         expr.metadata_filter(filter)  # refuses what Milvus would be asked to refuse
         self.search_calls.append(len(queries))

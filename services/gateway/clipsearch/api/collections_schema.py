@@ -51,7 +51,7 @@ class MigrateIn(BaseModel):
     """``POST /v1/collections/{name}/migrate``."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"model": "shapes-tiny-int8"}]}
+        extra="forbid", json_schema_extra={"examples": [{"model": "shapes-tiny-v2"}]}
     )
 
     model: str = Field(min_length=1, max_length=256, description="the configured model to move to")

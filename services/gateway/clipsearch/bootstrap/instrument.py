@@ -213,6 +213,7 @@ class InstrumentedStore:
         offset: int = 0,
         filter: Filter | None = None,
         min_score: float | None = None,
+        fingerprint: str | None = None,
     ) -> list[list[Hit]]:
         return self._call(
             "search",
@@ -224,6 +225,7 @@ class InstrumentedStore:
             offset=offset,
             filter=filter,
             min_score=min_score,
+            fingerprint=fingerprint,
         )
 
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:

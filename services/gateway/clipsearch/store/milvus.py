@@ -504,13 +504,16 @@ class MilvusStore:
         offset: int = 0,
         filter: Filter | None = None,
         min_score: float | None = None,
+        fingerprint: str | None = None,
     ) -> list[list[Hit]]:
         """Nearest neighbours by cosine similarity, one list per row of ``vectors``.
 
         ``offset`` skips the best hits (paging); ``min_score`` drops hits below it, so a
         page may be shorter than ``top_k``; ``filter`` matches metadata values exactly.
         """
-        meta = self._group(group)
+        meta = self._group(group)  # read once: the pair searched is the one checked
+        mg.check_model(meta, group, fingerprint)
+        name = mg.pair_names(self.prefix, group, meta.generation)[target]
         queries = ms.check_queries(vectors, meta.dim, top_k, offset)
         fields = ms.OUTPUT_FIELDS[target]
         where = expr.metadata_filter(filter)
@@ -522,7 +525,7 @@ class MilvusStore:
                 params["ef"] = max(self.hnsw_ef_search, limit + skip)
             with self._call("search") as c:
                 raw = c.search(
-                    self.collection(group, target),
+                    name,
                     data=queries.tolist(),
                     filter=where,
                     limit=limit,

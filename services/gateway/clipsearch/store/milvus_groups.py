@@ -152,6 +152,15 @@ def pair_of(meta: ms.GroupMeta, group: str, fingerprint: str | None) -> ms.Group
     )
 
 
+def check_model(meta: ms.GroupMeta, group: str, fingerprint: str | None) -> None:
+    """:class:`GroupMismatch` unless the live pair is of model ``fingerprint`` (or None)."""
+    if fingerprint is not None and fingerprint != meta.fingerprint:
+        raise GroupMismatch(
+            f"collection group {group!r} is now of the model with fingerprint "
+            f"{meta.fingerprint}, not {fingerprint}"
+        )
+
+
 def shadow_info(meta: ms.GroupMeta) -> ShadowInfo | None:
     s = meta.shadow
     if s is None:

@@ -177,8 +177,11 @@ class VectorStore(Protocol):
         offset: int = 0,
         filter: Filter | None = None,
         min_score: float | None = None,
+        fingerprint: str | None = None,
     ) -> list[list[Hit]]:
-        """One list of hits per query vector, best first, scores are cosine similarity."""
+        """One list of hits per query vector, best first, scores are cosine similarity.
+        With ``fingerprint`` (the model of the query vectors), :class:`GroupMismatch`
+        when the live pair is of another model (a migration switched it meanwhile)."""
 
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         """Delete from the live pair (and the shadow pair, during a migration); the number

@@ -16,7 +16,7 @@ import numpy as np
 from clipsearch.core.config import Settings
 from clipsearch.core.errors import InvalidRequest, NotFoundError, Unavailable
 from clipsearch.encoder.protocol import Encoder, EncoderError, Vectors
-from clipsearch.store.protocol import Filter, Hit, Target, VectorStore
+from clipsearch.store.protocol import Filter, GroupMismatch, Hit, Target, VectorStore
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import check_filter, check_text, run_sync
 from clipsearch.usecases.imaging import (
@@ -108,6 +108,19 @@ class SearchService:
                 details={"max_batch_queries": cfg.max_batch_queries},
             )
         self.check_options(opts)
+        try:
+            return await self._search(collection, queries, opts, started)
+        except GroupMismatch:
+            # A migration switched the collection to its new model between resolving it and
+            # searching it: once more, with the new model (the old pair is not searched
+            # with mixed vectors, and the request does not fail).
+            self._collections.forget(collection)
+            return await self._search(collection, queries, opts, started)
+
+    async def _search(
+        self, collection: str, queries: Sequence[Query], opts: SearchOptions, started: float
+    ) -> SearchResult:
+        cfg = self._settings
         kinds = [q.kind for q in queries]
         texts: list[tuple[int, str]] = []
         images: list[tuple[int, bytes]] = []
@@ -158,6 +171,7 @@ class SearchService:
             offset=opts.offset,
             filter=opts.filter or None,
             min_score=opts.min_score,
+            fingerprint=handle.info.fingerprint,
         )
         return SearchResult(hits=hits, took_ms=(time.perf_counter() - started) * 1000.0)
 

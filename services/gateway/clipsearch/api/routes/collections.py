@@ -11,16 +11,20 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse
 
-from clipsearch.api.auth import RequireAdmin, RequireRead
+from clipsearch.api.auth import PrincipalDep, RequireAdmin, RequireRead
 from clipsearch.api.collections_schema import (
     CollectionDeleted,
     CollectionList,
     CollectionOut,
     CollectionPut,
+    MigrateIn,
 )
 from clipsearch.api.deps import StateDep
 from clipsearch.api.errors import error_responses
+from clipsearch.api.jobs_schema import JobAccepted
+from clipsearch.api.links import ACCEPTED_JOB
 from clipsearch.core.names import COLLECTION_PATTERN
+from clipsearch.jobs.migration import start_migration
 from clipsearch.store.protocol import IndexSpec
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
@@ -100,3 +104,24 @@ async def delete_collection(state: StateDep, name: NameDep) -> CollectionDeleted
         blobs_removed=result["blobs_removed"],
         jobs_cancelled=result["jobs_cancelled"],
     )
+
+
+@router.post(
+    "/{name}/migrate",
+    summary="Move a collection to another model without downtime",
+    response_model=JobAccepted,
+    status_code=202,
+    responses={202: {"links": ACCEPTED_JOB}, **error_responses(401, 403, 404, 409, 422, 503)},
+    dependencies=[RequireAdmin],
+)
+async def migrate_collection(
+    state: StateDep, principal: PrincipalDep, name: NameDep, body: MigrateIn
+) -> JobAccepted:
+    """Start a ``migrate`` job (progress in ``GET /v1/jobs/{id}`` and its events): the
+    stored originals and texts are re-encoded with ``model`` into new collections while
+    searches use the old ones and writes go to both; then the collection switches at once
+    and the old collections are dropped after ``CLIPSEARCH_MIGRATION_GRACE_S``. ``409``:
+    ``model_not_configured``, ``migration_not_needed`` (it already uses that model),
+    ``migration_in_progress``; ``404`` unknown collection."""
+    job = await start_migration(state.jobs, state.collections, name, body.model, principal.name)
+    return JobAccepted.of(job)
