@@ -24,6 +24,7 @@ import pytest
 
 from clipsearch.encoder.local import LocalEncoder
 from clipsearch.encoder.model_files import ModelFiles
+from clipsearch.store.protocol import IndexSpec
 from tests.collections.conftest import Api, backend_uri, gateway, pictures, suite_settings
 from tests.helpers import SHAPES_MODEL
 
@@ -183,6 +184,15 @@ def test_migrate_refuses_bad_input(mig: Api) -> None:
         assert r.status_code == 422, (body, r.text)
     assert c.post("/v1/collections/bad-name!/migrate", json={"model": "x"}).status_code == 422
     assert c.get(f"/v1/collections/{name}").json()["migration"] is None
+    # A migration under way (its shadow pair made here directly): a second one is refused.
+    store = c.app.state.clipsearch.store  # type: ignore[attr-defined]
+    store.begin_shadow(name, dim=128, model_name="shapes-tiny-v2", fingerprint="fp-other",
+                       index=IndexSpec("FLAT"))  # fmt: skip
+    c.app.state.clipsearch.collections.forget(name)  # type: ignore[attr-defined]
+    r = c.post(f"/v1/collections/{name}/migrate", json={"model": "shapes-tiny-v2"})
+    _error(r, 409, "migration_in_progress")
+    assert c.get(f"/v1/collections/{name}").json()["migration"]["fingerprint"] == "fp-other"
+    store.drop_shadow(name)
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ NameDep = Annotated[
     "",
     summary="List collections",
     response_model=CollectionList,
-    responses=error_responses(401, 403),
+    responses=error_responses(401, 403, 503),
     dependencies=[RequireRead],
 )
 async def list_collections(state: StateDep) -> CollectionList:
@@ -53,7 +53,7 @@ async def list_collections(state: StateDep) -> CollectionList:
     "/{name}",
     summary="One collection",
     response_model=CollectionOut,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
     dependencies=[RequireRead],
 )
 async def get_collection(state: StateDep, name: NameDep) -> CollectionOut:
