@@ -50,7 +50,7 @@ async def start_migration(
     collection; 409 ``model_not_configured``, ``migration_not_needed`` (it already uses
     that model) or ``migration_in_progress``."""
     handle = await collections.resolve(name)
-    target = collections.model(model)
+    target = await collections.model(model)
     info = handle.info
     if target.fingerprint == info.fingerprint:
         raise CollectionMismatch(

@@ -26,7 +26,7 @@ from clipsearch.core.errors import (
     InvalidRequest,
     UnknownCollection,
 )
-from clipsearch.encoder.protocol import Encoder
+from clipsearch.encoder.protocol import Encoder, EncoderError
 from clipsearch.encoder.registry import ModelRegistry
 from clipsearch.store.milvus_groups import check_index
 from clipsearch.store.protocol import (
@@ -223,7 +223,7 @@ class Collections:
         indexed as ``index``; idempotent for the same spec, :class:`CollectionMismatch`
         (``collection_spec_mismatch``) when it exists with another. (view, created)."""
         check_collection_name(name)
-        enc = self.model(model)
+        enc = await self.model(model)
         if index is not None:  # bad params are a 422 whether or not the collection exists
             try:
                 check_index(index, {"M": 16, "efConstruction": 200})
@@ -246,12 +246,14 @@ class Collections:
             )
         return await self.describe(name), False
 
-    def model(self, name: str | None) -> Encoder:
+    async def model(self, name: str | None) -> Encoder:
         """The configured model called ``name`` (None: the main one); 409
         ``model_not_configured`` when this gateway has no such model."""
         if name is None:
             return self._encoder
-        enc = self.models.by_name(name)
+        # In a thread: the first lookup builds the extras (a folder without clipsearch.json
+        # is hashed for its fingerprint).
+        enc = await run_sync(self.models.by_name, name)
         if enc is None:
             raise CollectionMismatch(
                 f"model {name!r} is not configured on this gateway (it has "
@@ -274,6 +276,8 @@ class Collections:
             await self.resolve(name)
         except ClipsearchError as exc:
             reason = exc.message
+        except EncoderError as exc:  # service mode, clip-server down: cannot tell now
+            reason = f"the encoder cannot say which model it runs: {exc}"
         migration = None
         if info.shadow is not None:
             s = info.shadow
