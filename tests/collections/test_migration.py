@@ -91,9 +91,13 @@ def test_search_runs_through_a_whole_migration(mig: Api, model_b: Path) -> None:
     assert c.put(f"/v1/collections/{name}").status_code == 201
     pngs, captions = pictures(40, seed=41)
     mig.stored(pngs, captions, collection=name)
+    # A text corpus too: more to copy, so the migration surely outlasts the write below.
+    corpus = [{"text": f"note number {i} about shapes"} for i in range(200)]
+    r = c.post("/v1/texts", params={"collection": name}, json={"texts": corpus})
+    assert r.status_code == 200, r.text
     extra_png, extra_caption = pictures(1, seed=4242)
     during_text = "written during the migration"
-    texts = sorted({*captions, *extra_caption, during_text})
+    texts = sorted({*captions, *extra_caption, during_text, *(t["text"] for t in corpus)})
     old, new = _scores(SHAPES_MODEL, texts), _scores(model_b, texts)
     before = c.get(f"/v1/collections/{name}").json()
     main_fp = c.get("/v1/stats").json()["encoder"]["fingerprint"]
@@ -143,7 +147,7 @@ def test_search_runs_through_a_whole_migration(mig: Api, model_b: Path) -> None:
     assert during["migration"]["model_name"] == "shapes-tiny-v2"
     assert job["status"] == "done", job
     assert job["kind"] == "migrate"
-    assert job["counts"]["total"] == 80  # 40 images + 40 captions
+    assert job["counts"]["total"] == 280  # 40 images + 40 captions + 200 texts
     assert job["counts"]["failed"] == 0
     assert job["counts"]["pending"] == 0
     failures = [s for s in seen if s[0] != 200]
@@ -156,7 +160,7 @@ def test_search_runs_through_a_whole_migration(mig: Api, model_b: Path) -> None:
     # The collection moved, counts equal (plus the writes made meanwhile), fingerprint too.
     assert after["fingerprint"] != before["fingerprint"]
     assert after["model_name"] == "shapes-tiny-v2"
-    assert after["counts"] == {"images": 41, "texts": 42}
+    assert after["counts"] == {"images": 41, "texts": 242}
     stats = c.get("/v1/stats").json()["collections"][name]
     assert stats["fingerprint"] == after["fingerprint"]
     assert stats["counts"] == after["counts"]
