@@ -94,6 +94,17 @@ def test_no_key_is_401_with_www_authenticate(keyed: Keyed) -> None:
     _error(c.get("/v1/stats", params={"api_key": keyed.keys["admin"]}), 401, "missing_api_key")
 
 
+def test_patches_need_a_write_key(keyed: Keyed) -> None:
+    c = keyed.client
+    for path in (f"/v1/images/{'0' * 64}", f"/v1/texts/{'0' * 64}"):
+        _error(c.patch(path, json={"metadata": {"a": 1}}), 401, "missing_api_key")
+        _error(c.patch(path, json={"metadata": {"a": 1}}, headers=keyed.as_("read")), 403,
+               "insufficient_scope")  # fmt: skip
+    # A write key gets through to the use-case: an unknown id is a 404, not a refusal.
+    r = c.patch(f"/v1/texts/{'0' * 64}", json={"metadata": {"a": 1}}, headers=keyed.as_("write"))
+    _error(r, 404, "text_not_found")
+
+
 def test_probes_and_page_stay_open(keyed: Keyed) -> None:
     c = keyed.client
     assert c.get("/healthz").status_code == 200

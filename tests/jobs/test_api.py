@@ -56,8 +56,8 @@ def test_upload_job_end_to_end(client: TestClient, store: Any, encoder: Any) -> 
 
     body = wait_done(client, job_id)
     assert body["status"] == "partial", body["items"][:3]
-    assert body["counts"] == {"total": 43, "stored": 40, "duplicate": 1, "failed": 2,
-                              "pending": 0}  # fmt: skip
+    assert body["counts"] == {"total": 43, "stored": 40, "updated": 0, "duplicate": 1,
+                              "failed": 2, "pending": 0}  # fmt: skip
     by_source = {i["source"]: i for i in body["items"]}
     assert by_source["dup.png"]["status"] == "duplicate"
     assert by_source["broken.png"]["status"] == "failed"

@@ -75,8 +75,8 @@ def test_copy_is_tried_when_its_first_copy_fails(
     assert items["a3.png"]["id"] == items["a2.png"]["id"] == blob_id_of(a)
     # A copy of a bad file fails on its own account, not as a "duplicate" of a failure.
     assert [items[n]["status"] for n in ("x1.png", "x2.png")] == ["failed", "failed"]
-    assert body["counts"] == {"total": 6, "stored": 2, "duplicate": 1, "failed": 3,
-                              "pending": 0}  # fmt: skip
+    assert body["counts"] == {"total": 6, "stored": 2, "updated": 0, "duplicate": 1,
+                              "failed": 3, "pending": 0}  # fmt: skip
     assert store.group_info(body["collection"]).counts["images"] == 2
 
 

@@ -17,7 +17,7 @@ def test_job_lifecycle(tmp_path: Path) -> None:
     assert created
     assert job.status == "queued"
     assert job.total == 6
-    assert job.counts == {"pending": 5, "stored": 0, "duplicate": 0, "failed": 1}
+    assert job.counts == {"pending": 5, "stored": 0, "updated": 0, "duplicate": 0, "failed": 1}
 
     again, created = store.create_job("default", items[:1], idempotency_key="k1")
     assert not created
@@ -41,7 +41,7 @@ def test_job_lifecycle(tmp_path: Path) -> None:
     assert got is not None
     assert got.status == "running"
     assert got.started_at is not None
-    assert got.counts == {"pending": 3, "stored": 1, "duplicate": 1, "failed": 1}
+    assert got.counts == {"pending": 3, "stored": 1, "updated": 0, "duplicate": 1, "failed": 1}
     page = reopened.items(job.id, offset=1, limit=2)
     assert [i.public()["source"] for i in page] == ["f1.png", "f2.png"]
     assert [i.seq for i in reopened.items(job.id, status="failed")] == [5]

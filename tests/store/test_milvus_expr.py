@@ -55,3 +55,79 @@ def test_ids_and_joins() -> None:
     assert and_all("", "x == 1") == "x == 1"
     assert and_all("a", "b") == "(a) and (b)"
     assert and_all() == ""
+
+
+INJECTION = 's0" or id != "'
+
+
+@pytest.mark.parametrize(
+    ("flt", "rendered"),
+    [
+        ({"y": {"eq": "a"}}, 'metadata["y"] == "a"'),
+        ({"y": {"gt": 1}}, 'metadata["y"] > 1'),
+        ({"y": {"gte": 2020, "lt": 2024}}, 'metadata["y"] >= 2020 and metadata["y"] < 2024'),
+        ({"y": {"lte": -2.5}}, 'metadata["y"] <= -2.5'),
+        ({"y": {"in": ["a", 2]}}, '(metadata["y"] == "a" or metadata["y"] == 2)'),
+        ({"y": {"ne": "x"}}, '((not (exists metadata["y"])) or (metadata["y"] != "x"))'),
+        # Lite's != 1 also drops true: the look-alike comes back, the typed check decides.
+        (
+            {"y": {"ne": 1}},
+            '((not (exists metadata["y"])) or (metadata["y"] != 1) or metadata["y"] == true)',
+        ),
+        (
+            {"y": {"nin": [False, "b"]}},
+            '((not (exists metadata["y"])) or (metadata["y"] != false and metadata["y"] != "b")'
+            ' or metadata["y"] == 0)',
+        ),
+        (
+            {"y": {"nin": [1, True]}},
+            '((not (exists metadata["y"])) or (metadata["y"] != 1 and metadata["y"] != true))',
+        ),
+        ({"y": {"exists": True}}, '(exists metadata["y"])'),
+        (
+            {"y": {"exists": False}},
+            '((not (exists metadata["y"])) or not (metadata["y"] == true or metadata["y"] == '
+            'false or metadata["y"] >= 0 or metadata["y"] < 0 or metadata["y"] like "%"))',
+        ),
+        # Injection strings inside operator values stay one escaped literal.
+        (
+            {"y": {"ne": INJECTION}},
+            r'((not (exists metadata["y"])) or (metadata["y"] != "s0\" or id != \""))',
+        ),
+        ({"y": {"in": [INJECTION]}}, r'(metadata["y"] == "s0\" or id != \"")'),
+        (
+            {"y": {"nin": ['\\"', "\n"]}},
+            r'((not (exists metadata["y"])) or (metadata["y"] != "\\\"" and '
+            r'metadata["y"] != "\n"))',
+        ),
+    ],
+)
+def test_operator_expressions(flt: dict[str, object], rendered: str) -> None:
+    assert metadata_filter(flt) == rendered
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"y": {"$gt": 1}},  # unknown operator
+        {"y": {"like": "a%"}},
+        {"y": {}},  # an operator object with nothing in it
+        {"y": {"gt": "2020"}},  # ranges take numbers only
+        {"y": {"lt": True}},
+        {"y": {"gte": None}},
+        {"y": {"in": "a"}},  # in/nin take a list
+        {"y": {"nin": []}},
+        {"y": {"in": [{"a": 1}]}},
+        {"y": {"eq": [1]}},
+        {"y": {"ne": None}},
+        {"y": {"exists": 1}},  # exists takes a boolean, and 1 is not one
+        {"y": {"exists": "true"}},
+        {"y": {"gt": float("inf")}},
+        {"y": {"in": list(range(200)), "nin": list(range(100))}},  # 256 values per field
+        {"y": {"ne": "v" * 5000}},
+        {"y": {"eq": 2**63}},
+    ],
+)
+def test_operator_refusals(bad: dict[str, object]) -> None:
+    with pytest.raises(InvalidStoreRequest):
+        metadata_filter(bad)

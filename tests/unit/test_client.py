@@ -38,6 +38,12 @@ def test_images_are_stored_found_read_and_deleted(gw: Client, tmp_path: Path) ->
 
     info = gw.get_image(a)
     assert (info["id"], info["caption"], info["metadata"]) == (a, "first", {"album": "x"})
+    info = gw.patch_image(a, metadata={"year": 2024}, add_captions=["third"])
+    assert info["captions"] == ["first", "third"]
+    assert info["metadata"] == {"album": "x", "year": 2024}
+    with pytest.raises(GatewayError) as refused:
+        gw.patch_image(a)
+    assert (refused.value.status, refused.value.code) == (422, "empty_patch")
 
     # The fake encoder maps equal bytes to equal vectors: a picture finds itself first.
     by_upload = gw.search_image(("q.png", noise(2)), top_k=2)
@@ -64,8 +70,13 @@ def test_texts_and_batches(gw: Client) -> None:
     batch = gw.search_batch([{"text": "a blue square"}, {"text": "a red circle"}], target="texts")
     assert [r["hits"][0]["text"] for r in batch["results"]] == ["a blue square", "a red circle"]
 
+    changed = gw.patch_text(str(items[1]["id"]), text="a blue square, tilted")
+    assert (changed["replaced_id"], changed["text"]) == (items[1]["id"], "a blue square, tilted")
+    assert changed["metadata"] == {"n": 2}
+
     assert gw.delete_text(str(items[0]["id"]))["deleted"] is True
-    assert [h["text"] for h in gw.search_text("x", target="texts")["hits"]] == ["a blue square"]
+    left = [h["text"] for h in gw.search_text("x", target="texts")["hits"]]
+    assert left == ["a blue square, tilted"]
 
 
 def test_an_ingest_job_runs_to_the_end(gw: Client, tmp_path: Path) -> None:
@@ -82,7 +93,9 @@ def test_an_ingest_job_runs_to_the_end(gw: Client, tmp_path: Path) -> None:
         view = gw.job(accepted["job_id"])
     assert view["status"] == "partial"
     assert view["collection"] == gw.collection
-    assert view["counts"] == {"total": 4, "stored": 3, "duplicate": 0, "failed": 1, "pending": 0}
+    assert view["counts"] == {
+        "total": 4, "stored": 3, "updated": 0, "duplicate": 0, "failed": 1, "pending": 0
+    }  # fmt: skip
     failed = gw.job(accepted["job_id"], item_status="failed", limit=10)["items"]
     assert [i["source"] for i in failed or []] == ["broken.png"]
     assert "clipsearch_http_requests_total" in gw.metrics()

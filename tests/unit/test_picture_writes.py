@@ -12,10 +12,12 @@ from PIL import Image
 from tests.unit.usecase_fakes import DIM, FakeBlobs, FakeEncoder, FakeStore, picture
 
 from clipsearch.core.config import Settings
+from clipsearch.core.errors import Unavailable
 from clipsearch.encoder import preprocess
 from clipsearch.encoder.protocol import EncoderError, PixelTensor, Vectors
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import image_id_of, text_id_of
+from clipsearch.usecases.image_patch import ImagePatch, ImagePatcher
 from clipsearch.usecases.images import ImageInput, ImageService
 from clipsearch.usecases.picture_writes import NewPicture, PictureWriter
 
@@ -175,3 +177,33 @@ def test_upload_that_fails_to_encode_leaves_no_blob() -> None:
     assert res[1].error is not None
     assert res[1].error.code == "encoder_unavailable"
     assert set(blobs.blobs) == {image_id_of(good)}
+
+
+class _ImageWritesFail(FakeStore):
+    fail = False
+
+    def upsert_images(
+        self, group: str, records: Sequence[Any], *, fingerprint: str | None = None
+    ) -> None:
+        if self.fail:
+            raise RuntimeError("store gone")
+        super().upsert_images(group, records, fingerprint=fingerprint)
+
+
+def test_a_failed_change_puts_the_old_texts_back() -> None:
+    store = _ImageWritesFail()
+    store.ensure_group("g", dim=DIM, model_name="m", fingerprint="fp1")
+    writer = PictureWriter(store, FakeBlobs())
+    p = _picture(picture(3), ("a red circle",), k="v")
+    assert _write(writer, "g", p) == []
+    store.fail = True
+    patcher = ImagePatcher(Settings(_env_file=None), FakeEncoder(), store, writer)
+    patch = ImagePatch(metadata={"k": "new"}, add_captions=["a blue square"])
+    with pytest.raises(Unavailable) as err:
+        run(patcher.apply("g", p.id, patch))
+    assert err.value.code == "store_write_failed"
+    texts = store.data[("g", "texts")]
+    old_text = text_id_of("a red circle", p.id)
+    assert set(texts) == {old_text}  # the new caption is gone again
+    assert texts[old_text]["metadata"] == {"k": "v"}  # the relabelled one is as it was
+    assert store.data[("g", "images")][p.id]["metadata"] == {"k": "v"}

@@ -48,7 +48,8 @@ def test_text_search_prints_table(seen: list[httpx.Request], capsys: Any) -> Non
     assert json.loads(req.content) == {"query": "a red circle", "target": "images", "top_k": 2}
     out = capsys.readouterr().out.splitlines()
     assert out[1].split() == ["1", "0.9123", "a" * 12, "a", "red", "circle"]
-    assert out[2].split() == ["2", "0.5000", "b" * 12, "y.png"]  # no caption: the source
+    assert out[2].strip() == f"http://gw.test/v1/images/{'a' * 64}/file"  # to open the hit
+    assert out[3].split() == ["2", "0.5000", "b" * 12, "y.png"]  # no caption: the source
     assert "2 hits" in out[-1]
 
 
@@ -63,7 +64,41 @@ def test_image_search_uploads_file(seen: list[httpx.Request], tmp_path: Path) ->
     assert b'name="target"' in req.content
 
 
+def test_paging_score_filter_and_json(seen: list[httpx.Request], capsys: Any) -> None:
+    argv = ["search", "x", "--url", "http://gw.test", "--offset", "10", "--min-score", "0.2"]
+    assert main([*argv, "--filter", '{"album": "home"}', "--json"]) == 0
+    (req,) = seen
+    assert json.loads(req.content) == {
+        "query": "x",
+        "target": "images",
+        "top_k": 10,
+        "offset": 10,
+        "min_score": 0.2,
+        "filter": {"album": "home"},
+    }
+    assert json.loads(capsys.readouterr().out) == HITS  # the answer as it came
+    assert main([*argv, "--filter", "{nope"]) == 2
+    assert "--filter is not JSON" in capsys.readouterr().err
+    assert main([*argv, "--filter", "[1]"]) == 2
+    assert "must be a JSON object" in capsys.readouterr().err
+    assert len(seen) == 1  # refused before sending
+
+
+def test_hit_urls_follow_the_gateway_links(seen: list[httpx.Request], capsys: Any) -> None:
+    from clipsearch.commands.search import hit_url
+
+    base = "http://gw.test"
+    linked: Any = {"id": "t1", "text": "a caption", "image_url": "/v1/images/i1/file?collection=c"}
+    assert hit_url(base, linked) == "http://gw.test/v1/images/i1/file?collection=c"
+    text_of_image: Any = {"id": "t2", "text": "x", "image_id": "i2"}
+    assert hit_url(base, text_of_image) == "http://gw.test/v1/images/i2/file"
+    bare_text: Any = {"id": "t3", "text": "x"}
+    assert hit_url(base, bare_text) == ""
+
+
 def test_errors(seen: list[httpx.Request], capsys: Any) -> None:
     assert main(["search"]) == 2
     assert main(["search", "x", "--url", "http://gw.test", "--collection", "missing"]) == 1
-    assert "unknown_collection" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown_collection" in err
+    assert "http://gw.test/v1/search/text?collection=missing" in err  # the URL it tried

@@ -269,9 +269,13 @@ class FakeStore:
                 shadow.pop(i, None)
             return sum(rows.pop(i, None) is not None for i in set(ids))
 
+    def text_ids_of_image(self, group: str, image_id: str) -> list[str]:
+        with self._lock:
+            rows = list(self._rows(group, "texts").items())
+        return sorted(k for k, r in rows if r["image_id"] == image_id)
+
     def delete_texts_of_image(self, group: str, image_id: str) -> int:
-        gone = [k for k, r in self._rows(group, "texts").items() if r["image_id"] == image_id]
-        return self.delete(group, "texts", gone)
+        return self.delete(group, "texts", self.text_ids_of_image(group, image_id))
 
     def drop_group(self, group: str) -> bool:
         ms.check_group(group)

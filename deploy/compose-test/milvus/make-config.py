@@ -22,4 +22,5 @@ shutil.move(str(data / "configs" / "milvus.yaml"), root / "configs" / "milvus.ya
 shutil.move(str(data / "configs" / "glog.conf"), root / "configs" / "glog.conf")
 shutil.rmtree(data / "configs")
 text = (root / "configs" / "milvus.yaml").read_text()
-assert "embed: false" in text and "storageType: minio" in text, "config not rewritten"
+assert "embed: false" in text, "config not rewritten"
+assert "storageType: minio" in text, "config not rewritten"

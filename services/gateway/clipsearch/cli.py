@@ -1,4 +1,5 @@
-"""The ``clipsearch`` command line: serve, ingest, search, evaluate, bench, keys.
+"""The ``clipsearch`` command line: serve, ingest, search, similarity, stats, jobs, delete,
+evaluate, bench, keys.
 
 Each subcommand lives in ``clipsearch.commands.<name>`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``handler``.
@@ -11,7 +12,18 @@ import importlib
 from collections.abc import Callable, Sequence
 
 Handler = Callable[[argparse.Namespace], int]
-COMMANDS = ("serve", "ingest", "search", "evaluate", "bench", "keys")
+COMMANDS = (
+    "serve",
+    "ingest",
+    "search",
+    "similarity",
+    "stats",
+    "jobs",
+    "delete",
+    "evaluate",
+    "bench",
+    "keys",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

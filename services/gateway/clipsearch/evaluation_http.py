@@ -83,8 +83,8 @@ def upload(gw: Client, data: CaptionSet) -> list[str]:
             raise GatewayError(f"{data.images[i]}: {code}: {err.get('message')}", code=code)
         ids.append(str(item["id"]))
         if item["status"] == "duplicate" and not _has_caption(gw, ids[-1], data.captions[first[i]]):
-            # Stored before with another caption, or a repeat in this file: the upload did
-            # not store this caption, so it goes in as a text.
+            # A repeat in this file (a stored picture uploaded with a new caption is
+            # `updated`: the caption was linked): this caption goes in as a text.
             unlinked.append(first[i])
     texts = list(dict.fromkeys(normalise_text(data.captions[c]) for c in unlinked))
 
@@ -98,7 +98,8 @@ def upload(gw: Client, data: CaptionSet) -> list[str]:
 def _has_caption(gw: Client, image_id: str, caption: str) -> bool:
     """Whether the stored image already carries ``caption`` (a re-run: nothing to add)."""
     row = gw.get_image(image_id)
-    return normalise_text(str(row.get("caption") or "")) == normalise_text(caption)
+    stored = [str(row.get("caption") or ""), *row.get("captions", [])]
+    return normalise_text(caption) in {normalise_text(c) for c in stored}
 
 
 def search_once(

@@ -17,7 +17,19 @@ from clipsearch.api.errors import install_error_handlers
 from clipsearch.api.json_body import MULTIPART_PATHS, body_limits
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.overload import EventStreams, InflightLimit, RequestClass
-from clipsearch.api.routes import collections, health, images, jobs, search, stats, texts, web
+from clipsearch.api.routes import (
+    collections,
+    docs,
+    health,
+    images,
+    jobs,
+    models,
+    search,
+    similarity,
+    stats,
+    texts,
+    web,
+)
 from clipsearch.api.security import install_access
 from clipsearch.api.state import AppState
 from clipsearch.bootstrap import (
@@ -26,6 +38,7 @@ from clipsearch.bootstrap import (
     build_blobs,
     build_encoder,
     build_models,
+    build_search_log,
     build_store,
 )
 from clipsearch.core.config import Settings, get_settings
@@ -84,10 +97,20 @@ def create_app(
         if isinstance(enc, ServiceEncoder):
             watcher = asyncio.create_task(enc.watch_startup(cfg.encoder_start_period_s))
         state: AppState | None = None
+        search_log = build_search_log(cfg)
         try:
             main = InstrumentedEncoder(enc, metrics)
-            models = build_models(cfg, main, lambda e: InstrumentedEncoder(e, metrics))
-            state = AppState.build(cfg, main, InstrumentedStore(st, metrics), bl, metrics, models)
+            registry = build_models(cfg, main, lambda e: InstrumentedEncoder(e, metrics))
+            state = AppState.build(
+                cfg,
+                main,
+                InstrumentedStore(st, metrics),
+                bl,
+                metrics,
+                search_log,
+                ranker=enc if isinstance(enc, ServiceEncoder) else None,
+                models=registry,
+            )
             await ensure_default_collection(state.collections, cfg.default_collection)
             # A gateway killed mid-upload may have left captions without their image.
             await state.images.recover_interrupted_writes()
@@ -105,6 +128,7 @@ def create_app(
             if state is not None:
                 await state.jobs.stop()
                 await state.collections.models.close()
+            search_log.close()
             # Close what we built; adapters passed in belong to the caller.
             if encoder is None:
                 await enc.close()
@@ -116,6 +140,9 @@ def create_app(
         version=__version__,
         description="Self-hosted image<->text search over CLIP and Milvus.",
         lifespan=lifespan,
+        # /docs and /redoc come from api/routes/docs.py, with their assets served here
+        docs_url=None,
+        redoc_url=None,
     )
     # Multipart uploads up to max_request_bytes; JSON bodies up to their route's limit.
     app.add_middleware(
@@ -138,6 +165,8 @@ def create_app(
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    for module in (health, images, texts, search, stats, web, jobs, collections):
+    routers = (health, images, texts, search, similarity, stats, models, web, jobs, docs)
+    for module in (*routers, collections):
         app.include_router(module.router)
+    app.include_router(images.json_router)
     return app

@@ -29,6 +29,7 @@ from clipsearch.core.ratelimit import RateLimiter
 PRINCIPAL = "clipsearch.principal"  # the ASGI scope key
 ALWAYS_OPEN = frozenset({"/healthz", "/readyz", "/"})
 PAGE_ASSETS = "/web/"  # the page's script and style (static, no data)
+DOCS_ASSETS = "/docs/assets/"  # Swagger UI's and ReDoc's scripts (static library code)
 DOCS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
 
@@ -59,7 +60,7 @@ class Access:
     limiter: RateLimiter | None
 
     def is_open(self, path: str) -> bool:
-        return path in self.open_paths or path.startswith(PAGE_ASSETS)
+        return path in self.open_paths or path.startswith((PAGE_ASSETS, DOCS_ASSETS))
 
 
 def build_access(cfg: Settings) -> Access:

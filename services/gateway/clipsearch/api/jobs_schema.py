@@ -129,6 +129,7 @@ class JobAccepted(BaseModel):
 class Counts(BaseModel):
     total: int
     stored: int
+    updated: int = Field(0, description="already stored; got the item's caption or metadata")
     duplicate: int
     failed: int
     pending: int
@@ -209,6 +210,7 @@ def job_view(
         counts=Counts(
             total=job.total,
             stored=c.get("stored", 0),
+            updated=c.get("updated", 0),
             duplicate=c.get("duplicate", 0),
             failed=c.get("failed", 0),
             pending=c.get("pending", 0),

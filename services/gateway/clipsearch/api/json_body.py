@@ -27,7 +27,7 @@ from clipsearch.core.config import Settings
 from clipsearch.core.errors import InvalidRequest
 
 # The routes that read multipart bodies (uploads): only they get max_request_bytes.
-MULTIPART_PATHS = ("/v1/images", "/v1/search/image", "/v1/ingest")
+MULTIPART_PATHS = ("/v1/images", "/v1/search/image", "/v1/ingest", "/v1/similarity")
 
 
 def body_limits(cfg: Settings) -> dict[str, int]:

@@ -29,7 +29,7 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def request_class(method: str, path: str) -> RequestClass | None:
     """The class whose cap a request counts against, or None when it is not capped."""
-    if path.startswith("/v1/search"):
+    if path.startswith(("/v1/search", "/v1/similarity")):
         return "search"
     if path.rstrip("/") == "/v1/ingest" and method == "POST":
         return "ingest"

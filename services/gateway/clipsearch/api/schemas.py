@@ -28,7 +28,10 @@ class ItemError(BaseModel):
 class StoredItem(BaseModel):
     id: str | None = Field(description="sha256 of the image bytes (of the text, for texts)")
     source: str = Field(description="upload name for images; the normalised text for texts")
-    status: Literal["stored", "duplicate", "failed"]
+    status: Literal["stored", "updated", "duplicate", "failed"] = Field(
+        description="updated: the picture was stored already and got the caption or "
+        "metadata this upload brought; duplicate: nothing new"
+    )
     error: ItemError | None = None
 
 
@@ -76,13 +79,65 @@ class TextsRequest(BaseModel):
     )
 
 
+_SCALAR_SCHEMA: dict[str, Any] = {"type": ["string", "number", "boolean"]}
+_LIST_SCHEMA: dict[str, Any] = {"type": "array", "items": _SCALAR_SCHEMA, "minItems": 1}
+_NUMBER_SCHEMA: dict[str, Any] = {"type": "number"}
+# The filter grammar (clipsearch.store.filter_grammar), for /docs and clients. Validation is
+# the use-cases' (check_filter), so every bad filter answers the one `invalid_filter` code.
+FILTER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "maxProperties": 16,
+    "additionalProperties": {
+        "anyOf": [
+            _SCALAR_SCHEMA,
+            _LIST_SCHEMA,
+            {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": False,
+                "properties": {
+                    "eq": _SCALAR_SCHEMA,
+                    "ne": _SCALAR_SCHEMA,
+                    "in": _LIST_SCHEMA,
+                    "nin": _LIST_SCHEMA,
+                    "gt": _NUMBER_SCHEMA,
+                    "gte": _NUMBER_SCHEMA,
+                    "lt": _NUMBER_SCHEMA,
+                    "lte": _NUMBER_SCHEMA,
+                    "exists": {"type": "boolean"},
+                },
+            },
+        ]
+    },
+    "examples": [
+        {"album": "home"},
+        {"year": {"gte": 2020, "lt": 2024}, "tag": {"in": ["cat", "dog"]}},
+        {"album": {"ne": "x"}, "gps": {"exists": True}, "lang": ["en", "de"]},
+    ],
+}
+FILTER_DESCRIPTION = (
+    "metadata filter, every field must match: a scalar (equal), a list (any of), or an "
+    "operator object (eq, ne, in, nin, gt, gte, lt, lte, exists; several are ANDed). "
+    "Typed: true never matches 1, strings only strings, ranges only numbers; ne/nin match "
+    "records without the field; exists: false means missing or null"
+)
+
+
+def filter_field() -> Any:
+    """The optional ``filter`` of every request that takes one (search, batch, browse)."""
+    return Field(None, description=FILTER_DESCRIPTION, json_schema_extra=FILTER_SCHEMA)
+
+
 class SearchOptionsIn(BaseModel):
     target: TargetField = Field("images", description="images: search pictures; texts: texts")
     top_k: int = Field(10, ge=1, description="hits to return (top_k + offset <= max_top_k)")
     offset: int = Field(0, ge=0, description="hits to skip (paging)")
     min_score: float | None = Field(None, ge=-1.0, le=1.0, description="cosine threshold")
-    filter: dict[str, Any] | None = Field(
-        None, description="metadata field -> value or list of values (all must match)"
+    filter: dict[str, Any] | None = filter_field()
+    rerank: bool = Field(
+        False,
+        description="re-score the page as CLIP ranks candidates: rerank_score (softmax over "
+        "the page of 100 x cosine) and rerank_cosine; clip-server's /rank in service mode",
     )
 
 
@@ -94,6 +149,10 @@ class TextSearchRequest(SearchOptionsIn):
             "examples": [
                 {"query": "a red circle", "target": "images", "top_k": 5},
                 {"query": "a photo of a dog", "target": "texts", "filter": {"lang": ["en", "de"]}},
+                {
+                    "query": "a beach at sunset",
+                    "filter": {"year": {"gte": 2020, "lt": 2024}, "gps": {"exists": True}},
+                },
             ]
         }
     )
@@ -161,6 +220,12 @@ class SearchHit(BaseModel):
     )
     image_url: str | None = Field(None, description="the original file, if there is an image")
     thumbnail_url: str | None = None
+    rerank_score: float | None = Field(
+        None, description="rerank: softmax over the page (clip-server's clip_score)"
+    )
+    rerank_cosine: float | None = Field(
+        None, description="rerank: cosine as re-scored (clip-server's clip_score_cosine)"
+    )
 
 
 HIT_EXAMPLE: dict[str, Any] = {
@@ -204,7 +269,10 @@ class ImageOut(BaseModel):
     content_type: str = ""
     width: int = 0
     height: int = 0
-    caption: str = ""
+    caption: str = Field("", description="the main caption")
+    captions: list[str] = Field(
+        default_factory=list, description="every caption text linked to the image, main first"
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
     metadata_omitted: str | None = Field(
         None, description="why the stored metadata is not shown (stored before the limits)"
@@ -223,6 +291,7 @@ class ImageOut(BaseModel):
                     "width": 640,
                     "height": 480,
                     "caption": "a cat on a sofa",
+                    "captions": ["a cat on a sofa", "a sleeping tabby"],
                     "metadata": {"album": "home"},
                     "created_at": 1767225600,
                     "image_url": f"/v1/images/{EXAMPLE_ID}/file",
@@ -240,4 +309,82 @@ class DeletedOut(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"id": EXAMPLE_ID, "deleted": True, "texts_deleted": 1}]}
+    )
+
+
+MetadataModeField = Literal["merge", "replace"]
+_MODE_DESCRIPTION = (
+    "merge (default): the given top-level keys replace theirs, the others stay; "
+    "replace: the given object becomes the whole metadata"
+)
+
+
+class ImagePatchIn(BaseModel):
+    """``PATCH /v1/images/{id}``: every part optional, at least one, applied together."""
+
+    metadata: dict[str, Any] | None = Field(None, description="metadata to merge or replace")
+    metadata_mode: MetadataModeField = Field("merge", description=_MODE_DESCRIPTION)
+    caption: str | None = Field(
+        None, description="the new main caption (the previous main caption text is removed)"
+    )
+    add_captions: list[str] = Field(default_factory=list, description="more caption texts")
+    remove_captions: list[str] = Field(default_factory=list, description="caption texts to delete")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"metadata": {"album": "holidays", "year": 2024}},
+                {
+                    "caption": "a cat asleep on a red sofa",
+                    "add_captions": ["a sleeping tabby"],
+                    "remove_captions": ["a cat on a sofa"],
+                },
+                {"metadata": {"album": "home"}, "metadata_mode": "replace"},
+            ]
+        },
+    )
+
+
+class TextPatchIn(BaseModel):
+    """``PATCH /v1/texts/{id}``: a new text (a new vector and id) and/or metadata."""
+
+    text: str | None = Field(None, description="the new text: encoded again, gets a new id")
+    metadata: dict[str, Any] | None = Field(None, description="metadata to merge or replace")
+    metadata_mode: MetadataModeField = Field("merge", description=_MODE_DESCRIPTION)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"metadata": {"lang": "en"}},
+                {"text": "a red circle on the left", "metadata": {"checked": True}},
+            ]
+        },
+    )
+
+
+class TextOut(BaseModel):
+    id: str = Field(description="the text's id now (a new text has a new id)")
+    text: str
+    image_id: str | None = Field(None, description="the image the text describes, if any")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: int = 0
+    replaced_id: str | None = Field(
+        None, description="the id the text had before, when a new text changed it"
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EXAMPLE_ID,
+                    "text": "a red circle on the left",
+                    "image_id": None,
+                    "metadata": {"lang": "en"},
+                    "created_at": 1767225600,
+                    "replaced_id": EXAMPLE_ID[::-1],
+                }
+            ]
+        }
     )

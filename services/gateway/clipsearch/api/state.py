@@ -14,7 +14,10 @@ from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.images import ImageService
+from clipsearch.usecases.rerank import RerankService, TextRanker
 from clipsearch.usecases.search import SearchService
+from clipsearch.usecases.search_log import NO_SEARCH_LOG, SearchLog
+from clipsearch.usecases.similarity import SimilarityService
 from clipsearch.usecases.texts import TextService
 
 
@@ -30,6 +33,8 @@ class AppState:
     texts: TextService
     search: SearchService
     jobs: JobManager
+    similarity: SimilarityService
+    rerank: RerankService
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -40,9 +45,12 @@ class AppState:
         store: VectorStore,
         blobs: Blobs,
         metrics: Metrics,
+        search_log: SearchLog = NO_SEARCH_LOG,
+        ranker: TextRanker | None = None,
         models: ModelRegistry | None = None,
     ) -> AppState:
-        """Wire the use-cases over the adapters (one ``Collections`` cache shared by all).
+        """Wire the use-cases over the adapters (one ``Collections`` cache shared by all;
+        searches write to ``search_log``; ``ranker`` is clip-server's rank in service mode).
         The job manager is started and stopped by the app's lifespan."""
         collections = Collections(
             store,
@@ -51,6 +59,7 @@ class AppState:
             default=settings.default_collection,
             auto_create=settings.auto_create_collections,
         )
+        search = SearchService(settings, encoder, store, collections, search_log)
         return cls(
             settings=settings,
             encoder=encoder,
@@ -60,6 +69,8 @@ class AppState:
             collections=collections,
             images=ImageService(settings, encoder, store, blobs, collections),
             texts=TextService(settings, encoder, store, collections),
-            search=SearchService(settings, encoder, store, collections),
+            search=search,
             jobs=JobManager(settings, encoder, store, blobs, collections),
+            similarity=SimilarityService(settings, encoder, collections, search),
+            rerank=RerankService(blobs, ranker),
         )

@@ -9,6 +9,7 @@ The one place that knows the concrete adapters. Everything else depends on Proto
 * store: ``store.milvus.MilvusStore``, Milvus Lite (a file in the data dir) or a server,
   chosen by ``settings.milvus_uri``;
 * blobs: ``usecases.blobs.BlobAdapter`` over ``store.blobs.FileBlobStore`` in the data dir;
+* search log: ``store.search_log.RotatingSearchLog`` when ``settings.search_log`` is set;
 * measured: the app wraps encoder and store in :mod:`clipsearch.bootstrap.instrument`.
 
 Adapter imports are lazy so the CLI (which imports this for ``evaluate`` and the benches)
@@ -18,7 +19,13 @@ does not load ONNX Runtime or pymilvus before it needs them.
 from __future__ import annotations
 
 from clipsearch.bootstrap.instrument import InstrumentedEncoder, InstrumentedStore
-from clipsearch.bootstrap.wiring import build_blobs, build_encoder, build_models, build_store
+from clipsearch.bootstrap.wiring import (
+    build_blobs,
+    build_encoder,
+    build_models,
+    build_search_log,
+    build_store,
+)
 
 __all__ = [
     "InstrumentedEncoder",
@@ -26,5 +33,6 @@ __all__ = [
     "build_blobs",
     "build_encoder",
     "build_models",
+    "build_search_log",
     "build_store",
 ]

@@ -231,6 +231,9 @@ class InstrumentedStore:
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         return self._call("delete", self.inner.delete, group, target, ids)
 
+    def text_ids_of_image(self, group: str, image_id: str) -> list[str]:
+        return self._call("text_ids_of_image", self.inner.text_ids_of_image, group, image_id)
+
     def delete_texts_of_image(self, group: str, image_id: str) -> int:
         return self._call(
             "delete_texts_of_image", self.inner.delete_texts_of_image, group, image_id

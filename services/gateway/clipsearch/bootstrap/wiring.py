@@ -12,6 +12,7 @@ from clipsearch.store.protocol import VectorStore
 if TYPE_CHECKING:
     from clipsearch.encoder.registry import ModelRegistry
     from clipsearch.usecases.blobs import Blobs
+    from clipsearch.usecases.search_log import SearchLog
 
 
 def build_encoder(settings: Settings) -> Encoder:
@@ -66,3 +67,18 @@ def build_models(
         return wrap(enc) if wrap is not None else enc
 
     return ModelRegistry(main, [ExtraModel.parse(e) for e in settings.extra_models], build)
+
+
+def build_search_log(settings: Settings) -> SearchLog:
+    """The search log: a rotating JSON-lines file at ``settings.search_log``, or none."""
+    from clipsearch.usecases.search_log import NO_SEARCH_LOG
+
+    if settings.search_log is None:
+        return NO_SEARCH_LOG
+    from clipsearch.store.search_log import RotatingSearchLog
+
+    return RotatingSearchLog(
+        settings.search_log,
+        max_bytes=settings.search_log_max_bytes,
+        backups=settings.search_log_backups,
+    )

@@ -37,6 +37,7 @@ from typing import Any, Unpack, cast
 
 import httpx
 
+from clipsearch.client.errors import GatewayError, refusal, transport_errors
 from clipsearch.client.results import (
     BatchResult,
     Deleted,
@@ -51,9 +52,13 @@ from clipsearch.client.results import (
     JobView,
     SearchOptions,
     SearchResult,
+    Similarity,
     StoredItem,
     Target,
+    TextInfo,
+    TextScore,
 )
+from clipsearch.client.sse import parse_events
 
 __all__ = [
     "JOB_RUNNING",
@@ -72,82 +77,19 @@ __all__ = [
     "JobView",
     "SearchOptions",
     "SearchResult",
+    "Similarity",
     "StoredItem",
     "Target",
+    "TextInfo",
+    "TextScore",
     "Upload",
 ]
 
 # A file to upload: a path, or (file name, bytes).
 Upload = Path | tuple[str, bytes]
-# How much of a non-JSON error body (a proxy's HTML page, say) goes into the message.
-_TEXT_IN_MESSAGE = 300
 
 
 JOB_RUNNING = ("queued", "running")
-
-
-class GatewayError(Exception):
-    """A request to the gateway that did not succeed (client side; the server's own error
-    kinds are :mod:`clipsearch.core.errors`, whose codes arrive here in ``code``).
-
-    ``status`` is the HTTP status, 0 when there was no answer; ``code`` the gateway's
-    error code, or ``unreachable`` / ``timeout`` / ``transport_error`` / ``invalid_url``
-    when there was no answer; ``message`` the gateway's message; ``url`` the URL tried;
-    ``details`` the error's details (often the limit that was exceeded); ``retry_after_s``
-    the ``Retry-After`` of a 429 or 503. ``str()`` says all of it in one line.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int = 0,
-        code: str = "",
-        url: str = "",
-        details: Any = None,
-        retry_after_s: float | None = None,
-        summary: str | None = None,
-    ) -> None:
-        super().__init__(summary or message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.url = url
-        self.details = details
-        self.retry_after_s = retry_after_s
-
-    def limit(self, key: str) -> int | None:
-        """The positive integer limit named ``key`` in the details, if the gateway gave it."""
-        value = self.details.get(key) if isinstance(self.details, dict) and key else None
-        return value if isinstance(value, int) and value > 0 else None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
-
-
-def _refusal(request: httpx.Request, response: httpx.Response) -> GatewayError:
-    """The gateway's error shape ``{"error": {code, message, details}}``, whatever it sent."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    err = body.get("error") if isinstance(body, dict) else None
-    err = err if isinstance(err, dict) else {}
-    code = str(err.get("code") or "")
-    message = str(err.get("message") or response.text[:_TEXT_IN_MESSAGE])
-    return GatewayError(
-        message,
-        summary=f"{request.method} {request.url} answered {response.status_code} {code}: {message}",
-        status=response.status_code,
-        code=code,
-        url=str(request.url),
-        details=err.get("details"),
-        retry_after_s=_retry_after(response),
-    )
 
 
 class Client:
@@ -186,35 +128,38 @@ class Client:
     ) -> None:
         self.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One call; a non-2xx answer or no answer raises :class:`GatewayError`."""
+    def _prepare(self, path: str, kwargs: dict[str, Any]) -> str:
+        """The URL of ``path``; puts ``?collection=`` and the key into ``kwargs``."""
         params = dict(kwargs.pop("params", None) or {})
         if self.collection is not None:
             params.setdefault("collection", self.collection)
-        url = f"{self.url}{path}"
+        kwargs["params"] = params or None
         if self._auth:
             kwargs["headers"] = {**self._auth, **(kwargs.get("headers") or {})}
-        try:
-            response = self._http.request(method, url, params=params or None, **kwargs)
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise GatewayError(
-                f"not a gateway URL: {url!r}: {exc}", code="invalid_url", url=url
-            ) from exc
-        except httpx.ConnectError as exc:
-            raise GatewayError(
-                f"cannot reach {self.url}: {exc}", code="unreachable", url=url
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise GatewayError(
-                f"{method} {url}: no answer in time ({type(exc).__name__})", code="timeout", url=url
-            ) from exc
-        except httpx.HTTPError as exc:  # protocol errors, a closed connection, ...
-            raise GatewayError(
-                f"{method} {url} failed: {exc}", code="transport_error", url=url
-            ) from exc
+        return f"{self.url}{path}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call; a non-2xx answer or no answer raises :class:`GatewayError`."""
+        url = self._prepare(path, kwargs)
+        with transport_errors(method, url, self.url):
+            response = self._http.request(method, url, **kwargs)
         if not response.is_success:
-            raise _refusal(response.request, response)
+            raise refusal(response.request, response)
         return response
+
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """A streamed call (server-sent events); errors as :meth:`request`, the body of a
+        refusal read first so its error shape is reported."""
+        url = self._prepare(path, kwargs)
+        with (
+            transport_errors(method, url, self.url),
+            self._http.stream(method, url, **kwargs) as response,
+        ):
+            if not response.is_success:
+                response.read()
+                raise refusal(response.request, response)
+            yield response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
@@ -252,6 +197,16 @@ class Client:
     def get_image(self, image_id: str) -> ImageInfo:
         return cast(ImageInfo, self._json("GET", f"/v1/images/{image_id}"))
 
+    def patch_image(self, image_id: str, **changes: Any) -> ImageInfo:
+        """``PATCH /v1/images/{id}``: ``metadata``, ``metadata_mode`` (merge|replace),
+        ``caption``, ``add_captions``, ``remove_captions``; the updated record."""
+        return cast(ImageInfo, self._json("PATCH", f"/v1/images/{image_id}", json=changes))
+
+    def patch_text(self, text_id: str, **changes: Any) -> TextInfo:
+        """``PATCH /v1/texts/{id}``: ``text``, ``metadata``, ``metadata_mode``; a new text
+        comes back with a new ``id`` (``replaced_id`` is the old one)."""
+        return cast(TextInfo, self._json("PATCH", f"/v1/texts/{text_id}", json=changes))
+
     def delete_image(self, image_id: str) -> Deleted:
         """Deletes the image, its linked texts and (if no other collection holds it) the blob."""
         return cast(Deleted, self._json("DELETE", f"/v1/images/{image_id}"))
@@ -263,7 +218,7 @@ class Client:
 
     def search_text(self, query: str, **options: Unpack[SearchOptions]) -> SearchResult:
         """``POST /v1/search/text``. ``options`` (:class:`SearchOptions`): ``target``
-        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``."""
+        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``, ``rerank``."""
         body = {"query": query, **_options(options)}
         return cast(SearchResult, self._json("POST", "/v1/search/text", json=body))
 
@@ -283,7 +238,7 @@ class Client:
             body = {"image_id": image_id, **opts}
             return cast(SearchResult, self._json("POST", "/v1/search/image", json=body))
         assert image is not None
-        form = {k: json.dumps(v) if k == "filter" else str(v) for k, v in opts.items()}
+        form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in opts.items()}
         with _opened([image]) as parts:
             file = parts[0][1]
             answer = self._json("POST", "/v1/search/image", files={"file": file}, data=form)
@@ -296,6 +251,23 @@ class Client:
         ``{"image_base64"}``; one hit list per query, in order."""
         body = {"queries": [dict(q) for q in queries], **_options(options)}
         return cast(BatchResult, self._json("POST", "/v1/search/batch", json=body))
+
+    def similarity(
+        self, texts: Sequence[str], image: Upload | None = None, *, image_id: str | None = None
+    ) -> Similarity:
+        """``POST /v1/similarity``: the picture (uploaded) or a stored ``image_id`` against
+        ``texts``: per text, in order, ``cosine`` and ``softmax`` (CLIP's, over the texts)."""
+        if (image is None) == (image_id is None):
+            raise ValueError("give an image or an image_id (not both)")
+        if image_id is not None:
+            body = {"image_id": image_id, "texts": list(texts)}
+            return cast(Similarity, self._json("POST", "/v1/similarity", json=body))
+        assert image is not None
+        with _opened([image]) as parts:
+            answer = self._json(
+                "POST", "/v1/similarity", files={"file": parts[0][1]}, data={"texts": list(texts)}
+            )
+        return cast(Similarity, answer)
 
     # -- ingest jobs --------------------------------------------------------------------
 
@@ -335,6 +307,29 @@ class Client:
 
     def cancel_job(self, job_id: str) -> JobView:
         return cast(JobView, self._json("DELETE", f"/v1/jobs/{job_id}"))
+
+    def jobs(self, *, status: str | None = None, limit: int = 100) -> list[JobView]:
+        """``GET /v1/jobs``: jobs (without items), newest first, optionally in one status."""
+        params: dict[str, Any] = {"limit": limit}
+        if status is not None:
+            params["status"] = status
+        return cast(list[JobView], self._json("GET", "/v1/jobs", params=params)["jobs"])
+
+    def job_events(self, job_id: str, *, interval: float = 0.5) -> Iterator[JobView]:
+        """``GET /v1/jobs/{id}/events``: the job each time it changes, until it ends (the
+        last view is the ``end`` event's). A stream the gateway closes at its age limit
+        (``expired``) is opened again, so this follows a job of any length."""
+        while True:
+            params = {"interval": interval}
+            with self.stream("GET", f"/v1/jobs/{job_id}/events", params=params) as r:
+                for event, view in parse_events(r.iter_lines()):
+                    yield cast(JobView, view)
+                    if event == "end":
+                        return
+                    if event == "expired":
+                        break
+                else:  # closed without an end: the job is gone (pruned)
+                    return
 
     # -- the gateway --------------------------------------------------------------------
 

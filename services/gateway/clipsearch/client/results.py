@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 Target = Literal["images", "texts"]
-ItemStatus = Literal["stored", "duplicate", "failed"]
+ItemStatus = Literal["stored", "updated", "duplicate", "failed"]
 
 
 class SearchOptions(TypedDict, total=False):
@@ -18,6 +18,7 @@ class SearchOptions(TypedDict, total=False):
     offset: int
     min_score: float
     filter: dict[str, Any]  # {"field": value | [values]} over the stored metadata
+    rerank: bool  # re-score the page: rerank_score (softmax) and rerank_cosine on each hit
 
 
 class ItemError(TypedDict):
@@ -44,6 +45,8 @@ class Hit(TypedDict):
     metadata: dict[str, Any]
     image_url: str | None
     thumbnail_url: str | None
+    rerank_score: float | None  # with rerank: softmax over the page (clip_score)
+    rerank_cosine: float | None  # with rerank: the cosine as re-scored
 
 
 class SearchResult(TypedDict):
@@ -60,6 +63,18 @@ class BatchResult(TypedDict):
     took_ms: float
 
 
+class TextScore(TypedDict):
+    text: str
+    cosine: float  # clip-server's clip_score_cosine
+    softmax: float  # clip-server's clip_score: over the texts, logit scale 100
+
+
+class Similarity(TypedDict):
+    image_id: str
+    scores: list[TextScore]
+    took_ms: float
+
+
 class ImageInfo(TypedDict):
     id: str
     source: str
@@ -67,10 +82,20 @@ class ImageInfo(TypedDict):
     width: int
     height: int
     caption: str
+    captions: list[str]  # every caption text of the image, main first
     metadata: dict[str, Any]
     created_at: int
     image_url: str
     thumbnail_url: str
+
+
+class TextInfo(TypedDict):
+    id: str  # the id now: a new text has a new one
+    text: str
+    image_id: str | None
+    metadata: dict[str, Any]
+    created_at: int
+    replaced_id: str | None
 
 
 class Deleted(TypedDict):
@@ -90,6 +115,7 @@ class JobAccepted(TypedDict):
 class JobCounts(TypedDict):
     total: int
     stored: int
+    updated: int
     duplicate: int
     failed: int
     pending: int

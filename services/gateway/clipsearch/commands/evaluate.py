@@ -1,4 +1,5 @@
-"""``clipsearch evaluate``: Recall@1/5/10 both ways on a captions CSV."""
+"""``clipsearch evaluate``: Recall@1/5/10 both ways on a labelled set: ``captions.csv``,
+a Flickr ``*.token`` file or a Karpathy split JSON (see :mod:`clipsearch.evaluation_sets`)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,19 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "evaluate", help="retrieval quality (R@1/5/10, text->image and image->text)"
     )
-    parser.add_argument("--captions", type=Path, required=True, help="CSV: image_path,caption")
     parser.add_argument(
-        "--images", type=Path, default=None, help="image folder (default: the CSV's folder)"
+        "--captions",
+        type=Path,
+        required=True,
+        help="captions.csv (image_path,caption), Flickr *.token, or Karpathy dataset_*.json",
+    )
+    parser.add_argument(
+        "--split",
+        default="test",
+        help="Karpathy JSON: the split to evaluate (default: test; 'all' for every image)",
+    )
+    parser.add_argument(
+        "--images", type=Path, default=None, help="image folder (default: the file's folder)"
     )
     parser.add_argument(
         "--model-path", type=Path, default=None, help="model folder (overrides settings)"
@@ -41,14 +52,15 @@ def run(args: argparse.Namespace) -> int:
     from clipsearch.bootstrap import build_encoder
     from clipsearch.core.config import get_settings
     from clipsearch.encoder.protocol import EncoderError
-    from clipsearch.evaluation import evaluate, format_table, read_captions
+    from clipsearch.evaluation import evaluate, format_table
+    from clipsearch.evaluation_sets import read_set
 
     if args.url and args.model_path is not None:
         # The gateway encodes with its own model; a local one would be silently ignored.
         print("clipsearch evaluate: --model-path and --url exclude each other", file=sys.stderr)
         return 2
     try:
-        data = read_captions(args.captions, args.images)
+        data = read_set(args.captions, args.images, args.split)
     except (OSError, ValueError) as exc:
         print(f"clipsearch evaluate: {exc}", file=sys.stderr)
         return 2

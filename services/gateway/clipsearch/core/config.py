@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = None
     model_base_url: str = DEFAULT_MODEL_BASE_URL
     model_download_timeout_s: float = Field(default=60.0, gt=0)
+    hf_endpoint: str = "https://huggingface.co"
     encoder_batch_size: int = Field(default=32, ge=1, le=1024)
     encoder_threads: int = Field(default=0, ge=0, le=256)
     encoder_url: str = "http://127.0.0.1:51001"
@@ -214,6 +215,15 @@ class Settings(BaseSettings):
     http_header_timeout_s: float = Field(default=10.0, gt=0)
     http_max_connections: int = Field(default=0, ge=0)
 
+    # --- search tools: similarity, search log ------------------------------------------
+    # Most texts one POST /v1/similarity scores against its image.
+    max_similarity_texts: int = Field(default=64, ge=1, le=4096)
+    # One JSON line per search into this file (empty = off), rotated at max_bytes with
+    # that many old files kept.
+    search_log: Path | None = None
+    search_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    search_log_backups: int = Field(default=5, ge=0, le=1000)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -230,7 +240,7 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
-    @field_validator("model_path", "model_cache_dir", mode="before")
+    @field_validator("model_path", "model_cache_dir", "search_log", mode="before")
     @classmethod
     def _empty_path_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -1,7 +1,9 @@
-"""The in-process CLIP encoder: ONNX Runtime on a model folder in clip-server's ONNX layout.
+"""The in-process CLIP encoder: ONNX Runtime on a model folder (clip-server's or Immich's layout).
 
-``ClipTextual`` and ``ClipVisual`` say what is computed (token ids → vector, pixels →
-vector); :class:`~clipsearch.encoder.ort_session.OrtSession` says how it runs. The
+The towers in :mod:`clipsearch.encoder.towers` say what is computed (token ids → vector,
+pixels → vector); :class:`~clipsearch.encoder.ort_session.OrtSession` says how it runs; the
+folder's :class:`~clipsearch.encoder.model_config.ModelConfig` says how text is tokenized
+(CLIP BPE or the model's ``tokenizer.json``) and pictures are resized and normalised. The
 :class:`LocalEncoder` loads both lazily under a lock, chunks batches, and runs every
 inference in its own thread pool so the event loop never waits on the CPU.
 """
@@ -21,6 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from clipsearch.core.config import Settings
+from clipsearch.encoder.hf_tokenizer import HfTokenizer
+from clipsearch.encoder.layouts import TOKENIZER_CONFIG, TOKENIZER_JSON
 from clipsearch.encoder.model_config import ModelConfig, fingerprint_files, read_model_config
 from clipsearch.encoder.model_files import ModelFiles, image_size_for_name, resolve_model_files
 from clipsearch.encoder.ort_session import OrtSession
@@ -28,6 +32,7 @@ from clipsearch.encoder.preprocess import load_and_preprocess
 from clipsearch.encoder.preprocess import preprocess as preprocess_pixels
 from clipsearch.encoder.protocol import EncoderError, PixelTensor, Vectors
 from clipsearch.encoder.tokenizer import ClipTokenizer, get_tokenizer
+from clipsearch.encoder.towers import ClipVisual, TextTower, text_tower
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -37,67 +42,12 @@ T = TypeVar("T")
 TokenIds = npt.NDArray[np.int32]
 
 
-def l2_normalise(x: npt.NDArray[np.float32]) -> Vectors:
-    """Rows scaled to unit length (a zero row stays zero instead of becoming NaN)."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    out: Vectors = (x / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
-    return out
-
-
-class ClipTextual:
-    """CLIP's text tower: token ids and attention mask [B,L] → L2-normalised [B,D].
-
-    If the graph's sequence axis is dynamic, padding is trimmed to the longest real
-    sequence in the batch (CLIP's text tower is causal and pools at the end-of-text token,
-    so the result is the same and much cheaper); if it is fixed, batches are padded to it.
-    """
-
-    def __init__(self, session: OrtSession) -> None:
-        self.session = session
-        shape = session.input_shape("input_ids")
-        session.input_shape("attention_mask")  # clip-server always feeds it: require it too.
-        seq = shape[1] if len(shape) == 2 else None
-        self.fixed_length: int | None = seq if isinstance(seq, int) else None
-
-    @property
-    def dynamic(self) -> bool:
-        return self.fixed_length is None
-
-    def encode(self, ids: TokenIds, mask: TokenIds) -> Vectors:
-        length = int(mask.sum(axis=1).max()) if len(mask) else 1
-        if self.fixed_length is not None:
-            length = self.fixed_length
-        ids, mask = _fit(ids, length), _fit(mask, length)
-        return l2_normalise(self.session.run({"input_ids": ids, "attention_mask": mask}))
-
-
-def _fit(a: TokenIds, length: int) -> TokenIds:
-    """Cut or zero-pad the sequence axis to ``length``."""
-    if a.shape[1] >= length:
-        return a[:, :length]
-    pad = np.zeros((a.shape[0], length - a.shape[1]), dtype=a.dtype)
-    return np.concatenate([a, pad], axis=1)
-
-
-class ClipVisual:
-    """CLIP's image tower: normalised pixels float32 [B,3,S,S] → L2-normalised [B,D]."""
-
-    def __init__(self, session: OrtSession) -> None:
-        self.session = session
-        shape = session.input_shape("pixel_values")
-        side = shape[-1] if len(shape) == 4 else None
-        self.graph_image_size: int | None = side if isinstance(side, int) else None
-
-    def encode(self, pixels: npt.NDArray[np.float32]) -> Vectors:
-        return l2_normalise(self.session.run({"pixel_values": pixels}))
-
-
 @dataclass(frozen=True)
 class _Loaded:
-    textual: ClipTextual
+    textual: TextTower
     visual: ClipVisual
     config: ModelConfig  # every field filled in
+    tokenizer: ClipTokenizer | HfTokenizer
 
 
 class LocalEncoder:
@@ -131,7 +81,6 @@ class LocalEncoder:
         # Two workers: a short text query can run while an image chunk is in progress,
         # instead of queueing behind a whole ingest batch.
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clip-enc")
-        self._tokenizer: ClipTokenizer | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalEncoder:
@@ -156,8 +105,32 @@ class LocalEncoder:
                 self._loaded = self._load_now()
             return self._loaded
 
+    @property
+    def folder_config(self) -> ModelConfig:
+        """What the folder's files say, without loading the model (None fields: unknown)."""
+        return self._config
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the sessions are loaded (they load on first use)."""
+        return self._loaded is not None
+
+    def _make_tokenizer(self) -> ClipTokenizer | HfTokenizer:
+        cfg = self._config
+        if cfg.tokenizer == "clip-bpe":
+            return get_tokenizer()
+        return HfTokenizer(
+            self.files.folder / TOKENIZER_JSON,
+            self.files.folder / TOKENIZER_CONFIG,
+            context_length=cfg.context_length,
+            clean=cfg.text_clean,
+            language_prefix=cfg.language_prefix,
+        )
+
     def _load_now(self) -> _Loaded:
-        textual = ClipTextual(OrtSession(self.files.textual, threads=self.threads))
+        tokenizer = self._make_tokenizer()
+        pad_id = tokenizer.pad_id if isinstance(tokenizer, HfTokenizer) else 0
+        textual = text_tower(OrtSession(self.files.textual, threads=self.threads), pad_id=pad_id)
         visual = ClipVisual(OrtSession(self.files.visual, threads=self.threads))
         cfg = self._config
         size = cfg.image_size or visual.graph_image_size or image_size_for_name(cfg.name)
@@ -182,7 +155,7 @@ class LocalEncoder:
             size,
             "dynamic" if textual.dynamic else f"fixed {context}",
         )
-        return _Loaded(textual, visual, full)
+        return _Loaded(textual, visual, full, tokenizer)
 
     @property
     def config(self) -> ModelConfig:
@@ -205,11 +178,15 @@ class LocalEncoder:
         return self.load().textual.dynamic
 
     # --- sync API (caller's thread) ------------------------------------------------------
-    def tokenize(self, texts: Sequence[str]) -> tuple[TokenIds, TokenIds]:
-        """CLIP BPE ids and mask, int32 [B, context_length] (trimmed later, per chunk)."""
-        if self._tokenizer is None:
-            self._tokenizer = get_tokenizer()
-        return self._tokenizer.tokenize(texts, self.config.context_length)
+    def tokenize(
+        self, texts: Sequence[str], *, language: str | None = None
+    ) -> tuple[TokenIds, TokenIds]:
+        """Ids and mask, int32 [B, context_length] (trimmed later, per chunk, when the
+        tower allows). ``language`` matters only to models that take a language code."""
+        loaded = self.load()
+        if isinstance(loaded.tokenizer, HfTokenizer):
+            return loaded.tokenizer.tokenize(texts, loaded.config.context_length, language=language)
+        return loaded.tokenizer.tokenize(texts, loaded.config.context_length)
 
     def encode_token_batch(self, ids: TokenIds, mask: TokenIds) -> Vectors:
         """One text forward pass on [B,L] ids/mask (no chunking): [B,D] unit vectors."""
@@ -233,19 +210,32 @@ class LocalEncoder:
     def preprocess(self, image: Image.Image) -> PixelTensor:
         """An upright decoded picture -> float32 [3,S,S] with this model's size and norm."""
         cfg = self.config
-        return preprocess_pixels(image, int(cfg.image_size or 0), cfg.mean, cfg.std)
+        return preprocess_pixels(
+            image,
+            int(cfg.image_size or 0),
+            cfg.mean,
+            cfg.std,
+            resize_mode=cfg.resize_mode,
+            interpolation=cfg.interpolation,
+        )
 
     def preprocess_image(self, data: bytes) -> npt.NDArray[np.float32]:
         """Image bytes → float32 [3,S,S]; raises ImageDecodeError for bad images."""
         cfg = self.config
         pixels, _info = load_and_preprocess(
-            data, int(cfg.image_size or 0), self.max_pixels, cfg.mean, cfg.std
+            data,
+            int(cfg.image_size or 0),
+            self.max_pixels,
+            cfg.mean,
+            cfg.std,
+            resize_mode=cfg.resize_mode,
+            interpolation=cfg.interpolation,
         )
         return pixels
 
-    def encode_texts_sync(self, texts: Sequence[str]) -> Vectors:
+    def encode_texts_sync(self, texts: Sequence[str], *, language: str | None = None) -> Vectors:
         """Tokenize and encode, chunked; texts are grouped by length so trimming pays off."""
-        ids, mask = self.tokenize(texts)
+        ids, mask = self.tokenize(texts, language=language)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for idx in self._length_chunks(mask):
             out[idx] = self.encode_token_batch(ids[idx], mask[idx])
@@ -261,13 +251,14 @@ class LocalEncoder:
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    async def encode_texts(self, texts: Sequence[str]) -> Vectors:
-        """Texts → [N,D] unit vectors; every forward pass runs in the encoder's pool."""
+    async def encode_texts(self, texts: Sequence[str], *, language: str | None = None) -> Vectors:
+        """Texts → [N,D] unit vectors; every forward pass runs in the encoder's pool.
+        ``language`` (ISO 639-1) is read only by models that take a language code (NLLB)."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         await self._run(self.load)
-        ids, mask = await self._run(partial(self.tokenize, texts))
+        ids, mask = await self._run(partial(self.tokenize, texts, language=language))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for idx in self._length_chunks(mask):
             out[idx] = await self._run(partial(self.encode_token_batch, ids[idx], mask[idx]))

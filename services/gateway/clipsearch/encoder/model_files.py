@@ -1,9 +1,10 @@
-"""Finding a model folder: an explicit path, the cache, or clip-as-service's published files.
+"""Finding a model folder: an explicit path, the cache, or a download by catalog name.
 
 Order: ``CLIPSEARCH_MODEL_PATH`` (a folder) wins; else ``<cache dir>/<name>/`` if it holds
-both ONNX files; else the two files are downloaded from ``settings.model_base_url`` by
-name, with an md5 check and resume (HTTP ``Range``) into a ``.part`` file that is renamed
-into place only once verified.
+a model; else the files are downloaded by name: clip-as-service's two ONNX files from
+``settings.model_base_url`` with their md5s, or a Hugging Face repository in Immich's layout
+(:mod:`clipsearch.encoder.hf_download`, names in :mod:`clipsearch.encoder.catalog`). Both
+resume (HTTP ``Range``) into a ``.part`` file that is renamed into place only once verified.
 """
 
 from __future__ import annotations
@@ -14,154 +15,35 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from clipsearch.core.config import Settings
+from clipsearch.encoder.clip_as_service import (
+    ONNX_MODELS,
+    TEXTUAL_FILE,
+    VISUAL_FILE,
+    VISUAL_IMAGE_SIZE,
+    FileSpec,
+    ModelTable,
+    image_size_for_name,
+)
 from clipsearch.encoder.protocol import EncoderError
 
 log = logging.getLogger(__name__)
 
-TEXTUAL_FILE = "textual.onnx"
-VISUAL_FILE = "visual.onnx"
-
-# (relative path under the base URL, md5) for the textual then the visual file.
-FileSpec = tuple[str, str]
-ModelTable = Mapping[str, tuple[FileSpec, FileSpec]]
-
-
-def _p(folder: str, textual_md5: str, visual_md5: str) -> tuple[FileSpec, FileSpec]:
-    return (f"{folder}/{TEXTUAL_FILE}", textual_md5), (f"{folder}/{VISUAL_FILE}", visual_md5)
-
-
-# clip-server 0.8's table of published ONNX models (clip_server/model/clip_onnx.py): data.
-ONNX_MODELS: ModelTable = {
-    "RN50::openai": _p(
-        "RN50", "722418bfe47a1f5c79d1f44884bb3103", "5761475db01c3abb68a5a805662dcd10"
-    ),
-    "RN50::yfcc15m": _p(
-        "RN50-yfcc15m", "4ff2ea7228b9d2337b5440d1955c2108", "87daa9b4a67449b5390a9a73b8c15772"
-    ),
-    "RN50::cc12m": _p(
-        "RN50-cc12m", "78fa0ae0ea47aca4b8864f709c48dcec", "0e04bf92f3c181deea2944e322ebee77"
-    ),
-    "RN101::openai": _p(
-        "RN101", "2d9efb7d184c0d68a369024cedfa97af", "0297ebc773af312faab54f8b5a622d71"
-    ),
-    "RN101::yfcc15m": _p(
-        "RN101-yfcc15m", "7aa2a4e3d5b960998a397a6712389f08", "681a72dd91c9c79464947bf29b623cb4"
-    ),
-    "RN50x4::openai": _p(
-        "RN50x4", "d9d63d3fe35fb14d4affaa2c4e284005", "16afe1e35b85ad862e8bbdb12265c9cb"
-    ),
-    "RN50x16::openai": _p(
-        "RN50x16", "1525785494ff5307cadc6bfa56db6274", "2a293d9c3582f8abe29c9999e47d1091"
-    ),
-    "RN50x64::openai": _p(
-        "RN50x64", "3ae8ade74578eb7a77506c11bfbfaf2c", "1341f10b50b3aca6d2d5d13982cabcfc"
-    ),
-    "ViT-B-32::openai": _p(
-        "ViT-B-32", "bd6d7871e8bb95f3cc83aff3398d7390", "88c6f38e522269d6c04a85df18e6370c"
-    ),
-    "ViT-B-32::laion2b_e16": _p(
-        "ViT-B-32-laion2b_e16",
-        "aa6eac88fe77d21f337e806417957497",
-        "0cdc00a9dfad560153d40aced9df0c8f",
-    ),
-    "ViT-B-32::laion400m_e31": _p(
-        "ViT-B-32-laion400m_e31",
-        "832f417bf1b3f1ced8f9958eda71665c",
-        "62326b925ae342313d4cc99c2741b313",
-    ),
-    "ViT-B-32::laion400m_e32": _p(
-        "ViT-B-32-laion400m_e32",
-        "93284915937ba42a2b52ae8d3e5283a0",
-        "db220821a31fe9795fd8c2ba419078c5",
-    ),
-    "ViT-B-32::laion2B-s34B-b79K": _p(
-        "ViT-B-32-laion2B-s34B-b79K",
-        "84af5ae53da56464c76e67fe50fddbe9",
-        "a2d4cbd1cf2632cd09ffce9b40bfd8bd",
-    ),
-    "ViT-B-16::openai": _p(
-        "ViT-B-16", "6f0976629a446f95c0c8767658f12ebe", "d5c03bfeef1abbd9bede54a8f6e1eaad"
-    ),
-    "ViT-B-16::laion400m_e31": _p(
-        "ViT-B-16-laion400m_e31",
-        "5db27763c06c06c727c90240264bf4f7",
-        "04a6a780d855a36eee03abca64cd5361",
-    ),
-    "ViT-B-16::laion400m_e32": _p(
-        "ViT-B-16-laion400m_e32",
-        "9abe000a51b6f1cbaac8fde601b16725",
-        "d38c144ac3ad7fbc1966f88ff8fa522f",
-    ),
-    "ViT-B-16-plus-240::laion400m_e31": _p(
-        "ViT-B-16-plus-240-laion400m_e31",
-        "2b524e7a530a98010cc7e57756937c5c",
-        "a78989da3300fd0c398a9877dd26a9f1",
-    ),
-    "ViT-B-16-plus-240::laion400m_e32": _p(
-        "ViT-B-16-plus-240-laion400m_e32",
-        "53c8d26726b386ca0749207876482907",
-        "7a32c4272c1ee46f734486570d81584b",
-    ),
-    "ViT-L-14::openai": _p(
-        "ViT-L-14", "325380b31af4837c2e0d9aba2fad8e1b", "53f5b319d3dc5d42572adea884e31056"
-    ),
-    "ViT-L-14::laion400m_e31": _p(
-        "ViT-L-14-laion400m_e31",
-        "36216b85e32668ea849730a54e1e09a4",
-        "15fa5a24916e2a58325c5cf70350c300",
-    ),
-    "ViT-L-14::laion400m_e32": _p(
-        "ViT-L-14-laion400m_e32",
-        "8ba5b76ba71992923470c0261b10a67c",
-        "49db3ba92bd816001e932530ad92d76c",
-    ),
-    "ViT-L-14::laion2B-s32B-b82K": _p(
-        "ViT-L-14-laion2B-s32B-b82K",
-        "da36a6cbed4f56abf576fdea8b6fe2ee",
-        "1e337a190abba6a8650237dfae4740b7",
-    ),
-    "ViT-L-14-336::openai": _p(
-        "ViT-L-14@336px", "78fab479f136403eed0db46f3e9e7ed2", "f3b1f5d55ca08d43d749e11f7e4ba27e"
-    ),
-    "ViT-H-14::laion2B-s32B-b79K": _p(
-        "ViT-H-14-laion2B-s32B-b79K",
-        "41e73c0c871d0e8e5d5e236f917f1ec3",
-        "9c8213d09e2f8f35f684b468b0b0df17",
-    ),
-    "ViT-g-14::laion2B-s12B-b42K": _p(
-        "ViT-g-14-laion2B-s12B-b42K",
-        "e597b7ab4414ecd92f715d47e79a033f",
-        "d51a6d197542793f1053f843baf6266c",
-    ),
-}
-
-# clip-server's image size per architecture (the part of the name before "::").
-VISUAL_IMAGE_SIZE: Mapping[str, int] = {
-    "RN50": 224,
-    "RN101": 224,
-    "RN50x4": 288,
-    "RN50x16": 384,
-    "RN50x64": 448,
-    "ViT-B-32": 224,
-    "ViT-B-16": 224,
-    "ViT-B-16-plus-240": 240,
-    "ViT-L-14": 224,
-    "ViT-L-14-336": 336,
-    "ViT-H-14": 224,
-    "ViT-g-14": 224,
-}
-
-
-def image_size_for_name(name: str) -> int | None:
-    """The input resolution clip-server uses for ``name``, or None for unknown names."""
-    return VISUAL_IMAGE_SIZE.get(name.split("::", 1)[0])
+__all__ = [
+    "ONNX_MODELS",
+    "TEXTUAL_FILE",
+    "VISUAL_FILE",
+    "VISUAL_IMAGE_SIZE",
+    "FileSpec",
+    "ModelTable",
+    "image_size_for_name",
+]
 
 
 class ModelResolutionError(EncoderError):
@@ -170,17 +52,30 @@ class ModelResolutionError(EncoderError):
 
 @dataclass(frozen=True)
 class ModelFiles:
-    """A resolved model folder holding ``textual.onnx`` and ``visual.onnx``."""
+    """A resolved model folder: ``textual.onnx`` and ``visual.onnx`` (clip-server's layout)
+    or ``textual/model.onnx`` and ``visual/model.onnx`` with their configs (Immich's)."""
 
     folder: Path
 
     @property
+    def layout(self) -> str:
+        from clipsearch.encoder.layouts import CLIP_SERVER, detect_layout
+
+        return detect_layout(self.folder) or CLIP_SERVER
+
+    @property
     def textual(self) -> Path:
-        return self.folder / TEXTUAL_FILE
+        from clipsearch.encoder.layouts import layout_paths
+
+        paths = layout_paths(self.folder)
+        return paths.textual if paths else self.folder / TEXTUAL_FILE
 
     @property
     def visual(self) -> Path:
-        return self.folder / VISUAL_FILE
+        from clipsearch.encoder.layouts import layout_paths
+
+        paths = layout_paths(self.folder)
+        return paths.visual if paths else self.folder / VISUAL_FILE
 
     def complete(self) -> bool:
         return self.textual.is_file() and self.visual.is_file()
@@ -193,7 +88,26 @@ def cache_folder_name(name: str) -> str:
 
 
 def md5_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
+    return file_digest(path, "md5", chunk)
+
+
+# Digests a download can be checked against: clip-as-service publishes md5s; the Hugging
+# Face hub gives the sha256 of LFS files and the git blob sha1 of the others.
+DIGESTS = ("md5", "sha256", "git-sha1")
+
+
+def file_digest(path: Path, algo: str, chunk: int = 1 << 20) -> str:
+    """Hex digest of the file: ``md5``, ``sha256`` or ``git-sha1`` (git's blob id:
+    sha1 of ``b"blob <size>\\0"`` and the bytes)."""
+    if algo == "md5":
+        digest = hashlib.md5(usedforsecurity=False)
+    elif algo == "sha256":
+        digest = hashlib.sha256()
+    elif algo == "git-sha1":
+        digest = hashlib.sha1(usedforsecurity=False)
+        digest.update(b"blob %d\0" % path.stat().st_size)
+    else:
+        raise ValueError(f"unknown digest {algo!r}")
     with path.open("rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
@@ -219,7 +133,8 @@ def resolve_model_files(settings: Settings, *, table: ModelTable = ONNX_MODELS) 
         if not files.complete():
             raise ModelResolutionError(
                 f"CLIPSEARCH_MODEL_PATH={settings.model_path} must hold "
-                f"{TEXTUAL_FILE} and {VISUAL_FILE}"
+                f"{TEXTUAL_FILE} and {VISUAL_FILE} (clip-server's layout) or "
+                "textual/model.onnx and visual/model.onnx (Immich's layout)"
             )
         return files
 
@@ -227,6 +142,19 @@ def resolve_model_files(settings: Settings, *, table: ModelTable = ONNX_MODELS) 
     files = ModelFiles(folder)
     specs = table.get(settings.model_name)
     if specs is None:
+        from clipsearch.encoder import catalog
+
+        entry = catalog.lookup(settings.model_name)
+        if entry is not None and entry.source == catalog.HUGGINGFACE:
+            from clipsearch.encoder.hf_download import ensure_hf_model
+
+            return ensure_hf_model(entry, settings, folder)
+        if entry is not None and entry.local_name and not files.complete():
+            raise ModelResolutionError(
+                f"model {settings.model_name!r} is served by clip-server only "
+                f"({entry.note}): use CLIPSEARCH_ENCODER_MODE=service, or for the local "
+                f"encoder CLIPSEARCH_MODEL_NAME={entry.local_name} (the same model in ONNX)"
+            )
         if files.complete():
             return files
         known = ", ".join(sorted(table))
@@ -257,17 +185,18 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _verified(target: Path, md5: str) -> bool:
-    """Whether ``target`` exists with ``md5``; a stamp file spares re-hashing on every start."""
+def verified(target: Path, md5: str, algo: str = "md5") -> bool:
+    """Whether ``target`` exists with that digest; a stamp file spares re-hashing on every
+    start."""
     if not target.is_file():
         return False
     stat = target.stat()
-    stamp = target.with_name(target.name + ".md5")
+    stamp = target.with_name(f"{target.name}.{algo}")
     key = f"{md5} {stat.st_size} {stat.st_mtime_ns}"
     with contextlib.suppress(OSError):
         if stamp.read_text().strip() == key:
             return True
-    if md5_file(target) != md5:
+    if file_digest(target, algo) != md5:
         return False
     stamp.write_text(key + "\n")
     return True
@@ -281,28 +210,32 @@ def ensure_file(
     timeout: float = 60.0,
     max_attempts: int = 3,
     client: httpx.Client | None = None,
+    algo: str = "md5",
 ) -> Path:
-    """``target`` with the given md5, downloading ``url`` (resumable) if it is absent or wrong.
+    """``target`` with the given digest (``algo``: md5 by default), downloading ``url``
+    (resumable) if it is absent or wrong.
 
     A dropped connection resumes from the ``.part`` file's size with ``Range``; a file
-    whose md5 is wrong is deleted and reported (after one fresh retry if it was resumed).
+    whose digest is wrong is deleted and reported (after one fresh retry if it was resumed).
     """
     with _file_lock(target.with_name(target.name + ".lock")):
-        if _verified(target, md5):
+        if verified(target, md5, algo):
             return target
         if target.exists():
-            log.warning("%s does not match md5 %s; downloading it again", target, md5)
+            log.warning("%s does not match %s %s; downloading it again", target, algo, md5)
             target.unlink()
         own_client = client is None
         http = client or httpx.Client(timeout=timeout, follow_redirects=True)
         try:
-            return _download(http, url, target, md5, max_attempts)
+            return _download(http, url, target, md5, max_attempts, algo)
         finally:
             if own_client:
                 http.close()
 
 
-def _download(http: httpx.Client, url: str, target: Path, md5: str, max_attempts: int) -> Path:
+def _download(
+    http: httpx.Client, url: str, target: Path, md5: str, max_attempts: int, algo: str
+) -> Path:
     part = target.with_name(target.name + ".part")
     last_error: Exception | None = None
     for attempt in range(1, max_attempts + 1):
@@ -319,19 +252,19 @@ def _download(http: httpx.Client, url: str, target: Path, md5: str, max_attempts
             if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
                 time.sleep(min(0.2 * attempt, 1.0))
             continue
-        actual = md5_file(part)
+        actual = file_digest(part, algo)
         if actual == md5:
             os.replace(part, target)
-            _verified(target, md5)  # writes the stamp
+            verified(target, md5, algo)  # writes the stamp
             log.info("downloaded %s (%d bytes)", target, target.stat().st_size)
             return target
         part.unlink()
         if offset == 0:
             raise ModelResolutionError(
-                f"md5 mismatch for {url}: expected {md5}, got {actual} (file deleted)"
+                f"{algo} mismatch for {url}: expected {md5}, got {actual} (file deleted)"
             )
         # A resumed file can be corrupt if the server's copy changed: retry once from 0.
-        last_error = ModelResolutionError(f"md5 mismatch after resume: {actual} != {md5}")
+        last_error = ModelResolutionError(f"{algo} mismatch after resume: {actual} != {md5}")
     raise ModelResolutionError(
         f"download of {url} failed after {max_attempts} attempts: {last_error!r}"
     )

@@ -70,6 +70,13 @@ class OrtSession:
         return _NP_TYPES[kind]
 
     @property
+    def fixed_batch(self) -> int | None:
+        """The batch size the graph fixes (Immich's exports fix 1), or None if dynamic."""
+        first = next(iter(self._inputs.values()))
+        batch = first.shape[0] if first.shape else None
+        return batch if isinstance(batch, int) else None
+
+    @property
     def output_dim(self) -> int | None:
         """The last output axis if the graph fixes it (the embedding size)."""
         shape = self._output.shape
@@ -83,8 +90,30 @@ class OrtSession:
             )
 
     def run(self, feeds: Mapping[str, npt.NDArray[np.generic]]) -> npt.NDArray[np.float32]:
-        """The first output as float32; ONNX Runtime releases the GIL while it runs."""
+        """The first output as float32; ONNX Runtime releases the GIL while it runs.
+
+        A graph with a fixed batch size runs the rows in slices of that size (the last one
+        padded by repeating its final row, the padding's outputs dropped)."""
         typed = {k: np.ascontiguousarray(v, dtype=self.input_dtype(k)) for k, v in feeds.items()}
+        fixed = self.fixed_batch
+        rows = len(next(iter(typed.values()))) if typed else 0
+        if fixed is None or rows == fixed:
+            return self._run_once(typed)
+        parts: list[npt.NDArray[np.float32]] = []
+        for start in range(0, rows, fixed):
+            chunk = {k: v[start : start + fixed] for k, v in typed.items()}
+            got = len(next(iter(chunk.values())))
+            if got < fixed:
+                chunk = {
+                    k: np.concatenate([v, np.repeat(v[-1:], fixed - got, axis=0)])
+                    for k, v in chunk.items()
+                }
+            parts.append(self._run_once(chunk)[:got])
+        if not parts:
+            return np.zeros((0, self.output_dim or 0), dtype=np.float32)
+        return np.concatenate(parts, axis=0)
+
+    def _run_once(self, typed: Mapping[str, npt.NDArray[np.generic]]) -> npt.NDArray[np.float32]:
         try:
             (out,) = self._session.run([self._output.name], typed)
         except Exception as exc:

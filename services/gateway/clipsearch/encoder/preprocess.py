@@ -172,22 +172,43 @@ def resized_size(width: int, height: int, image_size: int) -> tuple[int, int]:
     return int(image_size * width / height), image_size
 
 
+def resampling(name: str) -> Image.Resampling:
+    """Pillow's filter for a config's ``interpolation`` name (``bicubic``, ``bilinear``...)."""
+    try:
+        return Image.Resampling[name.upper()]
+    except KeyError:
+        raise ValueError(f"unknown interpolation {name!r}") from None
+
+
 def preprocess(
     img: Image.Image,
     image_size: int,
     mean: Sequence[float] = CLIP_MEAN,
     std: Sequence[float] = CLIP_STD,
+    *,
+    resize_mode: str = "shortest",
+    interpolation: str = "bicubic",
 ) -> PixelTensor:
-    """Bicubic resize of the shortest side, centre crop, RGB, normalise -> float32 [3,S,S].
+    """Resize, (crop), RGB, normalise -> float32 [3,S,S].
 
-    The order (resize and crop in the image's own mode, RGB last) is clip-server's.
+    ``resize_mode`` ``"shortest"`` (CLIP, the default): the shortest side to ``image_size``,
+    then a centre crop. ``"squash"`` (SigLIP): both sides to ``image_size``, nothing cut, the
+    aspect ratio not kept. The order (resize and crop in the image's own mode, RGB last) is
+    clip-server's.
     """
-    new_w, new_h = resized_size(img.width, img.height, image_size)
-    resized = img.resize((new_w, new_h), Image.Resampling.BICUBIC)
-    # torchvision's CenterCrop rounds the offset with Python's round (half to even).
-    left = round((new_w - image_size) / 2.0)
-    top = round((new_h - image_size) / 2.0)
-    crop = resized.crop((left, top, left + image_size, top + image_size)).convert("RGB")
+    resample = resampling(interpolation)
+    if resize_mode == "squash":
+        crop = img.resize((image_size, image_size), resample).convert("RGB")
+    elif resize_mode == "shortest":
+        new_w, new_h = resized_size(img.width, img.height, image_size)
+        resized = img.resize((new_w, new_h), resample)
+        # torchvision's CenterCrop rounds the offset with Python's round (half to even).
+        left = round((new_w - image_size) / 2.0)
+        top = round((new_h - image_size) / 2.0)
+        box = (left, top, left + image_size, top + image_size)
+        crop = resized.crop(box).convert("RGB")
+    else:
+        raise ValueError(f"unknown resize_mode {resize_mode!r}")
     # ToTensor: uint8 HWC -> float32 CHW / 255; Normalize: (x - mean) / std, all in float32.
     # Made contiguous CHW first: the same element-wise float32 operations (bit-identical),
     # but each channel's mean/std then applies over one long run instead of a stride-3
@@ -207,7 +228,17 @@ def load_and_preprocess(
     std: Sequence[float] = CLIP_STD,
     *,
     draft: bool = True,
+    resize_mode: str = "shortest",
+    interpolation: str = "bicubic",
 ) -> tuple[PixelTensor, ImageInfo]:
     """``decode_image`` + ``preprocess``: bytes -> (float32 [3,S,S], original metadata)."""
     decoded = decode_image(data, max_pixels=max_pixels, draft_size=image_size if draft else None)
-    return preprocess(decoded.image, image_size, mean, std), decoded.info
+    pixels = preprocess(
+        decoded.image,
+        image_size,
+        mean,
+        std,
+        resize_mode=resize_mode,
+        interpolation=interpolation,
+    )
+    return pixels, decoded.info

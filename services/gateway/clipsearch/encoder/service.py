@@ -11,8 +11,11 @@ clip-server's JSON protocol directly with a pooled async httpx client.
   guarded by a :class:`~clipsearch.encoder.resilience.CircuitBreaker`.
 * An ``"embedding": null`` answer is an error, never a zero vector; vectors are
   L2-normalised here so both modes give unit vectors.
-* The model: ``dim`` is learned from a probe encode; the fingerprint is the local encoder's
-  (sha256 of the ONNX files) when ``model_path`` names the served folder, else
+* The model: any name clip-server serves, its M-CLIP ones included
+  (``M-CLIP/XLM-Roberta-Large-Vit-B-16Plus``...: the image size is looked up by name only to
+  shrink pictures before sending). ``dim`` is learned from a probe encode; the fingerprint
+  is the local encoder's (sha256 of the ONNX files) when ``model_path`` names the served
+  folder, else
   ``service:{name}:{dim}``. With ``CLIPSEARCH_ENCODER_FALLBACK=local`` a local encoder takes
   over while clip-server is down, but only if both fingerprints are equal.
 """
@@ -34,6 +37,7 @@ import numpy as np
 from clipsearch.core.config import Settings
 from clipsearch.encoder import clip_protocol as wire
 from clipsearch.encoder.clip_protocol import Doc, RankScore
+from clipsearch.encoder.layouts import IMMICH, detect_layout
 from clipsearch.encoder.model_config import fingerprint_files, read_model_config
 from clipsearch.encoder.model_files import image_size_for_name
 from clipsearch.encoder.protocol import Encoder, EncoderError, Vectors
@@ -111,6 +115,11 @@ class ServiceEncoder:
         self._file_fingerprint: str | None = None
         self.image_size = image_size_for_name(model_name) or DEFAULT_IMAGE_SIZE
         if model_path is not None:
+            if detect_layout(model_path) == IMMICH:
+                raise EncoderError(
+                    f"CLIPSEARCH_MODEL_PATH={model_path} is in Immich's layout, which "
+                    "clip-server does not read: serve it with CLIPSEARCH_ENCODER_MODE=local"
+                )
             cfg = read_model_config(model_path, model_name)
             self._dim = cfg.dim
             self.image_size = image_size_for_name(model_name) or cfg.image_size or self.image_size

@@ -45,6 +45,10 @@ class Captions:
     def __len__(self) -> int:
         return len(self._exact)
 
+    def items(self) -> list[tuple[str, list[str]]]:
+        """(image name, its captions) in the order the file first names each image."""
+        return [(name, list(caps)) for name, caps in self._exact.items()]
+
 
 def _norm(name: str) -> str:
     name = name.strip().replace("\\", "/")

@@ -54,7 +54,7 @@ class InJobDuplicates:
             return []
         del self._flying[image_id]
         self.changed.set()
-        if status in ("stored", "duplicate"):
+        if status in ("stored", "updated", "duplicate"):
             self.known.add(image_id)
             return flight.waiters
         self._redo.extend(flight.waiters)  # the first copy failed: each copy gets its try

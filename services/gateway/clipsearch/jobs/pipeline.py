@@ -12,7 +12,9 @@ ingest``). Each picture is decoded once: the decoder's picture is preprocessed f
 encoder's pixel path and thumbnailed. Blobs and records are written by
 :mod:`clipsearch.usecases.picture_writes`, the write path of ``POST /v1/images`` too, so a
 picture that fails leaves nothing behind (its new blob included). Queues are bounded, so
-memory stays flat whatever the job size. Bad items are marked ``failed`` where they fail
+memory stays flat whatever the job size. A picture already stored that brings a caption or
+metadata it lacks is changed as an upload would change it (``updated``, see
+:mod:`clipsearch.usecases.image_patch`). Bad items are marked ``failed`` where they fail
 and never stop the job. The upsert of a batch is preceded
 by marking its items ``attempted`` (see :mod:`clipsearch.jobs.store`), which makes a
 resumed job exact. Copies of one picture within a job: :mod:`clipsearch.jobs.dedupe`.
@@ -41,9 +43,10 @@ from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, retrieved, stu
 from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
 from clipsearch.jobs.outage import EncoderGaveUp, OutageWait, wait_for_store
 from clipsearch.jobs.paths import PathRefused, read_checked, read_regular
-from clipsearch.jobs.store import Item, Job
+from clipsearch.jobs.store import Item, ItemStatus, Job
 from clipsearch.usecases.collections import Handle
 from clipsearch.usecases.common import check_text
+from clipsearch.usecases.image_patch import ImagePatcher
 from clipsearch.usecases.imaging import inspect_image
 from clipsearch.usecases.picture_writes import NewPicture, PictureWriter, blob_write_failed
 from clipsearch.usecases.pixel_budget import shared_budget
@@ -86,6 +89,7 @@ class Pipeline:
         self.pixel_encoder = pixel_path(self.encoder)
         self.outage = OutageWait(self.encoder, self.cfg.ingest_encoder_wait_s, self._note)
         self.writer = PictureWriter(deps.store, deps.blobs)
+        self.patcher = ImagePatcher(self.cfg, deps.encoder, deps.store, self.writer)
         self.budget = shared_budget(self.cfg.decode_budget_mpx)
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
@@ -188,12 +192,23 @@ class Pipeline:
             existing = await self._stored(self.group, [e.id for e in fresh])
             for e in fresh:
                 if e.id in existing:
-                    results.append((e.item.seq, "duplicate", e.id, None))
+                    status, error = await self._update_existing(e)
+                    results.append((e.item.seq, status, e.id, error))
                     finished.append(e)
             await self.finish(results, finished)
             for e in fresh:
                 if e.id not in existing:
                     await self.q_decode.put(e)
+
+    async def _update_existing(self, e: Entry) -> tuple[ItemStatus, str | None]:
+        """A picture already stored, as on the upload path: a caption it lacks is added,
+        metadata that changes it merged (``updated``); nothing new is a ``duplicate``."""
+        metadata = {**self.job.metadata, **e.item.metadata}
+        try:
+            changed = await self.patcher.add_new(self.group, e.id, e.item.captions, metadata)
+        except ClipsearchError as exc:
+            return "failed", exc.message
+        return ("updated" if changed else "duplicate"), None
 
     async def _reconcile(self, attempted: list[Item]) -> set[int]:
         """Items a crash caught between upsert and marking: in Milvus -> stored (that

@@ -331,4 +331,5 @@ def _final_status(job: Job, *, cancelled: bool) -> JobStatus:
         return "partial"  # should not happen: the pipeline finishes every item it reads
     if c.get("failed", 0) == 0:
         return "done"
-    return "partial" if c.get("stored", 0) + c.get("duplicate", 0) else "failed"
+    done = c.get("stored", 0) + c.get("updated", 0) + c.get("duplicate", 0)
+    return "partial" if done else "failed"

@@ -22,7 +22,7 @@ from typing import Any, Literal
 # "image"/"text": a record a migration job re-encodes (``source`` is its id).
 ItemKind = Literal["upload", "url", "path", "image", "text"]
 JobKind = Literal["ingest", "migrate"]
-ItemStatus = Literal["pending", "stored", "duplicate", "failed"]
+ItemStatus = Literal["pending", "stored", "updated", "duplicate", "failed"]
 JobStatus = Literal["queued", "running", "done", "partial", "failed", "cancelled"]
 ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
 
@@ -218,7 +218,7 @@ class JobStore:
         return self.get_job(row["id"]) if row is not None else None
 
     def _counts(self, job_id: str) -> dict[str, int]:
-        counts = {"pending": 0, "stored": 0, "duplicate": 0, "failed": 0}
+        counts = {"pending": 0, "stored": 0, "updated": 0, "duplicate": 0, "failed": 0}
         for r in self._db.execute(
             "SELECT status, count(*) AS n FROM items WHERE job_id = ? GROUP BY status", (job_id,)
         ):

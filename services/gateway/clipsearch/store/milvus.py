@@ -368,17 +368,19 @@ class MilvusStore(PairLifecycle):
                 self.flush_policy.wrote(name, len(part))  # tombstones are unflushed rows too
         return len(present)
 
-    def delete_texts_of_image(self, group: str, image_id: str) -> int:
+    def text_ids_of_image(self, group: str, image_id: str) -> list[str]:
         self._group(group)
-        name = self.collection(group, "texts")
         with self._call("query linked texts") as c:
             rows = c.query(
-                name,
+                self.collection(group, "texts"),
                 filter=f"image_id == {expr.string_literal(image_id)}",
                 output_fields=["id"],
                 **self._reads,
             )
-        return self.delete(group, "texts", [str(r["id"]) for r in rows])
+        return sorted(str(r["id"]) for r in rows)
+
+    def delete_texts_of_image(self, group: str, image_id: str) -> int:
+        return self.delete(group, "texts", self.text_ids_of_image(group, image_id))
 
     # --- reads -------------------------------------------------------------------------
     def existing_ids(self, group: str, target: Target, ids: Sequence[str]) -> set[str]:

@@ -4,22 +4,62 @@ Neither Milvus Lite 3.2.2 nor standalone 2.3.5 accepts expression templates
 (``filter_params``), so values are rendered as literals: strings inside double quotes with
 backslash, quote and line breaks escaped (verified on both backends: an injection string
 then matches only itself), numbers and booleans typed, field names checked against a strict
-pattern. Lists become ``(a == x or a == y)`` rather than ``a in [x, y]`` because Lite
-refuses ``in`` on a JSON path ("left side of 'in' must be a field reference").
+pattern. The filter grammar is :mod:`.filter_grammar`; each condition becomes:
+
+==================  ==========================================================================
+``eq`` / scalar     ``m["f"] == v``
+``in`` / list       ``(m["f"] == a or m["f"] == b)``: Lite refuses ``in`` on a JSON path
+                    ("left side of 'in' must be a field reference"); standalone fails it
+                    with an internal error
+``gt`` ... ``lte``  ``m["f"] > v`` (both backends compare numbers only; Lite also orders
+                    booleans as 0/1, which :mod:`.typed_filter` drops)
+``ne`` / ``nin``    ``((not (exists m["f"])) or (m["f"] != a and ...))``: a record without
+                    the field matches. Standalone's ``!=`` is already true for a missing
+                    field or ``null``; Lite's is not (three-valued: unknown), hence the
+                    ``not exists``. Lite's ``!= 1`` also drops ``true`` (Python's
+                    ``True == 1``), so a 0/1/true/false value adds its look-alike
+                    (``or m["f"] == true``) and the typed check removes the extra rows
+``exists``          ``(exists m["f"])``: Lite counts ``null`` as missing, standalone as
+                    present; ``false``: ``((not (exists m["f"])) or not (m["f"] == true or
+                    ... or m["f"] like "%"))``, a superset on standalone (null, lists and
+                    objects), exact on Lite
+==================  ==========================================================================
+
+``exists`` must be parenthesised: standalone parses ``exists a and b`` as ``exists (a and
+b)`` and refuses it. Wherever an expression is a superset on one backend, the filter
+``needs_check`` and the hits are narrowed in Python (:mod:`.typed_filter`), so every
+backend returns exactly the grammar's semantics.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from clipsearch.store import filter_grammar
+from clipsearch.store.filter_grammar import (
+    FIELD_RE,
+    MAX_FILTER_FIELDS,
+    MAX_FILTER_VALUES,
+    Condition,
+    check_field,
+    is_number,
+)
 from clipsearch.store.protocol import InvalidStoreRequest
 
-FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-MAX_FILTER_FIELDS = 16
-MAX_FILTER_VALUES = 256
+__all__ = [
+    "FIELD_RE",
+    "MAX_FILTER_FIELDS",
+    "MAX_FILTER_VALUES",
+    "and_all",
+    "check_field",
+    "ids_expr",
+    "literal",
+    "metadata_filter",
+    "string_literal",
+]
+
 MAX_STRING_BYTES = 4096
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -58,42 +98,60 @@ def literal(value: Any) -> str:
     )
 
 
-def check_field(name: object) -> str:
-    if not isinstance(name, str) or not FIELD_RE.fullmatch(name):
-        raise InvalidStoreRequest(
-            f"filter field {name!r} is not allowed (letters, digits and _, at most 64, "
-            "not starting with a digit)"
-        )
-    return name
+def _lookalikes(values: Sequence[Any]) -> list[Any]:
+    """What Lite's ``==`` confuses ``values`` with (``True == 1``, ``False == 0``), minus
+    what is already there."""
+    out: list[Any] = []
+    for v in values:
+        if isinstance(v, bool):
+            twin: Any = int(v)
+        elif is_number(v) and v in (0, 1):
+            twin = bool(v)
+        else:
+            continue
+        if not any(type(twin) is type(w) and twin == w for w in [*values, *out]):
+            out.append(twin)
+    return out
+
+
+def _clause(path: str, c: Condition) -> str:
+    if c.op == "eq":
+        return f"{path} == {literal(c.value)}"
+    if c.op == "in":
+        ors = " or ".join(f"{path} == {literal(v)}" for v in c.value)
+        return f"({ors})"
+    if c.op in _RANGE:
+        return f"{path} {_RANGE[c.op]} {literal(c.value)}"
+    missing = f"(not (exists {path}))"
+    if c.op in ("ne", "nin"):
+        values = [c.value] if c.op == "ne" else list(c.value)
+        ands = " and ".join(f"{path} != {literal(v)}" for v in values)
+        extra = "".join(f" or {path} == {literal(t)}" for t in _lookalikes(values))
+        return f"({missing} or ({ands}){extra})"
+    assert c.op == "exists"
+    if c.value:
+        return f"(exists {path})"
+    anything = " or ".join(
+        [f"{path} == true", f"{path} == false", f"{path} >= 0", f"{path} < 0", f'{path} like "%"']
+    )
+    return f"({missing} or not ({anything}))"
+
+
+_RANGE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 def metadata_filter(filters: Mapping[str, Any] | None, json_field: str = "metadata") -> str:
-    """``{"color": "red", "n": [1, 2]}`` -> ``metadata["color"] == "red" and (...)``.
+    """``{"color": "red", "n": {"gte": 1}}`` -> ``metadata["color"] == "red" and ...``.
 
-    A field matches when its value equals the given scalar, or any value of a given list.
-    All fields must match. An empty mapping gives an empty expression (no filter).
+    The grammar is :mod:`.filter_grammar` (a bad filter raises
+    :class:`InvalidStoreRequest`); every condition must match. An empty mapping gives an
+    empty expression (no filter). On Lite the expression may match more than the grammar
+    (see the module docstring): narrow the hits with :mod:`.typed_filter` when
+    ``needs_check``.
     """
-    if not filters:
-        return ""
-    if not isinstance(filters, Mapping):
-        raise InvalidStoreRequest("filter must be an object of field -> value(s)")
-    if len(filters) > MAX_FILTER_FIELDS:
-        raise InvalidStoreRequest(f"filter has more than {MAX_FILTER_FIELDS} fields")
-    clauses: list[str] = []
-    for name, wanted in filters.items():
-        path = f'{json_field}["{check_field(name)}"]'
-        if isinstance(wanted, list | tuple):
-            if not wanted:
-                raise InvalidStoreRequest(f"filter field {name!r} has an empty list")
-            if len(wanted) > MAX_FILTER_VALUES:
-                raise InvalidStoreRequest(
-                    f"filter field {name!r} has more than {MAX_FILTER_VALUES} values"
-                )
-            ors = " or ".join(f"{path} == {literal(v)}" for v in wanted)
-            clauses.append(f"({ors})")
-        else:
-            clauses.append(f"{path} == {literal(wanted)}")
-    return " and ".join(clauses)
+    return " and ".join(
+        _clause(f'{json_field}["{c.field}"]', c) for c in filter_grammar.parse(filters)
+    )
 
 
 def ids_expr(ids: Iterable[str], field: str = "id") -> str:

@@ -187,6 +187,9 @@ class VectorStore(Protocol):
         """Delete from the live pair (and the shadow pair, during a migration); the number
         of live rows removed."""
 
+    def text_ids_of_image(self, group: str, image_id: str) -> list[str]:
+        """The ids of the texts linked to ``image_id`` (its captions), sorted."""
+
     def delete_texts_of_image(self, group: str, image_id: str) -> int: ...
 
     def drop_group(self, group: str) -> bool:

@@ -1,20 +1,29 @@
-"""Typed metadata filters: ``{"n": true}`` matches the JSON boolean ``true`` only, never the
-number ``1`` (and ``{"n": 1}`` never matches ``true``).
+"""Typed metadata filters: the grammar of :mod:`.filter_grammar` evaluated in Python, so
+``{"n": true}`` matches the JSON boolean ``true`` only, never the number ``1`` (and
+``{"n": 1}`` never matches ``true``), ranges match numbers only, ``ne`` matches a record
+without the field.
 
 Milvus Lite 3.2.2 compares JSON values with Python's ``==``, where ``True == 1``: no
 expression it accepts tells a boolean from a number (arithmetic, ``in`` and ``like`` all
-conflate them; tried). So the expression from :mod:`.milvus_expr` is a superset, and when a
-filter names a boolean or a number the hits are checked again here, typed, with the
-metadata the search returns anyway. To keep pages exact, a search whose typed check dropped
-hits is asked again for more (up to Milvus' top_k cap), and ``offset`` is applied after the
-check. A filter of strings only needs none of this: strings never match anything else.
+conflate them; tried), and it orders booleans among numbers (``true >= 1``). Standalone
+2.3.5 keeps them apart but counts a JSON ``null`` as existing. So the expression from
+:mod:`.milvus_expr` is a superset on some backend whenever a filter names a boolean or a
+number or uses ``exists`` (:func:`needs_check`), and the hits are checked again here,
+typed, with the metadata the search returns anyway. To keep pages exact, a search whose
+typed check dropped hits is asked again for more (up to Milvus' top_k cap), and
+``offset`` is applied after the check. Equality, ``in``, ``ne`` and ``nin`` on strings only
+need none of this: strings never match anything else, on either backend. The in-memory
+``FakeStore`` of the tests filters with :func:`matches` alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from clipsearch.store import filter_grammar
+from clipsearch.store.filter_grammar import Condition, is_number
 from clipsearch.store.protocol import Filter, Hit
 
 MAX_LIMIT = 16384  # Milvus: top_k + offset <= 16,384
@@ -30,26 +39,42 @@ def same(stored: Any, wanted: Any) -> bool:
     return isinstance(stored, int | float) and isinstance(wanted, int | float) and stored == wanted
 
 
-def matches(metadata: Any, filters: Mapping[str, Any] | None) -> bool:
-    """Every field of ``filters`` equals (:func:`same`) its value or one of its values."""
-    if not filters:
-        return True
-    if not isinstance(metadata, Mapping):
+def _holds(metadata: Mapping[str, Any], c: Condition) -> bool:
+    stored: Any = metadata.get(c.field)
+    present = stored is not None
+    if c.op == "exists":
+        return present is c.value
+    if c.op in ("eq", "in", "ne", "nin"):
+        options = c.value if isinstance(c.value, tuple) else (c.value,)
+        equal = present and any(same(stored, w) for w in options)
+        return equal if c.op in ("eq", "in") else not equal
+    if not present or not is_number(stored):
         return False
-    for name, wanted in filters.items():
-        if name not in metadata:
-            return False
-        options = wanted if isinstance(wanted, list | tuple) else [wanted]
-        if not any(same(metadata[name], w) for w in options):
-            return False
-    return True
+    return bool(_ORDER[c.op](stored, c.value))
+
+
+_ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+
+
+def matches(metadata: Any, filters: Mapping[str, Any] | None) -> bool:
+    """Every condition of ``filters`` holds for ``metadata`` (a record's metadata; not a
+    mapping counts as ``{}``). Raises :class:`InvalidStoreRequest` for a bad filter."""
+    conditions = filter_grammar.parse(filters)
+    return matches_all(metadata, conditions)
+
+
+def matches_all(metadata: Any, conditions: Sequence[Condition]) -> bool:
+    """:func:`matches` with the filter already parsed (once, not per row)."""
+    md = metadata if isinstance(metadata, Mapping) else {}
+    return all(_holds(md, c) for c in conditions)
 
 
 def needs_check(filters: Filter | None) -> bool:
-    """True when ``filters`` names a boolean or a number (the values Lite conflates)."""
-    for wanted in (filters or {}).values():
-        options = wanted if isinstance(wanted, list | tuple) else [wanted]
-        if any(isinstance(w, bool | int | float) for w in options):
+    """True when the store's expression for ``filters`` may match more than the grammar
+    on some backend: a boolean or a number anywhere in it, or ``exists``."""
+    for c in filter_grammar.parse(filters):
+        options = c.value if isinstance(c.value, tuple) else (c.value,)
+        if c.op == "exists" or any(isinstance(w, bool | int | float) for w in options):
             return True
     return False
 
@@ -70,15 +95,18 @@ def typed_search(
     """
     if not needs_check(filters):
         return run(top_k, offset)
+    conditions = filter_grammar.parse(filters)
     want = offset + top_k
     limit = want
     while True:
         raw = run(limit, 0)
-        pages = [[h for h in hits if matches(h.fields.get("metadata"), filters)] for hits in raw]
+        pages = [
+            [h for h in hits if matches_all(h.fields.get("metadata"), conditions)] for hits in raw
+        ]
         short = any(len(p) < want and len(r) == limit for p, r in zip(pages, raw, strict=True))
         if not short or limit >= MAX_LIMIT:
             return [p[offset:want] for p in pages]
         limit = min(MAX_LIMIT, limit * 4)
 
 
-__all__ = ["MAX_LIMIT", "matches", "needs_check", "same", "typed_search"]
+__all__ = ["MAX_LIMIT", "matches", "matches_all", "needs_check", "same", "typed_search"]

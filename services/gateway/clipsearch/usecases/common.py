@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 import unicodedata
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -15,16 +14,12 @@ from anyio import to_thread
 
 from clipsearch.core.errors import InvalidRequest
 from clipsearch.core.names import COLLECTION_RE
-from clipsearch.store.protocol import Filter
+from clipsearch.store import filter_grammar
+from clipsearch.store.milvus_expr import metadata_filter
+from clipsearch.store.protocol import Filter, InvalidStoreRequest
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-# Metadata keys become part of a Milvus JSON-path expression: keep them to plain names so
-# no key can smuggle syntax in (values are escaped by the store).
-FILTER_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-MAX_FILTER_VALUES = 256
-_SCALARS = (str, int, float, bool)
 
 
 async def to_the_end(work: Awaitable[T]) -> T:
@@ -91,29 +86,19 @@ def check_collection_name(name: str) -> str:
 
 
 def check_filter(raw: Filter | None) -> Filter | None:
-    """Validate a metadata filter: ``{field: scalar | [scalars]}``; empty means none."""
+    """Validate a metadata filter against the grammar of
+    :mod:`clipsearch.store.filter_grammar` (scalars, lists, operator objects); empty means
+    none. A bad one is :class:`InvalidRequest` ``invalid_filter`` (unknown operator, a
+    value of the wrong type, a bad field name, too many fields or values)."""
     if not raw:
         return None
     if not isinstance(raw, dict):
         raise InvalidRequest("filter must be a JSON object", code="invalid_filter")
-    for key, value in raw.items():
-        if not isinstance(key, str) or not FILTER_KEY_RE.match(key):
-            raise InvalidRequest(
-                f"invalid filter field {key!r}: use letters, digits and underscores",
-                code="invalid_filter",
-            )
-        values = value if isinstance(value, list) else [value]
-        if not values or len(values) > MAX_FILTER_VALUES:
-            raise InvalidRequest(
-                f"filter field {key!r} needs 1..{MAX_FILTER_VALUES} values",
-                code="invalid_filter",
-            )
-        for item in values:
-            if not isinstance(item, _SCALARS):
-                raise InvalidRequest(
-                    f"filter field {key!r}: values must be strings, numbers or booleans",
-                    code="invalid_filter",
-                )
+    try:
+        filter_grammar.parse(raw)
+        metadata_filter(raw)  # the literals too: string length, int64 range, finite floats
+    except InvalidStoreRequest as exc:
+        raise InvalidRequest(str(exc), code="invalid_filter") from exc
     return raw
 
 

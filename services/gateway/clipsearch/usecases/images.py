@@ -27,6 +27,7 @@ from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import check_text, image_id_of, run_sync
+from clipsearch.usecases.image_patch import ImagePatch, ImagePatcher, linked_captions
 from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
 from clipsearch.usecases.metadata import MetadataLimits, check_metadata
 from clipsearch.usecases.picture_writes import NewPicture, PictureWriter
@@ -34,7 +35,7 @@ from clipsearch.usecases.pixel_budget import shared_budget
 from clipsearch.usecases.write_journal import WriteJournal
 
 log = logging.getLogger(__name__)
-Status = Literal["stored", "duplicate", "failed"]
+Status = Literal["stored", "updated", "duplicate", "failed"]
 
 
 @dataclass(slots=True)
@@ -51,7 +52,9 @@ class ImageInput:
 
 @dataclass(slots=True)
 class ItemResult:
-    """What became of one input: ``stored``, ``duplicate`` or ``failed`` (with the error)."""
+    """What became of one input: ``stored``, ``updated`` (a picture already stored got
+    the caption or metadata it brought), ``duplicate`` (nothing new) or ``failed`` (with
+    the error)."""
 
     id: str | None
     source: str
@@ -87,6 +90,7 @@ class ImageService:
         self._collections = collections
         journal = WriteJournal(settings.data_dir / "pending-writes")
         self._writer = PictureWriter(store, blobs, journal)
+        self._patcher = ImagePatcher(settings, encoder, store, self._writer)
 
     # --- write -------------------------------------------------------------------------
     async def store_images(self, collection: str, items: Sequence[ImageInput]) -> list[ItemResult]:
@@ -108,7 +112,7 @@ class ImageService:
         work: list[_Work] = []
         for image_id, (i, captions) in fresh.items():
             if image_id in existing:
-                results[i] = ItemResult(image_id, items[i].source, "duplicate")
+                results[i] = await self._update_existing(group, image_id, captions, items[i])
             elif isinstance(
                 got := await self._decode_and_keep(i, image_id, captions, items[i], enc), _Work
             ):
@@ -139,6 +143,27 @@ class ImageService:
                 results[w.index] = ItemResult(w.picture.id, w.picture.source, "stored")
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
+
+    async def _update_existing(
+        self, group: str, image_id: str, captions: list[str], item: ImageInput
+    ) -> ItemResult:
+        """A picture already stored: its new caption is added and its metadata merged
+        (``updated``); nothing new is a ``duplicate``."""
+        try:
+            changed = await self._patcher.add_new(group, image_id, captions, item.metadata)
+        except ClipsearchError as err:
+            return ItemResult(image_id, item.source, "failed", err)
+        return ItemResult(image_id, item.source, "updated" if changed else "duplicate")
+
+    async def update_image(
+        self, collection: str, image_id: str, patch: ImagePatch
+    ) -> dict[str, Any]:
+        """Apply ``patch`` (see :mod:`clipsearch.usecases.image_patch`); the updated record
+        with its ``captions``. 422 for a bad patch, 404 for an unknown image or caption."""
+        checked = self._patcher.check(patch)
+        group = await self._collections.for_read(collection)  # 404, never created
+        _, row = await self._patcher.apply(group, image_id, checked)
+        return row
 
     def _check(
         self, items: Sequence[ImageInput], results: list[ItemResult | None]
@@ -236,8 +261,15 @@ class ImageService:
         """At start-up, before serving: no caption texts of half-written uploads remain."""
         return await self._writer.recover()
 
-    async def get_image(self, collection: str, image_id: str) -> dict[str, Any]:
+    async def get_image(
+        self, collection: str, image_id: str, *, with_captions: bool = False
+    ) -> dict[str, Any]:
+        """The stored row (no vector); with ``captions`` (main first) when asked."""
         group = await self._collections.for_read(collection)
+        if with_captions:
+            row, texts = await self._patcher.current(group, image_id)
+            main = str(row.get("caption") or "")
+            return {**row, "captions": linked_captions(texts, main)}
         rows = await run_sync(self._store.get, group, "images", [image_id])
         if not rows:
             raise NotFoundError(f"image {image_id!r} not found", code="image_not_found")

@@ -10,6 +10,12 @@ shared by collections). A cancelled caller (a client gone mid-request) does not 
 record writes half-way: a picture is then stored whole. Callers decide what comes before
 and between the steps (an ingest job writes blobs while it encodes and marks its items
 between blobs and vectors).
+
+Changing a stored picture (``PATCH /v1/images/{id}``, an upload of a picture already
+stored with a new caption or metadata) goes through :meth:`PictureWriter.update_records`:
+new and re-labelled caption texts first, then the image record (its vector unchanged),
+then the removed captions are deleted. If a step fails, what was written is put back as it
+was (best effort), so a failed change leaves the old record in place.
 """
 
 from __future__ import annotations
@@ -49,6 +55,21 @@ class NewPicture:
     caption_vectors: list[Vectors] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     blob_is_new: bool = False  # this write created the blob (so may remove it on failure)
+
+
+@dataclass(slots=True)
+class PictureChange:
+    """A change to a stored picture, ready to write (captions already encoded).
+
+    ``image`` is the stored row with its ``vector``; ``texts`` the linked text rows to
+    write (new captions with their vector, kept ones with new metadata) and ``before`` the
+    stored rows they replace (to put back on failure); ``remove`` the text ids to delete.
+    """
+
+    image: dict[str, Any]
+    texts: list[TextRecord] = field(default_factory=list)
+    before: list[dict[str, Any]] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
 
 
 def blob_write_failed(exc: BaseException) -> ClipsearchError:
@@ -202,6 +223,58 @@ class PictureWriter:
         except Exception as exc:
             log.warning("mirror write to the migration's shadow pair failed: %s", exc)
 
+    async def update_records(self, group: str, change: PictureChange) -> None:
+        """Write ``change``: its texts, then the image record, then the removals. On a
+        failure the texts are put back (rows that existed) or deleted (new ones) and
+        :class:`Unavailable` ``store_write_failed`` is raised."""
+        row = change.image
+        image = ImageRecord(
+            id=str(row["id"]),
+            vector=row["vector"],
+            source=str(row.get("source") or ""),
+            content_type=str(row.get("content_type") or ""),
+            width=int(row.get("width") or 0),
+            height=int(row.get("height") or 0),
+            caption=str(row.get("caption") or ""),
+            metadata=dict(row.get("metadata") or {}),
+            created_at=int(row.get("created_at") or 0),
+        )
+        old = {str(r["id"]): r for r in change.before}
+
+        async def write() -> None:
+            try:
+                if change.texts:
+                    await run_sync(self._store.upsert_texts, group, change.texts)
+                await run_sync(self._store.upsert_images, group, [image])
+            except Exception as exc:
+                await self._put_back(group, change.texts, old)
+                raise Unavailable(
+                    f"could not store the change: {exc}", code="store_write_failed"
+                ) from exc
+            if change.remove:
+                try:
+                    await run_sync(self._store.delete, group, "texts", change.remove)
+                except Exception as exc:
+                    # The image is written: its removed captions stay searchable until the
+                    # same patch is sent again (it is idempotent).
+                    raise Unavailable(
+                        f"could not remove the captions: {exc}", code="store_write_failed"
+                    ) from exc
+
+        await to_the_end(write())
+
+    async def _put_back(
+        self, group: str, written: list[TextRecord], old: dict[str, dict[str, Any]]
+    ) -> None:
+        try:
+            new_ids = [t.id for t in written if t.id not in old]
+            if new_ids:
+                await run_sync(self._store.delete, group, "texts", new_ids)
+            if old:
+                await run_sync(self._store.upsert_texts, group, [_text(r) for r in old.values()])
+        except Exception as exc:
+            log.error("could not put back the texts of a failed change: %s", exc)
+
     async def discard(self, pictures: Sequence[NewPicture]) -> None:
         """Remove the blobs this write created for ``pictures`` (which failed elsewhere)."""
         ids = [p.id for p in pictures if p.blob_is_new]
@@ -243,4 +316,16 @@ def _records(
     return texts, image
 
 
-__all__ = ["NewPicture", "PictureWriter", "blob_write_failed"]
+def _text(row: dict[str, Any]) -> TextRecord:
+    """A stored text row (read with its vector) as a record to write again."""
+    return TextRecord(
+        id=str(row["id"]),
+        vector=row["vector"],
+        text=str(row.get("text") or ""),
+        image_id=str(row.get("image_id") or ""),
+        metadata=dict(row.get("metadata") or {}),
+        created_at=int(row.get("created_at") or 0),
+    )
+
+
+__all__ = ["NewPicture", "PictureChange", "PictureWriter", "blob_write_failed"]

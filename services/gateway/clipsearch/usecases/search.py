@@ -26,6 +26,7 @@ from clipsearch.usecases.imaging import (
     inspect_image,
 )
 from clipsearch.usecases.pixel_budget import shared_budget
+from clipsearch.usecases.search_log import NO_SEARCH_LOG, SearchLog, record_search
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ class SearchOptions:
     offset: int = 0
     min_score: float | None = None
     filter: Filter | None = None
+    rerank: bool = False  # re-scored by the route through usecases/rerank.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +74,13 @@ class SearchService:
         encoder: Encoder,
         store: VectorStore,
         collections: Collections,
+        search_log: SearchLog = NO_SEARCH_LOG,
     ) -> None:
         self._settings = settings
         self._encoder = encoder
         self._store = store
         self._collections = collections
+        self._search_log = search_log  # one line per query; never fails a search
 
     def check_options(self, opts: SearchOptions) -> SearchOptions:
         limit = self._settings.max_top_k
@@ -152,7 +156,7 @@ class SearchService:
         dim = enc.dim
         matrix = np.zeros((len(queries), dim), dtype=np.float32)
         if ids:
-            matrix[[i for i, _ in ids]] = await self._stored_vectors(group, [v for _, v in ids])
+            matrix[[i for i, _ in ids]] = await self.stored_vectors(group, [v for _, v in ids])
         try:
             if texts:
                 vecs = await enc.encode_texts([t for _, t in texts])
@@ -173,9 +177,11 @@ class SearchService:
             min_score=opts.min_score,
             fingerprint=handle.info.fingerprint,
         )
-        return SearchResult(hits=hits, took_ms=(time.perf_counter() - started) * 1000.0)
+        result = SearchResult(hits=hits, took_ms=(time.perf_counter() - started) * 1000.0)
+        record_search(self._search_log, collection, queries, opts, result)
+        return result
 
-    async def _stored_vectors(self, group: str, image_ids: list[str]) -> Vectors:
+    async def stored_vectors(self, group: str, image_ids: list[str]) -> Vectors:
         """Reuse the stored vectors of ``image_id`` queries instead of re-encoding."""
         unique = list(dict.fromkeys(image_ids))
         rows = await run_sync(self._store.get, group, "images", unique, with_vectors=True)

@@ -1,4 +1,14 @@
-"""Text use-cases: store a text-only corpus (for image->text and text->text) and delete."""
+"""Text use-cases: store a text-only corpus (for image->text and text->text), change a
+text, delete.
+
+A text's id is the hash of its normalised text (and of its image, for a caption:
+:func:`~clipsearch.usecases.common.text_id_of`), so the same text is stored once. A patch
+with a new text therefore gives the record a new id (and a new vector): the old record is
+replaced by the new one, and the answer names both. Were the id kept, a later upload of
+the new text would not be recognised as a duplicate, and one of the old text would be
+stored again. A caption's text is changed through ``PATCH /v1/images/{id}`` (which keeps
+the image's main caption in step); its metadata may be changed here.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +29,7 @@ from clipsearch.usecases.common import (
     run_sync,
     text_id_of,
 )
+from clipsearch.usecases.image_patch import MetadataMode, changed_metadata
 from clipsearch.usecases.images import ItemResult
 from clipsearch.usecases.metadata import MetadataLimits, check_metadata
 
@@ -122,3 +133,65 @@ class TextService:
         if not await run_sync(self._store.existing_ids, group, "texts", [text_id]):
             raise NotFoundError(f"text {text_id!r} not found", code="text_not_found")
         await run_sync(self._store.delete, group, "texts", [text_id])
+
+    async def update_text(
+        self,
+        collection: str,
+        text_id: str,
+        *,
+        text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        metadata_mode: MetadataMode = "merge",
+    ) -> dict[str, Any]:
+        """Change a text and/or its metadata; the stored row (with ``replaced_id`` when a
+        new text gave it a new id). 422 ``empty_patch``, ``invalid_metadata``,
+        ``text_too_long``, ``caption_text``; 404 ``text_not_found``."""
+        cfg = self._settings
+        if text is None and metadata is None:
+            raise InvalidRequest("nothing to change: give text or metadata", code="empty_patch")
+        limits = MetadataLimits.of(cfg)
+        if metadata is not None:
+            check_metadata(metadata, limits)
+        norm = None if text is None else check_text(text, max_chars=cfg.max_text_chars)
+        group = await self._collections.for_read(collection)
+        rows = await run_sync(self._store.get, group, "texts", [text_id], with_vectors=True)
+        if not rows:
+            raise NotFoundError(f"text {text_id!r} not found", code="text_not_found")
+        row = rows[0]
+        image_id = str(row.get("image_id") or "")
+        old_md = dict(row.get("metadata") or {})
+        new_md = check_metadata(changed_metadata(old_md, metadata, metadata_mode), limits)
+        new_text = norm if norm is not None else str(row["text"])
+        if new_text != row["text"] and image_id:
+            raise InvalidRequest(
+                "this text is a caption of an image: change it with PATCH /v1/images/{id} "
+                "(caption, add_captions, remove_captions)",
+                code="caption_text",
+                details={"image_id": image_id},
+            )
+        new_id = text_id_of(new_text, image_id)
+        vector = row["vector"]
+        if new_id != text_id:
+            try:
+                vector = (await self._encoder.encode_texts([new_text]))[0]
+            except EncoderError as exc:
+                raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
+        out = {k: v for k, v in row.items() if k != "vector"}
+        out.update(id=new_id, text=new_text, metadata=new_md)
+        if new_id == text_id and new_md == old_md:
+            return out  # nothing changes: nothing to write
+        record = TextRecord(
+            id=new_id,
+            vector=vector,
+            text=new_text,
+            image_id=image_id,
+            metadata=new_md,
+            created_at=int(row.get("created_at") or 0) if new_id == text_id else int(time.time()),
+        )
+        await run_sync(self._store.upsert_texts, group, [record])
+        if new_id != text_id:
+            # The new record first: a failure here leaves the old text, never neither.
+            await run_sync(self._store.delete, group, "texts", [text_id])
+            out["replaced_id"] = text_id
+            out["created_at"] = record.created_at
+        return out

@@ -1,4 +1,4 @@
-"""/v1/images: upload (vector + file + caption), read, download, delete."""
+"""/v1/images: upload (vector + file + caption), read, change, download, delete."""
 
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ from fastapi.concurrency import run_in_threadpool
 from clipsearch.api.auth import RequireWrite
 from clipsearch.api.deps import CollectionDep, StateDep, WritableCollectionDep
 from clipsearch.api.errors import error_responses
-from clipsearch.api.json_body import parse_json_field
+from clipsearch.api.json_body import JsonRoute, parse_json_field
 from clipsearch.api.links import STORED_IMAGE
 from clipsearch.api.routes._common import image_urls, render_item
-from clipsearch.api.schemas import DeletedOut, ImageOut, StoreResponse
+from clipsearch.api.schemas import DeletedOut, ImageOut, ImagePatchIn, StoreResponse
 from clipsearch.core.errors import InvalidRequest, NotFoundError, TooLarge
+from clipsearch.usecases.image_patch import ImagePatch
 from clipsearch.usecases.images import ImageInput
 from clipsearch.usecases.imaging import file_too_large
 from clipsearch.usecases.metadata import readable_metadata
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
+# JSON bodies parsed off the event loop, with the one answer for malformed JSON.
+json_router = APIRouter(prefix="/v1/images", tags=["images"], route_class=JsonRoute)
 # Content-addressed: the bytes behind an id never change, so caches may keep them forever.
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -68,8 +71,10 @@ async def store_images(
 ) -> StoreResponse:
     """Store uploaded images synchronously: one result per file, in order.
 
-    Each file gets `stored`, `duplicate` (same bytes already in the collection) or
-    `failed` with an error; a failed file never costs the others. When *every* file fails
+    Each file gets `stored`, `updated` (same bytes already in the collection, and the
+    upload brought a caption it did not have or metadata that changes it: the caption is
+    added, the metadata merged), `duplicate` (already there, nothing new) or `failed` with
+    an error; a failed file never costs the others. When *every* file fails
     the request answers the first file's error status (4xx) with the items in `details`.
     """
     started = time.perf_counter()
@@ -118,7 +123,37 @@ def _image_out(row: dict[str, Any], collection: str, default: str) -> ImageOut:
 )
 async def get_image(state: StateDep, collection: CollectionDep, image_id: str) -> ImageOut:
     """The stored record of one image (no vector): source, size, caption, metadata."""
-    row = await state.images.get_image(collection, image_id)
+    row = await state.images.get_image(collection, image_id, with_captions=True)
+    return _image_out(row, collection, state.settings.default_collection)
+
+
+@json_router.patch(
+    "/{image_id}",
+    summary="Change an image's metadata and captions",
+    response_model=ImageOut,
+    responses=error_responses(401, 403, 404, 409, 413, 422, 503),
+    dependencies=[RequireWrite],
+)
+async def patch_image(
+    state: StateDep, collection: CollectionDep, image_id: str, body: ImagePatchIn
+) -> ImageOut:
+    """Merge or replace the metadata, set the main caption, add and remove captions, in
+    one request; the image vector is untouched. Returns the updated record.
+
+    New captions are encoded (text search finds them at once); removed ones are deleted.
+    The caption texts get the same metadata change. Errors: `empty_patch`,
+    `invalid_metadata` (also when the merge is over the limits), `text_too_long`,
+    `empty_text`, `conflicting_captions` (422); `image_not_found`, `caption_not_found`
+    (404).
+    """
+    patch = ImagePatch(
+        metadata=body.metadata,
+        metadata_mode=body.metadata_mode,
+        caption=body.caption,
+        add_captions=list(body.add_captions),
+        remove_captions=list(body.remove_captions),
+    )
+    row = await state.images.update_image(collection, image_id, patch)
     return _image_out(row, collection, state.settings.default_collection)
 
 

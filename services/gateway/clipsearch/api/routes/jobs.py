@@ -43,11 +43,13 @@ from clipsearch.jobs.store import Job
 from clipsearch.jobs.submit import IngestRequest, submit_job
 from clipsearch.jobs.uploads import parse_multipart
 
+ITEM_STATUS_RE = "^(pending|stored|updated|duplicate|failed)$"
 router = APIRouter(tags=["ingest"])
 FINAL = ("done", "partial", "failed", "cancelled")
 _SSE_EXAMPLE = (
     'event: progress\ndata: {"job_id": "9f1c", "status": "running", "counts": {"total": 500,'
-    ' "stored": 120, "duplicate": 0, "failed": 1, "pending": 379}, "rate": 41.5, "eta_s": 9.1}\n\n'
+    ' "stored": 120, "updated": 0, "duplicate": 0, "failed": 1, "pending": 379}, "rate": 41.5,'
+    ' "eta_s": 9.1}\n\n'
 )
 MAX_OFFSET = 2**53  # any real page; far inside SQLite's 64-bit integers
 _ERR = {"model": None, "description": "Error shape: `{error: {code, message, details}}`"}
@@ -165,7 +167,7 @@ async def get_job(
     # Bounded: SQLite integers are 64-bit (an offset past that was a 500).
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=0, le=1000)] = 100,
-    item_status: Annotated[str | None, Query(pattern="^(pending|stored|duplicate|failed)$")] = None,
+    item_status: Annotated[str | None, Query(pattern=ITEM_STATUS_RE)] = None,
 ) -> JobView:
     """One job with a page of its items: ``{source, id, status, error}`` in submit order."""
     manager = state.jobs

@@ -14,6 +14,7 @@ from clipsearch.api.errors import error_responses
 from clipsearch.api.json_body import JsonRoute, parse_json_field, read_json
 from clipsearch.api.routes._common import render_hit
 from clipsearch.api.schemas import (
+    FILTER_DESCRIPTION,
     BatchResult,
     BatchSearchRequest,
     BatchSearchResponse,
@@ -39,14 +40,31 @@ def _options(body: SearchOptionsIn) -> SearchOptions:
         offset=body.offset,
         min_score=body.min_score,
         filter=body.filter,
+        rerank=body.rerank,
     )
 
 
-def _hits(
-    state: AppState, result: SearchResult, target: Any, collection: str
+async def _hits(
+    state: AppState,
+    result: SearchResult,
+    queries: list[Query],
+    opts: SearchOptions,
+    collection: str,
 ) -> list[list[SearchHit]]:
     default = state.settings.default_collection
-    return [[render_hit(h, target, collection, default) for h in hits] for hits in result.hits]
+    target = opts.target
+    if not opts.rerank:
+        return [[render_hit(h, target, collection, default) for h in hits] for hits in result.hits]
+    pages = await state.rerank.rerank(queries, target, result.hits)
+    return [
+        [
+            render_hit(r.hit, target, collection, default).model_copy(
+                update={"rerank_score": r.softmax, "rerank_cosine": r.cosine}
+            )
+            for r in page
+        ]
+        for page in pages
+    ]
 
 
 async def _run(
@@ -63,10 +81,10 @@ async def search_text(
 ) -> SearchResponse:
     """Text query -> images (`target: images`) or texts (`target: texts`), best first."""
     opts = _options(body)
-    result = await _run(state, collection, [Query(text=body.query)], opts)
-    return SearchResponse(
-        hits=_hits(state, result, opts.target, collection)[0], took_ms=result.took_ms
-    )
+    queries = [Query(text=body.query)]
+    result = await _run(state, collection, queries, opts)
+    hits = await _hits(state, result, queries, opts, collection)
+    return SearchResponse(hits=hits[0], took_ms=result.took_ms)
 
 
 # Both request forms in OpenAPI: a file upload, or JSON with base64 / a stored image's id.
@@ -84,7 +102,11 @@ _IMAGE_BODY: dict[str, Any] = {
                         "top_k": {"type": "integer", "default": 10},
                         "offset": {"type": "integer", "default": 0},
                         "min_score": {"type": "number"},
-                        "filter": {"type": "string", "description": "JSON object"},
+                        "filter": {
+                            "type": "string",
+                            "description": "JSON object: " + FILTER_DESCRIPTION,
+                        },
+                        "rerank": {"type": "boolean", "default": False},
                     },
                 }
             },
@@ -157,9 +179,8 @@ async def search_image(
         else:
             query = Query(image_base64=body.image_base64)
     result = await _run(state, collection, [query], opts)
-    return SearchResponse(
-        hits=_hits(state, result, opts.target, collection)[0], took_ms=result.took_ms
-    )
+    hits = await _hits(state, result, [query], opts, collection)
+    return SearchResponse(hits=hits[0], took_ms=result.took_ms)
 
 
 @router.post(
@@ -181,5 +202,5 @@ async def search_batch(
     ]
     opts = _options(body)
     result = await _run(state, collection, queries, opts)
-    hits = _hits(state, result, opts.target, collection)
+    hits = await _hits(state, result, queries, opts, collection)
     return BatchSearchResponse(results=[BatchResult(hits=h) for h in hits], took_ms=result.took_ms)

@@ -1,4 +1,5 @@
-"""/v1/texts: a text-only corpus (for image->text and text->text search)."""
+"""/v1/texts: a text-only corpus (for image->text and text->text search): store, change,
+delete."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from clipsearch.api.errors import error_responses
 from clipsearch.api.json_body import JsonRoute
 from clipsearch.api.links import STORED_TEXT
 from clipsearch.api.routes._common import render_item
-from clipsearch.api.schemas import DeletedOut, StoreResponse, TextsRequest
+from clipsearch.api.schemas import DeletedOut, StoreResponse, TextOut, TextPatchIn, TextsRequest
 from clipsearch.usecases.texts import TextInput
 
 router = APIRouter(prefix="/v1/texts", tags=["texts"], route_class=JsonRoute)
@@ -39,6 +40,36 @@ async def store_texts(
     )
     state.metrics.ingest_window.observe((time.perf_counter() - started) * 1000.0)
     return StoreResponse(items=[render_item(r) for r in results])
+
+
+@router.patch(
+    "/{text_id}",
+    summary="Change a text or its metadata",
+    response_model=TextOut,
+    responses=error_responses(401, 403, 404, 409, 413, 422, 503),
+    dependencies=[RequireWrite],
+)
+async def patch_text(
+    state: StateDep, collection: CollectionDep, text_id: str, body: TextPatchIn
+) -> TextOut:
+    """Merge or replace a text's metadata and/or give it a new text.
+
+    A new text is encoded again and, ids being content hashes, gets a new id: the answer's
+    `id` is the new one and `replaced_id` the old one, which no longer exists. A caption's
+    text is changed with `PATCH /v1/images/{id}` instead (422 `caption_text`). Errors:
+    `empty_patch`, `invalid_metadata`, `empty_text`, `text_too_long` (422);
+    `text_not_found` (404).
+    """
+    row = await state.texts.update_text(
+        collection,
+        text_id,
+        text=body.text,
+        metadata=body.metadata,
+        metadata_mode=body.metadata_mode,
+    )
+    fields = {k: v for k, v in row.items() if k in TextOut.model_fields}
+    fields["image_id"] = fields.get("image_id") or None
+    return TextOut(**fields)
 
 
 @router.delete(
