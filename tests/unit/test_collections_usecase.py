@@ -14,6 +14,7 @@ from clipsearch.jobs.runner import JobManager
 from clipsearch.jobs.store import NewItem
 from clipsearch.store.protocol import IndexSpec
 from clipsearch.usecases.collections import Collections
+from clipsearch.usecases.image_patch import ImagePatch
 from clipsearch.usecases.images import ImageInput, ImageService
 from clipsearch.usecases.texts import TextInput, TextService
 
@@ -63,5 +64,35 @@ def test_writes_during_a_migration_go_to_both_pairs_each_with_its_model(tmp_path
         # Each pair was encoded by its own model (the fakes count their calls).
         assert ("text", 1) in new.calls
         assert ("image", 1) in new.calls
+
+    asyncio.run(main())
+
+
+def test_changes_during_a_migration_reach_the_shadow_pair(tmp_path: Path) -> None:
+    """PATCH of a text and of an image while a migration runs: the shadow pair gets the
+    new metadata and captions too (else the switch would bring back the old ones)."""
+
+    async def main() -> None:
+        store, blobs = FakeStore(), FakeBlobs()
+        old, new = FakeEncoder("fp-old"), FakeEncoder("fp-new")
+        models = ModelRegistry(old, [ExtraModel(Path("/m/new"))], lambda _: new)
+        cols = Collections(store, old, models)
+        settings = Settings(_env_file=None, data_dir=tmp_path)
+        images = ImageService(settings, old, store, blobs, cols)
+        texts = TextService(settings, old, store, cols)
+        [t] = await texts.store_texts("c", [TextInput("a note")])
+        [p] = await images.store_images("c", [ImageInput(picture(4), "p", caption="cap")])
+        assert t.id is not None
+        assert p.id is not None
+        store.begin_shadow("c", dim=new.dim, model_name="n", fingerprint="fp-new",
+                           index=IndexSpec("FLAT"))  # fmt: skip
+        cols.forget("c")
+        await texts.update_text("c", t.id, metadata={"k": "v"})
+        await images.update_image("c", p.id, ImagePatch(metadata={"a": 1}, add_captions=["more"]))
+        shadow = store.shadow_data
+        assert shadow[("c", "texts")][t.id]["metadata"] == {"k": "v"}
+        assert shadow[("c", "images")][p.id]["metadata"] == {"a": 1}
+        assert "more" in {r["text"] for r in shadow[("c", "texts")].values()}
+        assert store.data[("c", "images")][p.id]["metadata"] == {"a": 1}
 
     asyncio.run(main())

@@ -205,7 +205,9 @@ class Pipeline:
         metadata that changes it merged (``updated``); nothing new is a ``duplicate``."""
         metadata = {**self.job.metadata, **e.item.metadata}
         try:
-            changed = await self.patcher.add_new(self.group, e.id, e.item.captions, metadata)
+            changed = await self.patcher.add_new(
+                self.group, e.id, e.item.captions, metadata, handle=await self._handle_now()
+            )
         except ClipsearchError as exc:
             return "failed", exc.message
         return ("updated" if changed else "duplicate"), None
@@ -404,19 +406,25 @@ class Pipeline:
                 await self._write(pending)
                 pending = []
 
-    async def _mirror(self, pictures: list[NewPicture]) -> None:
-        """During a migration (which may start while this job runs): the shadow pair gets
-        the stored pictures too, encoded by its model."""
-        if self.d.collections is None or not pictures:
-            return
+    async def _handle_now(self) -> Handle:
+        """The collection's handle now: a migration may have started while this job runs
+        (then it has a shadow encoder); the job's own if it cannot be had or the model
+        changed (a switch: this job's vectors are of the old model)."""
+        if self.d.collections is None:
+            return self.handle
         try:
             handle = await self.d.collections.resolve(self.group)
         except Exception:  # the collection is being dropped: nothing to mirror into
+            return self.handle
+        return handle if handle.info.fingerprint == self.handle.info.fingerprint else self.handle
+
+    async def _mirror(self, pictures: list[NewPicture]) -> None:
+        """During a migration: the shadow pair gets the stored pictures too, encoded by
+        its model."""
+        if not pictures:
             return
-        if (
-            handle.shadow_encoder is not None
-            and handle.info.fingerprint == self.handle.info.fingerprint
-        ):
+        handle = await self._handle_now()
+        if handle.shadow_encoder is not None:
             await self.writer.mirror(
                 self.group, handle.shadow_encoder, pictures, metadata=self.job.metadata
             )

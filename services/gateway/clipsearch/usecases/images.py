@@ -25,7 +25,7 @@ from clipsearch.encoder.protocol import (
 )
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
-from clipsearch.usecases.collections import Collections
+from clipsearch.usecases.collections import Collections, Handle
 from clipsearch.usecases.common import check_text, image_id_of, run_sync
 from clipsearch.usecases.image_patch import ImagePatch, ImagePatcher, linked_captions
 from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
@@ -112,7 +112,7 @@ class ImageService:
         work: list[_Work] = []
         for image_id, (i, captions) in fresh.items():
             if image_id in existing:
-                results[i] = await self._update_existing(group, image_id, captions, items[i])
+                results[i] = await self._update_existing(handle, image_id, captions, items[i])
             elif isinstance(
                 got := await self._decode_and_keep(i, image_id, captions, items[i], enc), _Work
             ):
@@ -145,12 +145,14 @@ class ImageService:
         return [r for r in results if r is not None]
 
     async def _update_existing(
-        self, group: str, image_id: str, captions: list[str], item: ImageInput
+        self, handle: Handle, image_id: str, captions: list[str], item: ImageInput
     ) -> ItemResult:
         """A picture already stored: its new caption is added and its metadata merged
         (``updated``); nothing new is a ``duplicate``."""
         try:
-            changed = await self._patcher.add_new(group, image_id, captions, item.metadata)
+            changed = await self._patcher.add_new(
+                handle.group, image_id, captions, item.metadata, handle=handle
+            )
         except ClipsearchError as err:
             return ItemResult(image_id, item.source, "failed", err)
         return ItemResult(image_id, item.source, "updated" if changed else "duplicate")
@@ -161,8 +163,8 @@ class ImageService:
         """Apply ``patch`` (see :mod:`clipsearch.usecases.image_patch`); the updated record
         with its ``captions``. 422 for a bad patch, 404 for an unknown image or caption."""
         checked = self._patcher.check(patch)
-        group = await self._collections.for_read(collection)  # 404, never created
-        _, row = await self._patcher.apply(group, image_id, checked)
+        handle = await self._collections.resolve(collection)  # 404, never created
+        _, row = await self._patcher.apply(handle.group, image_id, checked, handle=handle)
         return row
 
     def _check(

@@ -223,22 +223,33 @@ class PictureWriter:
         except Exception as exc:
             log.warning("mirror write to the migration's shadow pair failed: %s", exc)
 
+    async def mirror_change(
+        self, group: str, encoder: Encoder | None, change: PictureChange
+    ) -> None:
+        """During a migration: a change to a stored picture (:meth:`update_records`)
+        written to the shadow pair too, its texts and image encoded again by that pair's
+        model ``encoder`` (the image from its original). Removed captions need nothing:
+        a delete reaches both pairs. Best effort: a failure is logged."""
+        if encoder is None:
+            return
+        store, fp = self._store, encoder.fingerprint
+        try:
+            if change.texts:
+                vectors = await encoder.encode_texts([t.text for t in change.texts])
+                texts = [replace(t, vector=v) for t, v in zip(change.texts, vectors, strict=True)]
+                await run_sync(lambda: store.upsert_texts(group, texts, fingerprint=fp))
+            data = await run_sync(self._blobs.read, str(change.image["id"]))
+            vector = (await encoder.encode_images([data]))[0]
+            image = _image_record({**change.image, "vector": vector})
+            await run_sync(lambda: store.upsert_images(group, [image], fingerprint=fp))
+        except Exception as exc:
+            log.warning("mirror of a change to the migration's shadow pair failed: %s", exc)
+
     async def update_records(self, group: str, change: PictureChange) -> None:
         """Write ``change``: its texts, then the image record, then the removals. On a
         failure the texts are put back (rows that existed) or deleted (new ones) and
         :class:`Unavailable` ``store_write_failed`` is raised."""
-        row = change.image
-        image = ImageRecord(
-            id=str(row["id"]),
-            vector=row["vector"],
-            source=str(row.get("source") or ""),
-            content_type=str(row.get("content_type") or ""),
-            width=int(row.get("width") or 0),
-            height=int(row.get("height") or 0),
-            caption=str(row.get("caption") or ""),
-            metadata=dict(row.get("metadata") or {}),
-            created_at=int(row.get("created_at") or 0),
-        )
+        image = _image_record(change.image)
         old = {str(r["id"]): r for r in change.before}
 
         async def write() -> None:
@@ -288,6 +299,21 @@ class PictureWriter:
         except Exception as exc:
             log.error("could not undo the caption texts of %s: %s", p.id, exc)
         await self.discard([p])
+
+
+def _image_record(row: dict[str, Any]) -> ImageRecord:
+    """A stored image row (with its ``vector``) as the record that writes it again."""
+    return ImageRecord(
+        id=str(row["id"]),
+        vector=row["vector"],
+        source=str(row.get("source") or ""),
+        content_type=str(row.get("content_type") or ""),
+        width=int(row.get("width") or 0),
+        height=int(row.get("height") or 0),
+        caption=str(row.get("caption") or ""),
+        metadata=dict(row.get("metadata") or {}),
+        created_at=int(row.get("created_at") or 0),
+    )
 
 
 def _records(

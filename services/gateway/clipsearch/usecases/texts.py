@@ -153,7 +153,8 @@ class TextService:
         if metadata is not None:
             check_metadata(metadata, limits)
         norm = None if text is None else check_text(text, max_chars=cfg.max_text_chars)
-        group = await self._collections.for_read(collection)
+        handle = await self._collections.resolve(collection)
+        group = handle.group
         rows = await run_sync(self._store.get, group, "texts", [text_id], with_vectors=True)
         if not rows:
             raise NotFoundError(f"text {text_id!r} not found", code="text_not_found")
@@ -173,7 +174,7 @@ class TextService:
         vector = row["vector"]
         if new_id != text_id:
             try:
-                vector = (await self._encoder.encode_texts([new_text]))[0]
+                vector = (await handle.encoder.encode_texts([new_text]))[0]
             except EncoderError as exc:
                 raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
         out = {k: v for k, v in row.items() if k != "vector"}
@@ -188,7 +189,9 @@ class TextService:
             metadata=new_md,
             created_at=int(row.get("created_at") or 0) if new_id == text_id else int(time.time()),
         )
-        await run_sync(self._store.upsert_texts, group, [record])
+        store, fp = self._store, handle.info.fingerprint
+        await run_sync(lambda: store.upsert_texts(group, [record], fingerprint=fp))
+        await self._mirror(handle, [record])  # during a migration, the shadow pair too
         if new_id != text_id:
             # The new record first: a failure here leaves the old text, never neither.
             await run_sync(self._store.delete, group, "texts", [text_id])
