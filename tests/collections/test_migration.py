@@ -53,7 +53,8 @@ def mig(
         tmp,
         backend_uri(request, backend, tmp),
         extra_models=[str(model_b)],
-        migration_grace_s=0.5,
+        # Longer than any search in flight (Strong reads on a server wait ~200 ms each).
+        migration_grace_s=3.0,
     )
     with gateway(settings, backend) as api:
         yield api
