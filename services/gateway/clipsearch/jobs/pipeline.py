@@ -407,16 +407,9 @@ class Pipeline:
                 pending = []
 
     async def _handle_now(self) -> Handle:
-        """The collection's handle now: a migration may have started while this job runs
-        (then it has a shadow encoder); the job's own if it cannot be had or the model
-        changed (a switch: this job's vectors are of the old model)."""
-        if self.d.collections is None:
-            return self.handle
-        try:
-            handle = await self.d.collections.resolve(self.group)
-        except Exception:  # the collection is being dropped: nothing to mirror into
-            return self.handle
-        return handle if handle.info.fingerprint == self.handle.info.fingerprint else self.handle
+        """The job's handle as it is now (a migration may have started meanwhile)."""
+        cols = self.d.collections
+        return self.handle if cols is None else await cols.current(self.handle)
 
     async def _mirror(self, pictures: list[NewPicture]) -> None:
         """During a migration: the shadow pair gets the stored pictures too, encoded by

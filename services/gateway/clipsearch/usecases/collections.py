@@ -211,6 +211,17 @@ class Collections:
             return
         await self.resolve(name)
 
+    async def current(self, handle: Handle) -> Handle:
+        """``handle`` as it is now, for a long writer (an ingest job): with a shadow
+        encoder if a migration started meanwhile; ``handle`` itself when the collection
+        cannot be resolved now (being dropped) or its model changed (a switch: the
+        writer's vectors are of the old model, and its writes to the old pair fail)."""
+        try:
+            now = await self.resolve(handle.name)
+        except Exception:
+            return handle
+        return now if now.info.fingerprint == handle.info.fingerprint else handle
+
     def forget(self, name: str) -> None:
         """Drop the cached handle (the group changed: dropped, migrating, switched)."""
         self._handles.pop(name, None)
