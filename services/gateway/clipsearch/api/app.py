@@ -19,6 +19,7 @@ from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.overload import EventStreams, InflightLimit, RequestClass
 from clipsearch.api.routes import (
     browse,
+    collections,
     docs,
     duplicates,
     health,
@@ -39,6 +40,7 @@ from clipsearch.bootstrap import (
     InstrumentedStore,
     build_blobs,
     build_encoder,
+    build_models,
     build_search_log,
     build_store,
 )
@@ -59,11 +61,13 @@ class StartupError(RuntimeError):
 
 
 async def ensure_default_collection(collections: Collections, name: str) -> None:
-    """Create the default group at start-up, or refuse to start on a model mismatch."""
+    """Create the default group at start-up. One built with a model this gateway does not
+    have does not stop the start: it answers 409 ``model_not_configured`` (and says so in
+    ``/v1/stats`` and ``GET /v1/collections``) while every other collection is served."""
     try:
         await collections.for_write(name)
     except CollectionMismatch as exc:
-        raise StartupError(exc.message) from exc
+        log.error("default collection %r cannot be served: %s", name, exc.message)
     except EncoderError as exc:
         # Service mode with clip-server still starting: serve anyway (/readyz says the
         # encoder is down); the group is checked on first use, when the model is known.
@@ -98,14 +102,17 @@ def create_app(
         state: AppState | None = None
         search_log = build_search_log(cfg)
         try:
+            main = InstrumentedEncoder(enc, metrics)
+            registry = build_models(cfg, main, lambda e: InstrumentedEncoder(e, metrics))
             state = AppState.build(
                 cfg,
-                InstrumentedEncoder(enc, metrics),
+                main,
                 InstrumentedStore(st, metrics),
                 bl,
                 metrics,
                 search_log,
                 ranker=enc if isinstance(enc, ServiceEncoder) else None,
+                models=registry,
             )
             await ensure_default_collection(state.collections, cfg.default_collection)
             # A gateway killed mid-upload may have left captions without their image.
@@ -123,6 +130,7 @@ def create_app(
                     await watcher
             if state is not None:
                 await state.jobs.stop()
+                await state.collections.models.close()
             search_log.close()
             # Close what we built; adapters passed in belong to the caller.
             if encoder is None:
@@ -162,7 +170,7 @@ def create_app(
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
     routers = (health, images, texts, browse, search, similarity, duplicates, stats, models)
-    for module in (*routers, web, jobs, docs, transfer):
+    for module in (*routers, web, jobs, docs, transfer, collections):
         app.include_router(module.router)
     app.include_router(images.json_router)
     return app

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from clipsearch.core.config import Settings
 from clipsearch.core.metrics import Metrics
 from clipsearch.encoder.protocol import Encoder
+from clipsearch.encoder.registry import ModelRegistry
 from clipsearch.jobs.runner import JobManager
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
@@ -52,11 +53,18 @@ class AppState:
         metrics: Metrics,
         search_log: SearchLog = NO_SEARCH_LOG,
         ranker: TextRanker | None = None,
+        models: ModelRegistry | None = None,
     ) -> AppState:
         """Wire the use-cases over the adapters (one ``Collections`` cache shared by all;
         searches write to ``search_log``; ``ranker`` is clip-server's rank in service mode).
         The job manager is started and stopped by the app's lifespan."""
-        collections = Collections(store, encoder)
+        collections = Collections(
+            store,
+            encoder,
+            models,
+            default=settings.default_collection,
+            auto_create=settings.auto_create_collections,
+        )
         search = SearchService(settings, encoder, store, collections, search_log)
         return cls(
             settings=settings,

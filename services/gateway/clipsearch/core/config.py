@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     encoder_mode: EncoderMode = EncoderMode.local
     model_name: str = "ViT-B-32::openai"
     model_path: Path | None = None
+    # `path` or `name=path` model folders besides the main one (see encoder/registry.py).
+    extra_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     model_cache_dir: Path | None = None
     model_base_url: str = DEFAULT_MODEL_BASE_URL
     model_download_timeout_s: float = Field(default=60.0, gt=0)
@@ -153,8 +155,10 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
     rate_limit_per_s: float = Field(default=0.0, ge=0)  # per key / client address; 0 = off
     rate_limit_burst: int = Field(default=50, ge=1)
-    # Writes may create collections other than the default one without an admin key.
+    # Any write may create a missing collection (else only the default one; PUT creates).
     auto_create_collections: bool = False
+    # How long a migrated collection's old Milvus pair is kept after the switch (seconds).
+    migration_grace_s: float = Field(default=300.0, ge=0)
 
     @field_validator("api_keys", "allowed_hosts", mode="before")
     @classmethod
@@ -243,7 +247,9 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
-    @field_validator("ingest_roots", "ingest_extensions", "fetch_allow_networks", mode="before")
+    @field_validator(
+        "ingest_roots", "ingest_extensions", "fetch_allow_networks", "extra_models", mode="before"
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

@@ -25,7 +25,7 @@ from clipsearch.encoder.protocol import (
 )
 from clipsearch.store.protocol import Filter, VectorStore
 from clipsearch.usecases.blobs import Blobs
-from clipsearch.usecases.collections import Collections
+from clipsearch.usecases.collections import Collections, Handle
 from clipsearch.usecases.common import check_filter, check_text, image_id_of, run_sync, to_the_end
 from clipsearch.usecases.image_patch import ImagePatch, ImagePatcher, linked_captions
 from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
@@ -113,16 +113,17 @@ class ImageService:
                 code="too_many_files",
                 details={"max_files_per_request": cfg.max_files_per_request},
             )
-        group = await self._collections.for_write(collection)
+        handle = await self._collections.resolve_for_write(collection)
+        group, enc = handle.group, handle.encoder
         results: list[ItemResult | None] = [None] * len(items)
         fresh = self._check(items, results)
         existing = await run_sync(self._store.existing_ids, group, "images", list(fresh))
         work: list[_Work] = []
         for image_id, (i, captions) in fresh.items():
             if image_id in existing:
-                results[i] = await self._update_existing(group, image_id, captions, items[i])
+                results[i] = await self._update_existing(handle, image_id, captions, items[i])
             elif isinstance(
-                got := await self._decode_and_keep(i, image_id, captions, items[i]), _Work
+                got := await self._decode_and_keep(i, image_id, captions, items[i], enc), _Work
             ):
                 work.append(got)
             else:
@@ -134,11 +135,18 @@ class ImageService:
             results[w.index] = ItemResult(w.picture.id, w.picture.source, "failed", err)
             failed.append(w)
 
-        work = await self._encode(work, fail)
+        work = await self._encode(work, fail, enc)
         await self._writer.discard([w.picture for w in failed])  # their blobs were written
         of = {id(w.picture): w for w in work}
-        for p, problem in await self._writer.store_records(group, [w.picture for w in work]):
+        pictures = [w.picture for w in work]
+        fp = handle.info.fingerprint
+        failures = await self._writer.store_records(group, pictures, fingerprint=fp)
+        for p, problem in failures:
             fail(of[id(p)], problem)
+        gone = {id(p) for p, _ in failures}
+        # During a migration the shadow pair gets them too, encoded by its model.
+        stored = [p for p in pictures if id(p) not in gone]
+        await self._writer.mirror(group, handle.shadow_encoder, stored)
         for w in work:
             if results[w.index] is None:
                 results[w.index] = ItemResult(w.picture.id, w.picture.source, "stored")
@@ -146,12 +154,14 @@ class ImageService:
         return [r for r in results if r is not None]
 
     async def _update_existing(
-        self, group: str, image_id: str, captions: list[str], item: ImageInput
+        self, handle: Handle, image_id: str, captions: list[str], item: ImageInput
     ) -> ItemResult:
         """A picture already stored: its new caption is added and its metadata merged
         (``updated``); nothing new is a ``duplicate``."""
         try:
-            changed = await self._patcher.add_new(group, image_id, captions, item.metadata)
+            changed = await self._patcher.add_new(
+                handle.group, image_id, captions, item.metadata, handle=handle
+            )
         except ClipsearchError as err:
             return ItemResult(image_id, item.source, "failed", err)
         return ItemResult(image_id, item.source, "updated" if changed else "duplicate")
@@ -162,8 +172,8 @@ class ImageService:
         """Apply ``patch`` (see :mod:`clipsearch.usecases.image_patch`); the updated record
         with its ``captions``. 422 for a bad patch, 404 for an unknown image or caption."""
         checked = self._patcher.check(patch)
-        group = await self._collections.for_read(collection)  # 404, never created
-        _, row = await self._patcher.apply(group, image_id, checked)
+        handle = await self._collections.resolve(collection)  # 404, never created
+        _, row = await self._patcher.apply(handle.group, image_id, checked, handle=handle)
         return row
 
     def _check(
@@ -195,7 +205,7 @@ class ImageService:
         return fresh
 
     async def _decode_and_keep(
-        self, index: int, image_id: str, captions: list[str], item: ImageInput
+        self, index: int, image_id: str, captions: list[str], item: ImageInput, enc: Encoder
     ) -> _Work | ItemResult:
         """Decode the upload (once) and write its blob from that picture, so that only the
         model input stays in memory until the batch is encoded (never all the pictures of
@@ -206,7 +216,7 @@ class ImageService:
                 item.data,
                 max_pixels=self._settings.max_pixels,
                 budget=shared_budget(self._settings.decode_budget_mpx),
-                encoder=self._encoder,
+                encoder=enc,
             )
         except ClipsearchError as err:
             return ItemResult(image_id, item.source, "failed", err)
@@ -226,11 +236,11 @@ class ImageService:
         return _Work(index, picture, seen.pixels)
 
     async def _encode(
-        self, work: list[_Work], fail: Callable[[_Work, ClipsearchError], None]
+        self, work: list[_Work], fail: Callable[[_Work, ClipsearchError], None], enc: Encoder
     ) -> list[_Work]:
-        """Image vectors and caption vectors, each in one encoder call; on a batch failure
-        the items are retried one by one so a single bad item only fails itself."""
-        enc = self._encoder
+        """Image vectors and caption vectors (the collection's model ``enc``), each in one
+        encoder call; on a batch failure the items are retried one by one so a single bad
+        item only fails itself."""
 
         async def images(batch: list[_Work]) -> list[Vectors]:
             data = [w.picture.data for w in batch]

@@ -20,7 +20,7 @@ import numpy as np
 from clipsearch.core.config import Settings
 from clipsearch.core.errors import InvalidRequest, NotFoundError, Unavailable
 from clipsearch.encoder.protocol import Encoder, EncoderError, Vectors
-from clipsearch.store.protocol import Filter, Hit, Target, VectorStore
+from clipsearch.store.protocol import Filter, GroupMismatch, Hit, Target, VectorStore
 from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.common import check_filter, run_sync
 from clipsearch.usecases.expansion import (
@@ -149,6 +149,19 @@ class SearchService:
                 details={"max_batch_queries": cfg.max_batch_queries},
             )
         self.check_options(opts)
+        try:
+            return await self._search(collection, queries, opts, started)
+        except GroupMismatch:
+            # A migration switched the collection to its new model between resolving it and
+            # searching it: once more, with the new model (the old pair is not searched
+            # with mixed vectors, and the request does not fail).
+            self._collections.forget(collection)
+            return await self._search(collection, queries, opts, started)
+
+    async def _search(
+        self, collection: str, queries: Sequence[Query], opts: SearchOptions, started: float
+    ) -> SearchResult:
+        cfg = self._settings
         kinds = [q.kind for q in queries]
         texts: list[tuple[int, TextQuery]] = []
         images: list[tuple[int, bytes]] = []
@@ -168,27 +181,26 @@ class SearchService:
                 ids.append((i, q.image_id))
         # Checks every text, weight and limit before any work.
         plan = self.expander.plan([t for _, t in texts])
-        group = await self._collections.for_read(collection)
+        handle = await self._collections.resolve(collection)
+        group, enc = handle.group, handle.encoder
         # Decoded once: each picture is validated here and its model input kept for below.
         pixels = []
         for _, data in images:
             limit = cfg.max_pixels
             budget = shared_budget(cfg.decode_budget_mpx)
-            seen = await run_sync(
-                inspect_image, data, max_pixels=limit, budget=budget, encoder=self._encoder
-            )
+            seen = await run_sync(inspect_image, data, max_pixels=limit, budget=budget, encoder=enc)
             pixels.append(seen.pixels)
 
-        dim = self._encoder.dim
+        dim = enc.dim
         matrix = np.zeros((len(queries), dim), dtype=np.float32)
         if ids:
             matrix[[i for i, _ in ids]] = await self.stored_vectors(group, [v for _, v in ids])
         try:
             if texts:
-                vecs = await self._encoder.encode_texts(plan.texts)
+                vecs = await enc.encode_texts(plan.texts)
                 matrix[[i for i, _ in texts]] = plan.combine(vecs)
             if images:
-                vecs = await encode_pictures(self._encoder, [b for _, b in images], pixels)
+                vecs = await encode_pictures(enc, [b for _, b in images], pixels)
                 matrix[[i for i, _ in images]] = vecs
         except EncoderError as exc:
             raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
@@ -201,6 +213,7 @@ class SearchService:
             offset=opts.offset,
             filter=opts.filter or None,
             min_score=opts.min_score,
+            fingerprint=handle.info.fingerprint,
         )
         expansions: list[list[Expanded] | None] = [None] * len(queries)
         for (i, _), used in zip(texts, plan.expansions, strict=True):

@@ -264,13 +264,21 @@ class TransferService:
 
     async def _import(self, name: str, data: DataIn, tar: archive.TarIn | None) -> Imported:
         m = data.manifest
-        enc = self._encoder
-        if m.fingerprint != enc.fingerprint:
-            raise _model_mismatch(m, enc.model_name, enc.fingerprint)
+        # The file's model must be one this gateway has (main or extra): its vectors are
+        # restored as they are, never re-encoded.
+        enc = await run_sync(self._collections.models.by_fingerprint, m.fingerprint)
+        if enc is None:
+            main = self._encoder
+            raise _model_mismatch(m, main.model_name, main.fingerprint)
         if m.dim != enc.dim:
             raise bad_file(f"manifest dim {m.dim} with the fingerprint of a {enc.dim}-d model")
         await run_sync(self._validate, data, tar)
-        group = await self._collections.for_write(name)
+        try:
+            handle = await self._collections.resolve(name)
+        except UnknownCollection:
+            await self._collections.create(name, model=enc.model_name)
+            handle = await self._collections.resolve(name)
+        group = handle.group
         info = await run_sync(self._store.group_info, group)
         if info.fingerprint != m.fingerprint:
             raise _model_mismatch(m, info.model_name, info.fingerprint)
