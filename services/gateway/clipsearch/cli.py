@@ -1,8 +1,8 @@
 """The ``clipsearch`` command line: serve, ingest, search, similarity, stats, jobs, delete,
-evaluate, bench, keys.
+evaluate, bench, keys, and export / import (both in ``commands.backup``).
 
 Each subcommand lives in ``clipsearch.commands.<name>`` and exposes
-``register(subparsers)``, which adds its parser and sets ``handler``.
+``register(subparsers)``, which adds its parser(s) and sets ``handler``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ COMMANDS = (
     "evaluate",
     "bench",
     "keys",
+    "backup",
 )
 
 

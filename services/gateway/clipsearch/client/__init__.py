@@ -37,6 +37,7 @@ from typing import Any, Unpack, cast
 
 import httpx
 
+from clipsearch.client.browse import CollectionMethods
 from clipsearch.client.errors import GatewayError, refusal, transport_errors
 from clipsearch.client.results import (
     BatchResult,
@@ -52,6 +53,7 @@ from clipsearch.client.results import (
     JobCounts,
     JobItem,
     JobView,
+    Page,
     SearchOptions,
     SearchResult,
     Similarity,
@@ -79,6 +81,7 @@ __all__ = [
     "JobCounts",
     "JobItem",
     "JobView",
+    "Page",
     "SearchOptions",
     "SearchResult",
     "Similarity",
@@ -96,11 +99,12 @@ Upload = Path | tuple[str, bytes]
 JOB_RUNNING = ("queued", "running")
 
 
-class Client:
+class Client(CollectionMethods):
     """The gateway at ``url``. ``api_key`` is sent as ``Authorization: Bearer`` on every
     request (a gateway with keys on answers 401 without one). ``http`` is an
     ``httpx.Client`` of your own (proxies, a test transport); the client then uses it as
-    given and does not close it."""
+    given and does not close it. Whole collections (browse, delete by
+    filter, export, import): :class:`~clipsearch.client.browse.CollectionMethods`."""
 
     def __init__(
         self,
@@ -220,10 +224,20 @@ class Client:
 
     # -- search -------------------------------------------------------------------------
 
-    def search_text(self, query: str, **options: Unpack[SearchOptions]) -> SearchResult:
+    def search_text(
+        self,
+        query: str | dict[str, float],
+        *,
+        expand: bool = False,
+        **options: Unpack[SearchOptions],
+    ) -> SearchResult:
         """``POST /v1/search/text``. ``options`` (:class:`SearchOptions`): ``target``
-        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``, ``rerank``."""
-        body = {"query": query, **_options(options)}
+        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``, ``rerank``.
+        ``query`` may be weighted terms (``{"a red circle": 1.0, "on the left": -0.3}``);
+        ``expand`` adds the server's dictionary expansions (listed in ``expansions``)."""
+        body: dict[str, Any] = {"query": query, **_options(options)}
+        if expand:
+            body["expand"] = True
         return cast(SearchResult, self._json("POST", "/v1/search/text", json=body))
 
     def search_image(

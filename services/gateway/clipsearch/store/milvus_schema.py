@@ -63,7 +63,12 @@ OUTPUT_FIELDS: dict[Target, list[str]] = {
 
 @dataclass(frozen=True, slots=True)
 class GroupMeta:
-    """What a group was built with; stored as JSON in the meta collection."""
+    """What a group was built with; stored as JSON in the meta collection.
+
+    ``generation`` names its physical pair (see :mod:`.milvus_groups`): 0 for a group never
+    migrated. ``shadow`` is the pair a migration is filling (its own meta), ``retired`` the
+    physical collections a switch replaced, dropped after the grace period.
+    """
 
     dim: int
     model_name: str
@@ -71,9 +76,12 @@ class GroupMeta:
     index_type: str
     index_params: dict[str, Any]
     created_at: int
+    generation: int = 0
+    shadow: GroupMeta | None = None
+    retired: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "schema": 1,
             "dim": self.dim,
             "model_name": self.model_name,
@@ -81,10 +89,16 @@ class GroupMeta:
             "index_type": self.index_type,
             "index_params": self.index_params,
             "created_at": self.created_at,
+            "generation": self.generation,
+            "retired": list(self.retired),
         }
+        if self.shadow is not None:
+            out["shadow"] = self.shadow.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GroupMeta:
+        shadow = data.get("shadow")
         return cls(
             dim=int(data["dim"]),
             model_name=str(data["model_name"]),
@@ -92,6 +106,9 @@ class GroupMeta:
             index_type=str(data["index_type"]),
             index_params=dict(data.get("index_params") or {}),
             created_at=int(data.get("created_at") or 0),
+            generation=int(data.get("generation") or 0),
+            shadow=cls.from_json(shadow) if isinstance(shadow, dict) else None,
+            retired=tuple(str(n) for n in data.get("retired") or ()),
         )
 
 

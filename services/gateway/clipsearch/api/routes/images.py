@@ -13,7 +13,7 @@ from clipsearch.api.deps import CollectionDep, StateDep, WritableCollectionDep
 from clipsearch.api.errors import error_responses
 from clipsearch.api.json_body import JsonRoute, parse_json_field
 from clipsearch.api.links import STORED_IMAGE
-from clipsearch.api.routes._common import image_urls, render_hit, render_item
+from clipsearch.api.routes._common import render_hit, render_image, render_item
 from clipsearch.api.schemas import (
     DeletedOut,
     ImageOut,
@@ -25,7 +25,6 @@ from clipsearch.core.errors import InvalidRequest, NotFoundError, TooLarge
 from clipsearch.usecases.image_patch import ImagePatch
 from clipsearch.usecases.images import ImageInput
 from clipsearch.usecases.imaging import file_too_large
-from clipsearch.usecases.metadata import readable_metadata
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 # JSON bodies parsed off the event loop, with the one answer for malformed JSON.
@@ -114,11 +113,7 @@ async def store_images(
 
 
 def _image_out(row: dict[str, Any], collection: str, default: str) -> ImageOut:
-    file_url, thumb_url = image_urls(str(row["id"]), collection, default)
-    fields = {k: v for k, v in row.items() if k in ImageOut.model_fields and v is not None}
-    # A record stored before the metadata limits is still returned, without its metadata.
-    fields["metadata"], fields["metadata_omitted"] = readable_metadata(row.get("metadata"))
-    return ImageOut(**fields, image_url=file_url, thumbnail_url=thumb_url)
+    return render_image(row, collection, default)
 
 
 @router.get(
