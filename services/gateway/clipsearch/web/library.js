@@ -34,7 +34,7 @@ export function renderLibrary(view, { params, signal }) {
         navigate("library", next);
       },
     },
-    h("div.row", {}, field("Collection", collection), field("Filter (JSON)", filter), h("button", { type: "submit", text: "Show" })),
+    h("div.row", {}, field("Filter (JSON)", filter), field("Collection", collection), h("button", { type: "submit", text: "Show" })),
   );
   view.append(h("h1", { text: "Library" }), form, status, grid, h("div.pager", {}, more));
 

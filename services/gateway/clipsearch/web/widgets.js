@@ -5,7 +5,7 @@ import { href } from "./router.js";
 
 /** <select> of collections ("" = the gateway's default), filled from the API. */
 export function collectionSelect(id, current) {
-  const select = h("select", { id, name: "collection" }, h("option", { value: "", text: "default collection" }));
+  const select = h("select", { id, name: "collection" }, h("option", { value: "", text: "(the gateway's default)" }));
   const add = (name) => select.append(h("option", { value: name, text: name }));
   if (current) add(current);
   select.value = current || "";
