@@ -43,7 +43,7 @@ def test_edit_a_caption_and_find_it_by_the_new_words(
 ) -> None:
     image_id = list(site.seeded)[3]
     page.goto(f"{site.url}/#/image/{image_id}")
-    expect(page.locator("#captions li").first).to_have_text(site.seeded[image_id])
+    expect(page.locator("#captions li").first).to_have_text(site.seeded[image_id] + " (main)")
     expect(page.locator("#similar li.card").first).to_be_visible()  # similar pictures shown
     links = page.locator("#similar li.card a").evaluate_all("els => els.map(e => e.href)")
     assert links, "no similar pictures"
@@ -53,7 +53,14 @@ def test_edit_a_caption_and_find_it_by_the_new_words(
     page.get_by_label(re.compile("^Metadata")).fill('{"album": "zoo"}')
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#image-status")).to_have_text("Saved.")
-    expect(page.locator("#captions li").first).to_have_text(new)
+    expect(page.locator("#captions li").first).to_have_text(new + " (main)")
+    # Another caption: added, listed after the main one, then removed again.
+    page.get_by_label("Another caption (optional)").fill("a second line")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#captions li")).to_have_count(2)
+    expect(page.locator("#captions li").nth(1)).to_contain_text("a second line")
+    page.get_by_role("button", name="Remove caption: a second line").click()
+    expect(page.locator("#captions li")).to_have_count(1)
     page.screenshot(path=artifacts / "picture.png", full_page=True)
     page.get_by_role("link", name="Search for more like this →").click()
     expect(page.locator("#results li.card").first).to_have_attribute("data-id", image_id)

@@ -88,6 +88,20 @@ function details(img, path, status, coll) {
   loadImage(picture, img.thumbnail_url);
   const caption = h("input", { id: "edit-caption", type: "text", value: img.caption || "" });
   const metadata = h("textarea", { id: "edit-metadata", rows: 5, value: JSON.stringify(img.metadata || {}, null, 2) });
+  const extra = h("input", { id: "add-caption", type: "text", value: "" });
+  const apply = async (patch) => {
+    setStatus(status, "Saving…", "busy");
+    try {
+      const updated = await api(path(), { method: "PATCH", body: patch });
+      Object.assign(img, updated);
+      captions.replaceChildren(...captionItems(updated, remove));
+      extra.value = "";
+      setStatus(status, "Saved.");
+    } catch (err) {
+      setStatus(status, String(err), "error");
+    }
+  };
+  const remove = (text) => apply({ remove_captions: [text] });
   const save = async (ev) => {
     ev.preventDefault();
     const patch = {};
@@ -101,18 +115,11 @@ function details(img, path, status, coll) {
       return setStatus(status, err.message, "error");
     }
     if (caption.value.trim() !== (img.caption || "")) patch.caption = caption.value.trim();
+    if (extra.value.trim()) patch.add_captions = [extra.value.trim()];
     if (!Object.keys(patch).length) return setStatus(status, "Nothing changed.");
-    setStatus(status, "Saving…", "busy");
-    try {
-      const updated = await api(path(), { method: "PATCH", body: patch });
-      Object.assign(img, updated);
-      captions.replaceChildren(...captionItems(updated));
-      setStatus(status, "Saved.");
-    } catch (err) {
-      setStatus(status, String(err), "error");
-    }
+    await apply(patch);
   };
-  const captions = h("ul.captions", { id: "captions" }, ...captionItems(img));
+  const captions = h("ul.captions", { id: "captions" }, ...captionItems(img, remove));
   const facts = h(
     "dl.facts",
     {},
@@ -157,6 +164,7 @@ function details(img, path, status, coll) {
         { onsubmit: save },
         h("h2", { text: "Edit" }),
         field("Main caption", caption),
+        field("Another caption (optional)", extra),
         field("Metadata (JSON object, replaces the stored one)", metadata),
         h(
           "div.actions",
@@ -170,9 +178,20 @@ function details(img, path, status, coll) {
   );
 }
 
-function captionItems(img) {
+/** The captions, main first; each other one with a Remove button. */
+function captionItems(img, remove) {
   const list = img.captions && img.captions.length ? img.captions : img.caption ? [img.caption] : [];
-  return list.length ? list.map((c) => h("li", { text: c })) : [h("li", { text: "(none)" })];
+  if (!list.length) return [h("li", { text: "(none)" })];
+  return list.map((c, i) =>
+    h(
+      "li",
+      {},
+      h("span", { text: c }),
+      i === 0
+        ? h("small.hint", { text: " (main)" })
+        : h("button.small", { type: "button", text: "Remove", "aria-label": `Remove caption: ${c}`, onclick: () => remove(c) }),
+    ),
+  );
 }
 
 function similar(id, path, coll, signal) {
