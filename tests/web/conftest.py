@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, FilePayload, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, Playwright, expect, sync_playwright
 
 from clipsearch.bench.loopback import GatewayProcess
 from clipsearch.core.keys import Scope, make_entry, new_key
@@ -23,6 +23,9 @@ from tests.helpers import ROOT, SHAPES_MODEL
 
 ARTIFACTS = ROOT / "test-artifacts" / "web"
 CHROMIUM = Path(os.environ.get("CLIPSEARCH_TEST_CHROMIUM", "/usr/bin/chromium"))
+# 2 cores shared with other work: waits are generous (a condition polled, not a sleep).
+TIMEOUT_MS = 20_000
+expect.set_options(timeout=TIMEOUT_MS)
 SEED_N = 30  # more than one library page (24)
 # Every thumbnail of the results decoded by the browser (a function: the CSP forbids eval).
 THUMBNAILS_LOADED = (
@@ -133,7 +136,7 @@ def page(browser: Browser) -> Iterator[Page]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.set_default_timeout(20_000)
+    pg.set_default_timeout(TIMEOUT_MS)
     yield pg
     context.close()
     assert not errors, f"script errors on the page: {errors}"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.web.conftest import THUMBNAILS_LOADED, Site
+from tests.web.conftest import THUMBNAILS_LOADED, TIMEOUT_MS, Site
 
 pytestmark = pytest.mark.browser
 
@@ -69,6 +69,7 @@ def test_phone_width_has_no_horizontal_scroll(
     browser: Browser, site: Site, keyed_site: Site, artifacts: Path
 ) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     image_id = next(iter(site.seeded))
     try:
