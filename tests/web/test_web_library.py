@@ -149,3 +149,16 @@ def test_stats_show_counts_model_and_health(page: Page, site: Site, artifacts: P
     expect(body).to_contain_text("Collection default")
     expect(body.locator("table", has_text="Encoder")).to_contain_text("ok")
     page.screenshot(path=artifacts / "stats.png", full_page=True)
+
+
+def test_pasted_urls_become_a_job_with_reasons(page: Page, site: Site) -> None:
+    page.goto(site.url + "/#/ingest")
+    # A loopback address: the gateway refuses to fetch it (no requests into its own network).
+    page.get_by_label("Image URLs, one per line").fill("http://127.0.0.1:9/a.png\n")
+    page.get_by_role("button", name="Start ingest").click()
+    job = page.locator("#jobs li.job").first
+    expect(job).to_have_attribute("data-status", "failed", timeout=60_000)
+    expect(job.locator(".failures li.error")).to_contain_text("http://127.0.0.1:9/a.png")
+    # Nothing chosen at all is refused in the page, before any request.
+    page.get_by_role("button", name="Start ingest").click()
+    expect(page.locator("#ingest-status")).to_have_text("Choose pictures or paste URLs first.")
