@@ -162,3 +162,18 @@ def test_pasted_urls_become_a_job_with_reasons(page: Page, site: Site) -> None:
     # Nothing chosen at all is refused in the page, before any request.
     page.get_by_role("button", name="Start ingest").click()
     expect(page.locator("#ingest-status")).to_have_text("Choose pictures or paste URLs first.")
+
+
+def test_a_whole_folder_is_ingested(page: Page, site: Site, tmp_path: Path) -> None:
+    folder = tmp_path / "holiday"
+    (folder / "day2").mkdir(parents=True)
+    for i, (img, _) in enumerate(iter_samples(2, seed=13)):
+        (folder / ("day2" if i else "") / f"f{i}.png").write_bytes(png(img))
+    (folder / "notes.txt").write_text("not a picture")
+    page.goto(site.url + "/#/ingest")
+    page.set_input_files("#ingest-folder", folder)
+    expect(page.locator("#ingest-picked")).to_have_text("2 picture(s) chosen")  # the .txt left out
+    page.get_by_role("button", name="Start ingest").click()
+    job = page.locator("#jobs li.job").first
+    expect(job).to_have_attribute("data-status", "done", timeout=60_000)
+    expect(job).to_contain_text("stored 2")
