@@ -295,17 +295,6 @@ class FakeStore:
             out.append(page)
         return out
 
-    def vectors_after(
-        self, group: str, target: Target, after: str = "", limit: int = 1000
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with self._lock:
-            ids = sorted(i for i in self._rows(group, target) if i > after)
-            rows = self._rows(group, target)
-            page = [
-                {"id": i, "vector": np.asarray(rows[i]["vector"], np.float32)} for i in ids[:limit]
-            ]
-        return page, len(ids) <= limit
-
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         with self._lock:
             rows = self._rows(group, target)

@@ -253,11 +253,6 @@ class InstrumentedStore:
             fingerprint=fingerprint,
         )
 
-    def vectors_after(
-        self, group: str, target: Target, after: str = "", limit: int = 1000
-    ) -> tuple[list[dict[str, Any]], bool]:
-        return self._call("vectors_after", self.inner.vectors_after, group, target, after, limit)
-
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         return self._call("delete", self.inner.delete, group, target, ids)
 

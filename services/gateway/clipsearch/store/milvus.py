@@ -18,13 +18,12 @@ are absorbed here:
   again, typed (:mod:`.typed_filter`).
 - A limited query answers the smallest ids, sorted, on the server, but an arbitrary subset
   on Lite unless it is sent with ``iterator=True``; ``scan`` (keyset paging on the id,
-  :mod:`.milvus_browse`) always sends it (``rows_after`` below bisects instead, and could
-  be a ``scan``). ``offset + limit`` over 16,384 is refused by the server and accepted by
-  Lite: nothing here relies on either.
+  :mod:`.milvus_browse`), the one id-order walk (browse, export, delete by filter,
+  duplicates), always sends it. ``offset + limit`` over 16,384 is refused by the server
+  and accepted by Lite: nothing here relies on either.
 - pymilvus' ``search_iterator`` (v1 on both: no iterator v2 before Milvus 2.5) stopped
   after 5,389 of 18,000 hits on Lite HNSW; pages past 16,384 are range searches by score
-  instead (:mod:`.milvus_paging`), the same on both. ``query(limit=)`` answers in id order on
-  a server but any matching rows on Lite, so id-order scans bisect (``rows_after``).
+  instead (:mod:`.milvus_paging`), the same on both.
 - Aliases (``create_alias``/``alter_alias``) work on Lite 3.2.2 as on the server, although
   Lite was expected to lack them: a migration's switch (:mod:`.milvus_groups`) is the meta
   row on both, with the alias as an extra name for outside readers.
@@ -504,28 +503,6 @@ class MilvusStore(PairLifecycle):
                 anns_field="vector",
                 **self._reads,
             )
-
-    def vectors_after(
-        self, group: str, target: Target, after: str = "", limit: int = IDS_PER_QUERY
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """Up to ``limit`` rows (``id``, ``vector``) whose ids follow ``after``, in id order,
-        and whether that reached the end (see :func:`.milvus_paging.rows_after`)."""
-        self._group(group)
-        name = self.collection(group, target)
-
-        def query(low: str, high: str | None, n: int) -> list[dict[str, Any]]:
-            where = paging.id_window(low, high)
-            with self._call("scan") as c:
-                return list(
-                    c.query(
-                        name, filter=where, output_fields=["id", "vector"], limit=n, **self._reads
-                    )
-                )
-
-        rows, end = paging.rows_after(query, after, limit)
-        return [
-            {"id": str(r["id"]), "vector": np.asarray(r["vector"], dtype=np.float32)} for r in rows
-        ], end
 
     def flush(self, group: str) -> None:
         """Flush both collections of ``group`` now, in this thread.

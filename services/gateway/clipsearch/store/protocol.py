@@ -212,12 +212,6 @@ class VectorStore(Protocol):
         vectors), :class:`GroupMismatch` when the live pair is of another model (a
         migration switched it meanwhile)."""
 
-    def vectors_after(
-        self, group: str, target: Target, after: str = "", limit: int = 1000
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """Up to ``limit`` rows (``id`` and ``vector``) with ids after ``after``, in id
-        order (maybe fewer though more follow), and True when no row follows them."""
-
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         """Delete from the live pair (and the shadow pair, during a migration); the number
         of live rows removed."""
