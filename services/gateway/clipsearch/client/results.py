@@ -176,3 +176,34 @@ class Page(TypedDict):
     items: list[dict[str, Any]]
     next_cursor: str | None
     total: int | None
+
+
+class MigrationInfo(TypedDict):
+    model_name: str
+    fingerprint: str
+    dim: int
+
+
+class CollectionInfo(TypedDict):
+    """``GET /v1/collections/{name}``: the collection's model, index, counts."""
+
+    name: str
+    model_name: str
+    fingerprint: str
+    dim: int
+    index_type: str
+    index_params: dict[str, Any]
+    counts: dict[str, int]
+    created_at: int
+    servable: bool
+    reason: str | None
+    migration: MigrationInfo | None
+    min_score_auto: NotRequired[float | None]  # the stored "auto" threshold, if any
+
+
+class CollectionDeleted(TypedDict):
+    name: str
+    deleted: bool
+    images: int
+    blobs_removed: int
+    jobs_cancelled: int
