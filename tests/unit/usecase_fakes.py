@@ -189,6 +189,7 @@ class FakeStore:
             created_at=m.created_at,
             shadow=mg.shadow_info(m),
             retired=list(m.retired),
+            min_score_auto=m.min_score_auto,
         )
 
     def _rows(self, group: str, target: str) -> dict[str, dict[str, Any]]:
@@ -310,6 +311,10 @@ class FakeStore:
 
     def delete_texts_of_image(self, group: str, image_id: str) -> int:
         return self.delete(group, "texts", self.text_ids_of_image(group, image_id))
+
+    def set_threshold(self, group: str, value: float | None) -> None:
+        with self._lock:
+            self.groups[group] = mg.with_threshold(self._meta(group), value)
 
     def drop_group(self, group: str) -> bool:
         ms.check_group(group)

@@ -321,6 +321,7 @@ class MilvusStore(RecordReads, PairLifecycle):
             created_at=meta.created_at,
             shadow=mg.shadow_info(meta),
             retired=list(meta.retired),
+            min_score_auto=meta.min_score_auto,
         )
 
     # --- writes ------------------------------------------------------------------------

@@ -106,6 +106,8 @@ class GroupInfo:
     shadow: ShadowInfo | None = None
     # Physical pairs replaced by a migration, waiting for their grace period to end.
     retired: list[str] = field(default_factory=list)
+    # The score ``min_score: "auto"`` means, for this model (None: none stored).
+    min_score_auto: float | None = None
 
 
 @runtime_checkable
@@ -220,6 +222,10 @@ class VectorStore(Protocol):
         """The ids of the texts linked to ``image_id`` (its captions), sorted."""
 
     def delete_texts_of_image(self, group: str, image_id: str) -> int: ...
+
+    def set_threshold(self, group: str, value: float | None) -> None:
+        """Store (None: remove) the live pair's ``auto`` threshold in the group's meta; a
+        switch to another model drops it (:class:`UnknownGroup` if there is no group)."""
 
     def drop_group(self, group: str) -> bool:
         """Remove both collections and the group's record; False if it did not exist."""
