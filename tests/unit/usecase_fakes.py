@@ -312,9 +312,13 @@ class FakeStore:
     def delete_texts_of_image(self, group: str, image_id: str) -> int:
         return self.delete(group, "texts", self.text_ids_of_image(group, image_id))
 
-    def set_threshold(self, group: str, value: float | None) -> None:
+    def set_threshold(
+        self, group: str, value: float | None, *, fingerprint: str | None = None
+    ) -> None:
         with self._lock:
-            self.groups[group] = mg.with_threshold(self._meta(group), value)
+            meta = self._meta(group)
+            mg.check_model(meta, group, fingerprint)
+            self.groups[group] = mg.with_threshold(meta, value)
 
     def drop_group(self, group: str) -> bool:
         ms.check_group(group)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -143,7 +143,12 @@ class SearchOptionsIn(BaseModel):
     offset: int = Field(
         0, ge=0, description="hits to skip (paging; offset + top_k <= max_search_depth)"
     )
-    min_score: float | None = Field(None, ge=-1.0, le=1.0, description="cosine threshold")
+    min_score: Annotated[float, Field(ge=-1.0, le=1.0)] | Literal["auto"] | None = Field(
+        None,
+        description='cosine threshold, or "auto": the threshold stored with the collection '
+        "for its model (`clipsearch evaluate --store-threshold`; 409 no_threshold without one)",
+        examples=[0.25, "auto"],
+    )
     filter: dict[str, Any] | None = filter_field()
     rerank: bool = Field(
         False,
@@ -264,12 +269,18 @@ class SearchResponse(BaseModel):
     hits: list[SearchHit]
     took_ms: float
     expansions: list[ExpansionOut] | None = Field(None, description=EXPANSIONS_FIELD_DESCRIPTION)
+    no_match: bool | None = Field(
+        None,
+        description='min_score "auto" only: true when no hit of this page cleared the '
+        "collection's threshold (with offset 0: nothing in the collection is a good match)",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {"hits": [HIT_EXAMPLE], "took_ms": 12.5},
                 {"hits": [HIT_EXAMPLE], "took_ms": 14.0, "expansions": [EXPANSION_EXAMPLE]},
+                {"hits": [], "took_ms": 9.0, "no_match": True},
             ]
         }
     )
@@ -278,6 +289,11 @@ class SearchResponse(BaseModel):
 class BatchResult(BaseModel):
     hits: list[SearchHit]
     expansions: list[ExpansionOut] | None = Field(None, description=EXPANSIONS_FIELD_DESCRIPTION)
+    no_match: bool | None = Field(
+        None,
+        description='min_score "auto" only: true when no hit of this page cleared the '
+        "collection's threshold (with offset 0: nothing in the collection is a good match)",
+    )
 
 
 class BatchSearchResponse(BaseModel):

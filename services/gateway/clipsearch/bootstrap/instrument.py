@@ -264,8 +264,10 @@ class InstrumentedStore:
             "delete_texts_of_image", self.inner.delete_texts_of_image, group, image_id
         )
 
-    def set_threshold(self, group: str, value: float | None) -> None:
-        self._call("set_threshold", self.inner.set_threshold, group, value)
+    def set_threshold(
+        self, group: str, value: float | None, *, fingerprint: str | None = None
+    ) -> None:
+        self._call("set_threshold", self.inner.set_threshold, group, value, fingerprint=fingerprint)
 
     def drop_group(self, group: str) -> bool:
         return self._call("drop_group", self.inner.drop_group, group)

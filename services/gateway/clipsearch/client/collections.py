@@ -1,5 +1,5 @@
 """The client's methods for the collections themselves: list, read, create (idempotent),
-drop, and migrate to another model (``/v1/collections``). Mixed into
+drop, migrate to another model, and the ``auto`` threshold (``/v1/collections``). Mixed into
 :class:`clipsearch.client.Client` (one client); browsing a collection's records, export and
 import are :mod:`.browse`."""
 
@@ -60,3 +60,13 @@ class CollectionAdmin:
         (follow it with ``job_events``)."""
         body = {"model": model}
         return cast(JobAccepted, self._json("POST", f"/v1/collections/{name}/migrate", json=body))
+
+    def set_threshold(
+        self, name: str, min_score: float | None, *, model_fingerprint: str | None = None
+    ) -> CollectionInfo:
+        """``PUT /v1/collections/{name}/threshold``: what ``min_score: "auto"`` means for
+        it (None: remove); with ``model_fingerprint``, 409 ``model_mismatch`` unless that
+        is the collection's model (admin key)."""
+        body = {"min_score": min_score, "model_fingerprint": model_fingerprint}
+        path = f"/v1/collections/{name}/threshold"
+        return cast(CollectionInfo, self._json("PUT", path, json=body))

@@ -16,7 +16,7 @@ class SearchOptions(TypedDict, total=False):
     target: Target  # images (default) or texts
     top_k: int
     offset: int
-    min_score: float
+    min_score: float | Literal["auto"]  # "auto": the collection's stored threshold
     filter: dict[str, Any]  # {"field": value | [values]} over the stored metadata
     rerank: bool  # re-score the page: rerank_score (softmax) and rerank_cosine on each hit
 

@@ -122,12 +122,15 @@ class PairLifecycle:
                 self._groups.pop(group, None)
             return dropped
 
-    def set_threshold(self, group: str, value: float | None) -> None:
+    def set_threshold(
+        self, group: str, value: float | None, *, fingerprint: str | None = None
+    ) -> None:
         """The ``auto`` threshold into the meta row (one upsert, as a switch is)."""
         with self._ddl_lock:
             meta = self._read_meta(group)
             if meta is None:
                 raise UnknownGroup(f"collection group {group!r} does not exist")
+            mg.check_model(meta, group, fingerprint)
             with self._call("set threshold", ddl=True) as c:
                 mg.write_meta(c, self._meta_name, group, mg.with_threshold(meta, value))
                 self._groups.pop(group, None)

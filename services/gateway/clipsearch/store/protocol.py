@@ -223,9 +223,12 @@ class VectorStore(Protocol):
 
     def delete_texts_of_image(self, group: str, image_id: str) -> int: ...
 
-    def set_threshold(self, group: str, value: float | None) -> None:
+    def set_threshold(
+        self, group: str, value: float | None, *, fingerprint: str | None = None
+    ) -> None:
         """Store (None: remove) the live pair's ``auto`` threshold in the group's meta; a
-        switch to another model drops it (:class:`UnknownGroup` if there is no group)."""
+        switch to another model drops it (:class:`UnknownGroup` if there is no group;
+        with ``fingerprint``, :class:`GroupMismatch` unless it is the live pair's model)."""
 
     def drop_group(self, group: str) -> bool:
         """Remove both collections and the group's record; False if it did not exist."""
