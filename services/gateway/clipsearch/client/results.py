@@ -61,6 +61,8 @@ class SearchResult(TypedDict):
     took_ms: float
     # With expand: the expansions used (null otherwise).
     expansions: NotRequired[list[ExpansionUsed] | None]
+    # With min_score "auto": true when no hit cleared the collection's threshold.
+    no_match: NotRequired[bool | None]
 
 
 class DuplicateGroup(TypedDict):
@@ -81,6 +83,7 @@ class Duplicates(TypedDict):
 
 class HitList(TypedDict):
     hits: list[Hit]
+    no_match: NotRequired[bool | None]  # as in SearchResult
 
 
 class BatchResult(TypedDict):
