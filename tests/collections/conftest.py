@@ -79,6 +79,7 @@ def suite_settings(backend: str, tmp: Any, uri: str, **overrides: Any) -> Settin
         data_dir=tmp,
         model_path=SHAPES_MODEL,
         milvus_uri=uri,
+        milvus_read_timeout_s=60.0,  # a loaded 2-core machine, not a restart (see tests/store)
         collection_prefix=f"c{uuid.uuid4().hex[:10]}",
         **overrides,
     )
