@@ -1,5 +1,5 @@
 """The ``clipsearch`` command line: serve, ingest, search, similarity, stats, jobs, delete,
-evaluate, bench, keys.
+evaluate, quantize, bench, keys.
 
 Each subcommand lives in ``clipsearch.commands.<name>`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``handler``.
@@ -21,6 +21,7 @@ COMMANDS = (
     "jobs",
     "delete",
     "evaluate",
+    "quantize",
     "bench",
     "keys",
 )
