@@ -24,7 +24,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _settings(model: Path, runtime: str, data: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=data, model_path=model, encoder_runtime=runtime)  # type: ignore[call-arg]
+    return Settings(_env_file=None, data_dir=data, model_path=model, encoder_runtime=runtime)
 
 
 @pytest.mark.parametrize("runtime", AVAILABLE_RUNTIMES)

@@ -31,11 +31,11 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _settings(model: Path, runtime: str, tmp: Path) -> Settings:
-    return Settings(model_path=model, encoder_runtime=runtime, data_dir=tmp, _env_file=None)  # type: ignore[call-arg]
+    return Settings(model_path=model, encoder_runtime=runtime, data_dir=tmp, _env_file=None)
 
 
 def test_default_runtime_is_fp32_on_onnx_runtime(model: Path, tmp_path: Path) -> None:
-    enc = LocalEncoder.from_settings(Settings(model_path=model, data_dir=tmp_path, _env_file=None))  # type: ignore[call-arg]
+    enc = LocalEncoder.from_settings(Settings(model_path=model, data_dir=tmp_path, _env_file=None))
     assert enc.runtime == "fp32"
     assert enc.files.folder == model
     assert isinstance(enc.load().visual.session, OrtSession)
@@ -86,7 +86,7 @@ def test_openvino_runtime_runs_openvino_on_the_same_model(model: Path, tmp_path:
 @pytest.mark.parametrize("value", ["fp16", "INT4", "onnx", ""])
 def test_bad_runtime_values_are_refused_at_start_up(value: str) -> None:
     with pytest.raises(ValidationError, match="encoder_runtime"):
-        Settings(encoder_runtime=value, _env_file=None)  # type: ignore[call-arg]
+        Settings(encoder_runtime=value, _env_file=None)
 
 
 def test_bad_runtime_from_the_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,7 +94,7 @@ def test_bad_runtime_from_the_environment_is_refused(monkeypatch: pytest.MonkeyP
     with pytest.raises(
         ValidationError, match=r"encoder_runtime[\s\S]*'fp32', 'int8' or 'openvino'"
     ):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
 
 
 def test_openvino_missing_is_one_line_naming_the_extra(

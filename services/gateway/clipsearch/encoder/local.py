@@ -96,7 +96,7 @@ class LocalEncoder:
         from clipsearch.encoder.quantize import int8_files
         from clipsearch.encoder.session import check_runtime
 
-        runtime = settings.encoder_runtime.value
+        runtime = str(settings.encoder_runtime)  # model_copy() may hold the plain string
         check_runtime(runtime)
         files = resolve_model_files(settings)
         if runtime == INT8:
