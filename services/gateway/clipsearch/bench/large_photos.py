@@ -92,10 +92,8 @@ def measure(enc: Any, client: Any, data: list[bytes], settings: Any, repeats: in
     """Every large-photo figure, in one run, with the ratios."""
     pre = preprocess_ms(enc, data, settings.max_pixels, repeats)
     posted = post_ms(client, data, repeats)
-    encode = _best_ms(
-        lambda: enc.encode_pixels(np.stack([_draft_pixels(enc, data[0], settings.max_pixels)])),
-        repeats,
-    )
+    one = np.stack([_draft_pixels(enc, data[0], settings.max_pixels)])
+    encode = _best_ms(lambda: enc.encode_pixels(one), repeats)
     return {
         "n": len(data),
         "size": f"{SIZE[0]}x{SIZE[1]}",
