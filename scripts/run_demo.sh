@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 DEMO_DIR=${DEMO_DIR:-data/demo}
 DEMO_N=${DEMO_N:-300}
-export CLIPSEARCH_MODEL_PATH=${CLIPSEARCH_MODEL_PATH:-services/encoder/models/shapes}
+# The bilingual tiny model (English and Chinese, Immich's layout); `.../models/shapes` is the
+# English-only one. Its own collection: one that the English-only model filled in an earlier
+# `make run` stays as it was (a collection holds one model's vectors).
+export CLIPSEARCH_MODEL_PATH=${CLIPSEARCH_MODEL_PATH:-services/encoder/models/shapes-bilingual}
+export CLIPSEARCH_DEFAULT_COLLECTION=${CLIPSEARCH_DEFAULT_COLLECTION:-bilingual}
 host=${CLIPSEARCH_HOST:-127.0.0.1}
 port=${CLIPSEARCH_PORT:-8000}
 url="http://$host:$port"
@@ -42,6 +46,8 @@ cat <<MSG
 
 clipsearch is serving $url  (web page: $url/ , API docs: $url/docs)
   try: $BIN/clipsearch search "a red circle" --url $url
+       $BIN/clipsearch search 红色的圆形 --url $url     (the bilingual model reads Chinese)
+       $BIN/clipsearch search 红色的圆形 --expand --url $url   (plus the expansion dictionary)
 Ctrl-C stops it.
 MSG
 wait "$server"

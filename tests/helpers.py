@@ -29,8 +29,46 @@ __all__ = [
     "photo",
     "png_bomb",
     "scene",
+    "second_model",
     "solid",
 ]
+
+
+def second_model(folder: Path) -> Path:
+    """A second model folder made from the shapes model: the same graphs with every 2-D
+    float weight nudged by seeded noise (2 % of its spread), so another fingerprint
+    (``shapes-tiny-v2``), the same dim and similar but different vectors. fp32, not an int8
+    copy: dynamic quantisation scales activations per batch, so an int8 model's vectors
+    depend on what they were batched with, and exact scores could not be predicted. Made
+    once per ``folder``."""
+    import json
+
+    import onnx
+    from onnx import numpy_helper
+
+    from clipsearch.encoder.quantize import METADATA_FILE, MODEL_FILES, write_metadata
+
+    if (folder / METADATA_FILE).exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    for name in MODEL_FILES:
+        model = onnx.load(str(SHAPES_MODEL / name))
+        for init in model.graph.initializer:
+            weights = numpy_helper.to_array(init)
+            # 2-D float weights; not the causal mask (it holds -inf).
+            if weights.dtype == np.float32 and weights.ndim == 2 and np.isfinite(weights).all():
+                spread = float(weights.std()) or 1.0
+                noisy = weights + rng.normal(0, 0.02 * spread, weights.shape).astype(np.float32)
+                init.CopyFrom(numpy_helper.from_array(noisy.astype(np.float32), init.name))
+        onnx.save(model, str(folder / name))
+    fields = json.loads((SHAPES_MODEL / METADATA_FILE).read_text(encoding="utf-8"))
+    for key in ("fingerprint", "fingerprint_definition", "files", "training"):
+        fields.pop(key, None)
+    fields["name"] = "shapes-tiny-v2"
+    fields["derived_from"] = "shapes-tiny, 2-D weights + N(0, 0.02 std) noise, seed 7"
+    write_metadata(folder, **fields)
+    return folder
 
 
 def encoded(img: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:

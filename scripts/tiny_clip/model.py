@@ -8,6 +8,13 @@ The text tower keeps embeddings only for the BPE tokens its training captions us
 table maps every one of CLIP's 49,408 ids to a row of a compact embedding (row 0 for any
 token never seen in training). Untrained rows would be noise anyway, and a full table would
 cost 49,408 x width floats - most of the 25 MB budget.
+
+The bilingual variant (``text_pooling="mean"``) reads ids of its own WordPiece tokenizer
+(``scripts/tiny_clip/tokenizer.py``, ``vocab_size`` rows, no lookup table): attention is
+bidirectional with padding keys masked, and the output is the mean of the final token states
+over ``attention_mask`` (the ``[CLS]`` and ``[SEP]`` tokens included), then projected. Mean
+pooling, as M-CLIP does, makes the result independent of the padded length, so Immich's
+padding to ``context_length`` and a trimmed batch give the same vector.
 """
 
 from __future__ import annotations
@@ -39,8 +46,12 @@ class TinyClipConfig:
     text_layers: int = 3
     text_heads: int = 4
     embed_dim: int = 128
+    # "eot": CLIP BPE ids, causal, pooled at the end-of-text token. "mean": ids of a
+    # tokenizer of vocab_size entries, bidirectional, mean over the attention mask.
+    text_pooling: str = "eot"
+    vocab_size: int = 0
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | str]:
         """Plain dict for checkpoints and metadata."""
         return asdict(self)
 
@@ -145,14 +156,43 @@ class TextTower(nn.Module):
         return pooled @ self.proj
 
 
+class MeanTextTower(nn.Module):
+    """Bidirectional transformer over a small tokenizer's ids, mean-pooled over the mask."""
+
+    def __init__(self, cfg: TinyClipConfig) -> None:
+        super().__init__()
+        width = cfg.text_width
+        self.token = nn.Embedding(cfg.vocab_size, width)
+        nn.init.normal_(self.token.weight, std=0.02)
+        self.pos = nn.Parameter(0.01 * torch.randn(cfg.context_length, width))
+        self.blocks = nn.ModuleList(Block(width, cfg.text_heads) for _ in range(cfg.text_layers))
+        self.ln_final = nn.LayerNorm(width)
+        self.proj = nn.Parameter(width**-0.5 * torch.randn(width, cfg.embed_dim))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        length = input_ids.shape[1]
+        x = self.token(input_ids.long()) + self.pos[:length]
+        keep = attention_mask.to(x.dtype)
+        # Padding keys get -1e9: their softmax weight is exactly 0 in fp32, so padded and
+        # trimmed inputs give the same states at the real positions.
+        mask = ((1.0 - keep) * -1e9)[:, None, None, :]
+        for block in self.blocks:
+            x = block(x, mask)
+        x = self.ln_final(x)
+        pooled = (x * keep[:, :, None]).sum(dim=1) / keep.sum(dim=1, keepdim=True).clamp(min=1.0)
+        return pooled @ self.proj
+
+
 class TinyClip(nn.Module):
     """Both towers plus CLIP's learned temperature."""
 
-    def __init__(self, cfg: TinyClipConfig, token_ids: Sequence[int]) -> None:
+    def __init__(self, cfg: TinyClipConfig, token_ids: Sequence[int] = ()) -> None:
         super().__init__()
         self.cfg = cfg
         self.visual = VisionTower(cfg)
-        self.textual = TextTower(cfg, token_ids)
+        self.textual: nn.Module = (
+            MeanTextTower(cfg) if cfg.text_pooling == "mean" else TextTower(cfg, token_ids)
+        )
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
     def loss(
@@ -164,6 +204,21 @@ class TinyClip(nn.Module):
         logits = self.logit_scale.clamp(max=math.log(100)).exp() * image @ text.t()
         target = torch.arange(logits.shape[0])
         return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+    def loss_captions(
+        self, pixels: torch.Tensor, captions: Sequence[tuple[torch.Tensor, torch.Tensor]]
+    ) -> torch.Tensor:
+        """InfoNCE of the pictures against each caption set (e.g. English and Chinese), averaged:
+        the image tower runs once, every picture meets all of its captions in the step."""
+        image = F.normalize(self.visual(pixels), dim=-1)
+        scale = self.logit_scale.clamp(max=math.log(100)).exp()
+        target = torch.arange(image.shape[0])
+        total = image.new_zeros(())
+        for input_ids, attention_mask in captions:
+            text = F.normalize(self.textual(input_ids, attention_mask), dim=-1)
+            logits = scale * image @ text.t()
+            total = total + F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)
+        return total / (2 * len(captions))
 
 
 class TextualExport(nn.Module):

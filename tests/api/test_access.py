@@ -157,18 +157,26 @@ def test_write_key_writes_the_default_collection_but_cannot_create_one(keyed: Ke
     assert r.json()["items"][0]["status"] == "stored"
     r = c.post("/v1/texts", params={"collection": "fresh"}, json={"texts": [{"text": "a"}]},
                headers=write)  # fmt: skip
-    _error(r, 403, "collection_create_forbidden")
+    body = _error(r, 404, "unknown_collection")
+    assert "PUT /v1/collections/fresh" in body["error"]["message"]
+    assert "CLIPSEARCH_AUTO_CREATE_COLLECTIONS=true" in body["error"]["message"]
     _error(c.post("/v1/images", params={"collection": "fresh"}, files=_png(3), headers=write),
-           403, "collection_create_forbidden")  # fmt: skip
+           404, "unknown_collection")  # fmt: skip
     r = c.post("/v1/ingest", json={"urls": ["http://example.com/a.png"], "collection": "fresh"},
                headers=write)  # fmt: skip
-    _error(r, 403, "collection_create_forbidden")
+    _error(r, 404, "unknown_collection")
+    _error(c.put("/v1/collections/fresh", headers=write), 403, "insufficient_scope")
     stats = c.get("/v1/stats", headers=write).json()
     assert "fresh" not in stats["collections"]
 
 
 def test_admin_creates_collections_then_writers_may_use_them(keyed: Keyed) -> None:
     c = keyed.client
+    # A write creates nothing, not even an admin's: collections are made with PUT.
+    r = c.post("/v1/texts", params={"collection": "team"}, json={"texts": [{"text": "a"}]},
+               headers=keyed.as_("admin"))  # fmt: skip
+    _error(r, 404, "unknown_collection")
+    assert c.put("/v1/collections/team", headers=keyed.as_("admin")).status_code == 201
     r = c.post("/v1/texts", params={"collection": "team"}, json={"texts": [{"text": "a"}]},
                headers=keyed.as_("admin"))  # fmt: skip
     assert r.status_code == 200, r.text
@@ -192,7 +200,7 @@ def test_anonymous_writes_cannot_create_collections(tmp_path: Path) -> None:
     with TestClient(create_app(settings)) as c:
         for i in range(30):
             r = c.post("/v1/texts", params={"collection": f"x{i}"}, json={"texts": [{"text": "a"}]})
-            _error(r, 403, "collection_create_forbidden")
+            _error(r, 404, "unknown_collection")
         assert list(c.get("/v1/stats").json()["collections"]) == ["default"]
         assert c.post("/v1/texts", json={"texts": [{"text": "a"}]}).status_code == 200
     opened = settings.model_copy(update={"auto_create_collections": True})

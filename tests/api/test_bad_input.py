@@ -133,7 +133,7 @@ def test_bad_texts_write_nothing(seeded: Gateway) -> None:
         ("/v1/search/text", {"query": ""}, 422, "invalid_input"),
         ("/v1/search/text", {"query": "   "}, 422, "empty_text"),
         ("/v1/search/text", {"query": "x", "top_k": 51}, 422, "top_k_too_large"),
-        ("/v1/search/text", {"query": "x", "top_k": 40, "offset": 11}, 422, "top_k_too_large"),
+        ("/v1/search/text", {"query": "x", "top_k": 40, "offset": 49961}, 422, "search_too_deep"),
         ("/v1/search/text", {"query": "x", "target": "videos"}, 422, "invalid_input"),
         ("/v1/search/text", {"query": "x", "filter": {"a b": 1}}, 422, "invalid_filter"),
         ("/v1/search/text", {"query": "x", "filter": {"k": {"$gt": 1}}}, 422, "invalid_filter"),

@@ -8,9 +8,11 @@ isolate themselves further with ``collection``, a fresh collection name per test
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +23,7 @@ from fastapi.testclient import TestClient
 from clipsearch.api.app import create_app
 from clipsearch.core.config import Settings
 from clipsearch.demo import shapes
-from tests.helpers import SHAPES_MODEL, encoded
+from tests.helpers import SHAPES_MODEL, encoded, second_model
 
 
 @dataclass
@@ -104,3 +106,26 @@ def collection() -> str:
 @pytest.fixture(scope="session")
 def rng() -> np.random.Generator:
     return np.random.default_rng(5)
+
+
+# --- more gateways: collections and migration (tests/collections/test_collections.py) ----
+@pytest.fixture(scope="session")
+def model_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The second model folder (``shapes-tiny-v2``, see ``tests.helpers.second_model``),
+    made once per session."""
+    return second_model(tmp_path_factory.mktemp("models") / "shapes-v2")
+
+
+@contextlib.contextmanager
+def gateway(settings: Settings, backend: str) -> Iterator[Api]:
+    """A gateway of the suite on ``settings`` (e.g. another main model, extra models)."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield Api(client, settings, backend)
+
+
+def backend_uri(request: pytest.FixtureRequest, backend: str, tmp: Path) -> str:
+    """The Milvus URI of ``backend`` for a module's gateways: a Lite file in ``tmp`` or the
+    session's standalone server."""
+    if backend == "lite":
+        return str(tmp / "milvus.db")
+    return str(request.getfixturevalue("standalone_uri"))

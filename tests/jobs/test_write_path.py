@@ -24,10 +24,12 @@ class FailingStore:
         self.inner = inner
         self.fail_ids = fail_ids
 
-    def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None:
+    def upsert_images(
+        self, group: str, records: Sequence[ImageRecord], *, fingerprint: str | None = None
+    ) -> None:
         if any(r.id in self.fail_ids for r in records):
             raise StoreError("injected upsert failure")
-        self.inner.upsert_images(group, records)
+        self.inner.upsert_images(group, records, fingerprint=fingerprint)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -188,8 +188,10 @@ def test_unknown_and_invalid_groups(store: MilvusStore, g: str) -> None:
 def test_invalid_requests(store: MilvusStore, g: str) -> None:
     with pytest.raises(InvalidStoreRequest):
         store.search(g, "images", np.zeros((1, DIM + 1), np.float32), top_k=1)
+    with pytest.raises(InvalidStoreRequest):  # one page: at most Milvus' 16,384 (deeper
+        store.search(g, "images", vec(0), top_k=16_385)  # pages: tests/store/test_milvus_paging)
     with pytest.raises(InvalidStoreRequest):
-        store.search(g, "images", vec(0), top_k=16_000, offset=1_000)
+        store.search(g, "images", vec(0), top_k=1_000, offset=999_001)
     with pytest.raises(InvalidStoreRequest):
         store.upsert_images(g, [ImageRecord(id="x" * 65, vector=vec(0))])
     with pytest.raises(InvalidStoreRequest):

@@ -28,10 +28,12 @@ class SlowCaptionStore(FakeStore):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def upsert_texts(self, group: str, records: Sequence[TextRecord]) -> None:
+    def upsert_texts(
+        self, group: str, records: Sequence[TextRecord], *, fingerprint: str | None = None
+    ) -> None:
         self.entered.set()
         assert self.release.wait(10)
-        super().upsert_texts(group, records)
+        super().upsert_texts(group, records, fingerprint=fingerprint)
 
 
 def _picture(i: int) -> NewPicture:
@@ -96,7 +98,9 @@ class Killed(BaseException):
 class DyingStore(FakeStore):
     """Dies at the first image upsert: the batch's captions are written, its images not."""
 
-    def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None:
+    def upsert_images(
+        self, group: str, records: Sequence[ImageRecord], *, fingerprint: str | None = None
+    ) -> None:
         raise Killed
 
 

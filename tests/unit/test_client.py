@@ -176,3 +176,19 @@ def test_search_options_are_checked_before_sending(gw: Client) -> None:
         gw.search_text("x", topk=3)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="not both"):
         gw.search_image(("q.png", b""), image_id="abc")
+
+
+def test_similar_and_duplicates(gw: Client) -> None:
+    items = gw.add_images([(f"{i}.png", noise(i)) for i in range(3)])
+    ids = [str(i["id"]) for i in items]
+    hits = gw.similar(ids[0], top_k=5)["hits"]
+    assert sorted(h["id"] for h in hits) == sorted(ids[1:])  # itself left out
+    assert gw.similar(ids[0], min_score=1.0)["hits"] == []
+    page = gw.duplicates(min_score=0.99, limit=2)
+    assert (page["groups"], page["scanned"]) == ([], 2)
+    assert page["next_cursor"] == sorted(ids)[1]
+    last = gw.duplicates(min_score=0.99, cursor=page["next_cursor"])
+    assert (last["scanned"], last["next_cursor"]) == (1, None)
+    with pytest.raises(GatewayError) as exc:
+        gw.duplicates(min_score=2)
+    assert (exc.value.status, exc.value.code) == (422, "invalid_min_score")

@@ -182,10 +182,12 @@ def test_upload_that_fails_to_encode_leaves_no_blob() -> None:
 class _ImageWritesFail(FakeStore):
     fail = False
 
-    def upsert_images(self, group: str, records: Sequence[Any]) -> None:
+    def upsert_images(
+        self, group: str, records: Sequence[Any], *, fingerprint: str | None = None
+    ) -> None:
         if self.fail:
             raise RuntimeError("store gone")
-        super().upsert_images(group, records)
+        super().upsert_images(group, records, fingerprint=fingerprint)
 
 
 def test_a_failed_change_puts_the_old_texts_back() -> None:

@@ -102,3 +102,22 @@ def test_errors(seen: list[httpx.Request], capsys: Any) -> None:
     err = capsys.readouterr().err
     assert "unknown_collection" in err
     assert "http://gw.test/v1/search/text?collection=missing" in err  # the URL it tried
+
+
+def test_expand_is_sent_and_the_expansions_printed(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    used = {"text": "金毛", "matched": "query", "terms": [], "expansions": ["golden retriever"]}
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, json={**HITS, "expansions": [used]})
+
+    real = httpx.Client
+    monkeypatch.setattr(
+        httpx, "Client", lambda **kw: real(transport=httpx.MockTransport(handler), **kw)
+    )
+    assert main(["search", "金毛", "--expand", "--url", "http://gw.test"]) == 0
+    assert json.loads(requests[0].content)["expand"] is True
+    assert capsys.readouterr().out.splitlines()[-1] == "expanded '金毛' -> 'golden retriever'"

@@ -127,3 +127,21 @@ def test_the_file_adapter_counts_lost_lines(tmp_path: Path) -> None:
     assert log.failures == 2
     log.close()
     log.close()  # twice is harmless
+
+
+def test_expanded_and_weighted_queries_in_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "search.jsonl"
+    with _client(_app(tmp_path, search_log=log)) as c:
+        files = [("files", ("0.jpg", picture(0), "image/jpeg"))]
+        assert c.post("/v1/images", files=files).is_success
+        body = {"query": "金毛", "expand": True}
+        assert c.post("/v1/search/text", json=body).status_code == 200
+        body = {"query": {"a red circle": 1.0, "on the left": -0.3}}
+        assert c.post("/v1/search/text", json=body).status_code == 200
+        assert c.post("/v1/search/text", json={"query": "zzz", "expand": True}).is_success
+    expanded, weighted, unmatched = _lines(log)
+    assert expanded["query"] == "金毛"
+    assert expanded["expansions"] == ["golden retriever dog", "a photo of a golden retriever"]
+    assert weighted["query"] == {"a red circle": 1.0, "on the left": -0.3}
+    assert weighted["expansions"] is None
+    assert unmatched["expansions"] is None  # asked, but nothing in the dictionary

@@ -154,11 +154,18 @@ def test_batch_search_one_call_per_kind_and_query_order() -> None:
 
 
 def test_search_limits_and_unknown_things() -> None:
-    w = World(max_top_k=10, max_batch_queries=2)
+    w = World(max_top_k=10, max_search_depth=30, max_batch_queries=2)
     run(w.texts.store_texts("default", [TextInput("hello")]))
     opts = SearchOptions(target="texts", top_k=5)
-    with pytest.raises(InvalidRequest, match="top_k"):
-        run(w.search.search("default", [Query(text="x")], SearchOptions(top_k=8, offset=3)))
+    with pytest.raises(InvalidRequest) as exc:
+        run(w.search.search("default", [Query(text="x")], SearchOptions(top_k=11)))
+    assert exc.value.code == "top_k_too_large"
+    # top_k + offset past max_top_k is a page of a deep search: bounded by its own setting.
+    run(w.search.search("default", [Query(text="x")], SearchOptions(top_k=8, offset=22)))
+    w.store.search_calls.clear()
+    with pytest.raises(InvalidRequest) as exc:
+        run(w.search.search("default", [Query(text="x")], SearchOptions(top_k=8, offset=23)))
+    assert (exc.value.code, exc.value.details["max_search_depth"]) == ("search_too_deep", 30)
     with pytest.raises(InvalidRequest) as exc:
         run(w.search.search("default", [Query(text="   ")], opts))
     assert exc.value.code == "empty_text"

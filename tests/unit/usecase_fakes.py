@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,9 @@ import numpy.typing as npt
 from PIL import Image
 from tests.helpers import noise
 
+from clipsearch.store import milvus_browse as browse
 from clipsearch.store import milvus_expr as expr
+from clipsearch.store import milvus_groups as mg
 from clipsearch.store import milvus_schema as ms
 from clipsearch.store import typed_filter
 from clipsearch.store.protocol import (
@@ -22,7 +24,9 @@ from clipsearch.store.protocol import (
     GroupMismatch,
     Hit,
     ImageRecord,
+    IndexSpec,
     InvalidStoreRequest,
+    ScanPage,
     StoreError,
     Target,
     TextRecord,
@@ -30,6 +34,7 @@ from clipsearch.store.protocol import (
 )
 
 DIM = 8
+DEFAULT_HNSW = {"M": 16, "efConstruction": 200}
 
 
 def picture(seed: int) -> bytes:
@@ -85,6 +90,7 @@ class FakeStore:
     def __init__(self) -> None:
         self.groups: dict[str, ms.GroupMeta] = {}
         self.data: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self.shadow_data: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.fail_upsert_ids: set[str] = set()
         self.search_calls: list[int] = []
         self.flushed: list[str] = []
@@ -96,20 +102,71 @@ class FakeStore:
     def list_groups(self) -> list[str]:
         return sorted(self.groups)
 
-    def ensure_group(self, group: str, *, dim: int, model_name: str, fingerprint: str) -> None:
+    def ensure_group(
+        self,
+        group: str,
+        *,
+        dim: int,
+        model_name: str,
+        fingerprint: str,
+        index: IndexSpec | None = None,
+    ) -> None:
         ms.check_group(group)
         if dim < 1 or dim > 32768:
             raise InvalidStoreRequest(f"invalid vector dimension {dim}")
+        spec = mg.check_index(index or IndexSpec("FLAT"), DEFAULT_HNSW)
         with self._lock:
             meta = self.groups.get(group)
             if meta is None:
-                self.groups[group] = ms.GroupMeta(
-                    dim, model_name, fingerprint, "FLAT", {}, int(time.time())
-                )
+                self.groups[group] = mg.new_meta(dim, model_name, fingerprint, spec)
                 self.data[(group, "images")] = {}
                 self.data[(group, "texts")] = {}
             elif meta.fingerprint != fingerprint or meta.dim != dim:
                 raise GroupMismatch(ms.mismatch_message(group, meta, model_name, fingerprint, dim))
+
+    # --- migration: the shadow pair under the keys (group, target, "shadow") -------------
+    def begin_shadow(
+        self, group: str, *, dim: int, model_name: str, fingerprint: str, index: IndexSpec
+    ) -> None:
+        spec = mg.check_index(index, DEFAULT_HNSW)
+        with self._lock:
+            meta = self._meta(group)
+            if meta.shadow is not None:
+                if meta.shadow.fingerprint != fingerprint or meta.shadow.dim != dim:
+                    raise GroupMismatch(f"{group!r} is already being migrated")
+                return
+            pair = mg.new_meta(dim, model_name, fingerprint, spec, meta.generation + 1)
+            for t in ("images", "texts"):
+                self.shadow_data[(group, t)] = {}
+            self.groups[group] = replace(meta, shadow=pair)
+
+    def switch_shadow(self, group: str) -> None:
+        with self._lock:
+            meta = self._meta(group)
+            if meta.shadow is None:
+                raise InvalidStoreRequest(f"{group!r} has no migration under way")
+            self.groups[group] = mg.switched(meta, "fake", group)
+            for t in ("images", "texts"):
+                self.data[(group, t)] = self.shadow_data.pop((group, t))
+
+    def drop_shadow(self, group: str) -> None:
+        with self._lock:
+            meta = self._meta(group)
+            if meta.shadow is not None:
+                self.groups[group] = replace(meta, shadow=None)
+                for t in ("images", "texts"):
+                    self.shadow_data.pop((group, t), None)
+
+    def drop_retired(self, group: str) -> int:
+        with self._lock:
+            meta = self._meta(group)
+            self.groups[group] = replace(meta, retired=())
+            return len(meta.retired)
+
+    def scan_ids(self, group: str, target: Target, *, shadow: bool = False) -> list[str]:
+        self._meta(group)
+        rows = self.shadow_data[(group, target)] if shadow else self.data[(group, target)]
+        return sorted(rows)
 
     def _meta(self, group: str) -> ms.GroupMeta:
         ms.check_group(group)
@@ -118,8 +175,9 @@ class FakeStore:
             raise UnknownGroup(f"collection group {group!r} does not exist")
         return meta
 
-    def group_info(self, group: str) -> GroupInfo:
+    def group_info(self, group: str, *, with_counts: bool = True) -> GroupInfo:
         m = self._meta(group)
+        counts = {t: self.count(group, t) for t in ("images", "texts")} if with_counts else {}
         return GroupInfo(
             group,
             m.dim,
@@ -127,27 +185,39 @@ class FakeStore:
             m.fingerprint,
             m.index_type,
             {**m.index_params, "metric_type": "COSINE"},
-            {t: self.count(group, t) for t in ("images", "texts")},
+            counts,
+            created_at=m.created_at,
+            shadow=mg.shadow_info(m),
+            retired=list(m.retired),
         )
 
     def _rows(self, group: str, target: str) -> dict[str, dict[str, Any]]:
         self._meta(group)
         return self.data[(group, target)]
 
-    def _upsert(self, group: str, target: str, rows: list[dict[str, Any]]) -> None:
+    def _upsert(self, group: str, target: Target, rows: list[dict[str, Any]], shadow: bool) -> None:
         # Checked whole before anything is written: a refused batch leaves no row behind.
         if any(r["id"] in self.fail_upsert_ids for r in rows):
             raise StoreError("injected failure")
         with self._lock:
-            self._rows(group, target).update((r["id"], r) for r in rows)
+            store = self.shadow_data if shadow else self.data
+            store[(group, target)].update((r["id"], r) for r in rows)
 
-    def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None:
-        dim = self._meta(group).dim
-        self._upsert(group, "images", [ms.image_row(r, dim)[0] for r in records])
+    def upsert_images(
+        self, group: str, records: Sequence[ImageRecord], *, fingerprint: str | None = None
+    ) -> None:
+        meta = self._meta(group)
+        pair = mg.pair_of(meta, group, fingerprint)
+        rows = [ms.image_row(r, pair.dim)[0] for r in records]
+        self._upsert(group, "images", rows, pair is not meta)
 
-    def upsert_texts(self, group: str, records: Sequence[TextRecord]) -> None:
-        dim = self._meta(group).dim
-        self._upsert(group, "texts", [ms.text_row(r, dim)[0] for r in records])
+    def upsert_texts(
+        self, group: str, records: Sequence[TextRecord], *, fingerprint: str | None = None
+    ) -> None:
+        meta = self._meta(group)
+        pair = mg.pair_of(meta, group, fingerprint)
+        rows = [ms.text_row(r, pair.dim)[0] for r in records]
+        self._upsert(group, "texts", rows, pair is not meta)
 
     def existing_ids(self, group: str, target: Target, ids: Sequence[str]) -> set[str]:
         return set(ids) & set(self._rows(group, target))
@@ -163,6 +233,35 @@ class FakeStore:
     def count(self, group: str, target: Target) -> int:
         return len(self._rows(group, target))
 
+    def scan(
+        self,
+        group: str,
+        target: Target,
+        *,
+        after: str = "",
+        limit: int = 1000,
+        filter: Filter | None = None,
+        with_vectors: bool = False,
+    ) -> ScanPage:
+        browse.check_scan(after, limit)
+        expr.metadata_filter(filter)  # refuses what Milvus would be asked to refuse
+        fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
+        with self._lock:
+            rows = sorted(
+                (r for k, r in self._rows(group, target).items() if k > after),
+                key=lambda r: str(r["id"]),
+            )
+        rows = [r for r in rows if _matches(r, filter)]
+        more = len(rows) > limit
+        page = browse.shape_rows(rows[:limit], fields)
+        return ScanPage(page, str(page[-1]["id"]) if more else None)
+
+    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+        wanted = set(image_ids)
+        with self._lock:
+            rows = [r for r in self._rows(group, "texts").values() if r["image_id"] in wanted]
+        return browse.shape_rows(rows, ms.OUTPUT_FIELDS["texts"])
+
     def search(
         self,
         group: str,
@@ -173,7 +272,9 @@ class FakeStore:
         offset: int = 0,
         filter: Filter | None = None,
         min_score: float | None = None,
+        fingerprint: str | None = None,
     ) -> list[list[Hit]]:
+        mg.check_model(self._meta(group), group, fingerprint)
         queries = ms.check_queries(vectors, self._meta(group).dim, top_k, offset)
         expr.metadata_filter(filter)  # refuses what Milvus would be asked to refuse
         self.search_calls.append(len(queries))
@@ -182,7 +283,10 @@ class FakeStore:
         fields = [f for f in ms.OUTPUT_FIELDS[target] if f != "id"]
         out = []
         for q in queries:
-            scored = sorted(((_cosine(q, r["vector"]), r) for r in rows), key=lambda x: -x[0])
+            # Ties by id, as MilvusStore orders them.
+            scored = sorted(
+                ((_cosine(q, r["vector"]), r) for r in rows), key=lambda x: (-x[0], x[1]["id"])
+            )
             page = []
             for score, r in scored[offset : offset + top_k]:
                 if min_score is not None and score < min_score:
@@ -191,9 +295,23 @@ class FakeStore:
             out.append(page)
         return out
 
+    def vectors_after(
+        self, group: str, target: Target, after: str = "", limit: int = 1000
+    ) -> tuple[list[dict[str, Any]], bool]:
+        with self._lock:
+            ids = sorted(i for i in self._rows(group, target) if i > after)
+            rows = self._rows(group, target)
+            page = [
+                {"id": i, "vector": np.asarray(rows[i]["vector"], np.float32)} for i in ids[:limit]
+            ]
+        return page, len(ids) <= limit
+
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         with self._lock:
             rows = self._rows(group, target)
+            shadow = self.shadow_data.get((group, target), {})
+            for i in set(ids):
+                shadow.pop(i, None)
             return sum(rows.pop(i, None) is not None for i in set(ids))
 
     def text_ids_of_image(self, group: str, image_id: str) -> list[str]:
@@ -207,8 +325,9 @@ class FakeStore:
     def drop_group(self, group: str) -> bool:
         ms.check_group(group)
         with self._lock:
-            self.data.pop((group, "images"), None)
-            self.data.pop((group, "texts"), None)
+            for t in ("images", "texts"):
+                self.data.pop((group, t), None)
+                self.shadow_data.pop((group, t), None)
             return self.groups.pop(group, None) is not None
 
     def flush(self, group: str) -> None:

@@ -1,8 +1,8 @@
 """The ``clipsearch`` command line: serve, ingest, search, similarity, stats, jobs, delete,
-evaluate, quantize, bench, keys.
+evaluate, quantize, bench, keys, and export / import (both in ``commands.backup``).
 
 Each subcommand lives in ``clipsearch.commands.<name>`` and exposes
-``register(subparsers)``, which adds its parser and sets ``handler``.
+``register(subparsers)``, which adds its parser(s) and sets ``handler``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ COMMANDS = (
     "quantize",
     "bench",
     "keys",
+    "backup",
 )
 
 

@@ -4,6 +4,10 @@ Text → image: each caption is a query against all distinct images; a hit at K 
 own image is among the K best. Image → text: each image is a query against all captions;
 a hit means at least one of *its* captions is among the K best. Ties count in the
 query's favour (rank = number of strictly better candidates).
+
+A ``lang`` column (``python -m clipsearch.demo.shapes --lang both``) adds one table per
+language: that language's captions against all images, and each image against that
+language's captions only (``by_lang`` in the JSON).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class CaptionSet:
     images: list[Path]
     captions: list[str]
     image_of: list[int]
+    # The ``lang`` column, when the CSV has one (one entry per caption).
+    langs: list[str] | None = None
 
 
 def read_captions(csv_path: Path, images_dir: Path | None = None) -> CaptionSet:
@@ -41,10 +47,12 @@ def read_captions(csv_path: Path, images_dir: Path | None = None) -> CaptionSet:
     index: dict[Path, int] = {}
     captions: list[str] = []
     image_of: list[int] = []
+    langs: list[str] = []
     with csv_path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or not {"image_path", "caption"} <= set(reader.fieldnames):
             raise ValueError(f"{csv_path}: header must be 'image_path,caption'")
+        with_lang = "lang" in reader.fieldnames
         for line, row in enumerate(reader, start=2):
             rel, caption = (row.get("image_path") or "").strip(), row.get("caption") or ""
             if not rel or not caption.strip():
@@ -57,9 +65,14 @@ def read_captions(csv_path: Path, images_dir: Path | None = None) -> CaptionSet:
                 images.append(path)
             captions.append(caption)
             image_of.append(index[path])
+            if with_lang:
+                lang = (row.get("lang") or "").strip()
+                if not lang:
+                    raise ValueError(f"{csv_path}:{line}: empty lang")
+                langs.append(lang)
     if not captions:
         raise ValueError(f"{csv_path}: no captions")
-    return CaptionSet(images, captions, image_of)
+    return CaptionSet(images, captions, image_of, langs if with_lang else None)
 
 
 def first_hit_ranks(
@@ -91,6 +104,34 @@ def recalls(
     return {"text_to_image": recall_at(t2i, ks), "image_to_text": recall_at(i2t, ks)}
 
 
+def recalls_by_lang(
+    text_vecs: npt.NDArray[np.float32],
+    image_vecs: npt.NDArray[np.float32],
+    image_of: Sequence[int],
+    langs: Sequence[str],
+    ks: Sequence[int] = KS,
+) -> dict[str, dict[str, Any]]:
+    """:func:`recalls` per language: its captions against all images, and the images that
+    have a caption in it against its captions only."""
+    out: dict[str, dict[str, Any]] = {}
+    for lang in dict.fromkeys(langs):
+        rows = [c for c, caption_lang in enumerate(langs) if caption_lang == lang]
+        sim = text_vecs[rows] @ image_vecs.T
+        of = [image_of[c] for c in rows]
+        image_of_caption, captions_of = relevant_sets(of, len(image_vecs))
+        t2i = first_hit_ranks(sim, image_of_caption)
+        described = [i for i, caps in enumerate(captions_of) if caps]
+        i2t = first_hit_ranks(
+            np.ascontiguousarray(sim.T[described]), [captions_of[i] for i in described]
+        )
+        out[lang] = {
+            "text_to_image": recall_at(t2i, ks),
+            "image_to_text": recall_at(i2t, ks),
+            "n_captions": len(rows),
+        }
+    return out
+
+
 def relevant_sets(
     image_of: Sequence[int], n_images: int
 ) -> tuple[list[list[int]], list[list[int]]]:
@@ -112,9 +153,10 @@ async def evaluate(encoder: Encoder, data: CaptionSet) -> dict[str, Any]:
     for i in range(0, len(data.images), CHUNK):
         blobs = [p.read_bytes() for p in data.images[i : i + CHUNK]]
         image_parts.append(await encoder.encode_images(blobs))
-    result: dict[str, Any] = recalls(
-        np.concatenate(text_parts), np.concatenate(image_parts), data.image_of
-    )
+    text_vecs, image_vecs = np.concatenate(text_parts), np.concatenate(image_parts)
+    result: dict[str, Any] = recalls(text_vecs, image_vecs, data.image_of)
+    if data.langs is not None:
+        result["by_lang"] = recalls_by_lang(text_vecs, image_vecs, data.image_of, data.langs)
     result.update(
         model=encoder.model_name,
         fingerprint=encoder.fingerprint,
@@ -136,6 +178,13 @@ def format_table(result: dict[str, Any]) -> str:
         + (f", via {result['url']} collection {result['collection']}" if "url" in result else ""),
         f"{'direction':<15}" + "".join(f"{k:>8}" for k in ks),
     ]
-    for key, label in (("text_to_image", "text->image"), ("image_to_text", "image->text")):
-        lines.append(f"{label:<15}" + "".join(f"{result[key][k]:>8.3f}" for k in ks))
+    tables = [("all", result)]
+    for lang, part in result.get("by_lang", {}).items():
+        lines_lang = f"lang {lang}: {part['n_captions']} captions"
+        tables.append((lines_lang, part))
+    for title, table in tables:
+        if title != "all":
+            lines.append(title)
+        for key, label in (("text_to_image", "text->image"), ("image_to_text", "image->text")):
+            lines.append(f"{label:<15}" + "".join(f"{table[key][k]:>8.3f}" for k in ks))
     return "\n".join(lines)

@@ -14,11 +14,14 @@ from fastapi.concurrency import run_in_threadpool
 from clipsearch import __version__
 from clipsearch.api.auth import build_access
 from clipsearch.api.errors import install_error_handlers
-from clipsearch.api.json_body import MULTIPART_PATHS, body_limits
+from clipsearch.api.json_body import MULTIPART_PATHS, body_limits, stream_limits
 from clipsearch.api.middleware import BodySizeLimit, RequestMetrics
 from clipsearch.api.overload import EventStreams, InflightLimit, RequestClass
 from clipsearch.api.routes import (
+    browse,
+    collections,
     docs,
+    duplicates,
     health,
     images,
     jobs,
@@ -27,6 +30,7 @@ from clipsearch.api.routes import (
     similarity,
     stats,
     texts,
+    transfer,
     web,
 )
 from clipsearch.api.security import install_access
@@ -36,6 +40,7 @@ from clipsearch.bootstrap import (
     InstrumentedStore,
     build_blobs,
     build_encoder,
+    build_models,
     build_search_log,
     build_store,
 )
@@ -56,11 +61,13 @@ class StartupError(RuntimeError):
 
 
 async def ensure_default_collection(collections: Collections, name: str) -> None:
-    """Create the default group at start-up, or refuse to start on a model mismatch."""
+    """Create the default group at start-up. One built with a model this gateway does not
+    have does not stop the start: it answers 409 ``model_not_configured`` (and says so in
+    ``/v1/stats`` and ``GET /v1/collections``) while every other collection is served."""
     try:
         await collections.for_write(name)
     except CollectionMismatch as exc:
-        raise StartupError(exc.message) from exc
+        log.error("default collection %r cannot be served: %s", name, exc.message)
     except EncoderError as exc:
         # Service mode with clip-server still starting: serve anyway (/readyz says the
         # encoder is down); the group is checked on first use, when the model is known.
@@ -95,14 +102,17 @@ def create_app(
         state: AppState | None = None
         search_log = build_search_log(cfg)
         try:
+            main = InstrumentedEncoder(enc, metrics)
+            registry = build_models(cfg, main, lambda e: InstrumentedEncoder(e, metrics))
             state = AppState.build(
                 cfg,
-                InstrumentedEncoder(enc, metrics),
+                main,
                 InstrumentedStore(st, metrics),
                 bl,
                 metrics,
                 search_log,
                 ranker=enc if isinstance(enc, ServiceEncoder) else None,
+                models=registry,
             )
             await ensure_default_collection(state.collections, cfg.default_collection)
             # A gateway killed mid-upload may have left captions without their image.
@@ -120,6 +130,7 @@ def create_app(
                     await watcher
             if state is not None:
                 await state.jobs.stop()
+                await state.collections.models.close()
             search_log.close()
             # Close what we built; adapters passed in belong to the caller.
             if encoder is None:
@@ -142,6 +153,7 @@ def create_app(
         max_bytes=cfg.max_request_bytes,
         json_limits=body_limits(cfg),
         multipart_paths=MULTIPART_PATHS,
+        stream_limits=stream_limits(cfg),
     )
     # Outside the body limit: a request past its class's cap is refused before any read.
     limits: dict[RequestClass, int] = {
@@ -157,7 +169,8 @@ def create_app(
     # Outermost, so a 413 from the body limit is counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     install_error_handlers(app)
-    for module in (health, images, texts, search, similarity, stats, models, web, jobs, docs):
+    routers = (health, images, texts, browse, search, similarity, duplicates, stats, models)
+    for module in (*routers, web, jobs, docs, transfer, collections):
         app.include_router(module.router)
     app.include_router(images.json_router)
     return app

@@ -9,8 +9,6 @@ from fastapi import Depends, Query, Request
 
 from clipsearch.api.auth import Principal, PrincipalDep
 from clipsearch.api.state import AppState
-from clipsearch.core.errors import Forbidden, UnknownCollection
-from clipsearch.core.keys import Scope
 from clipsearch.core.names import COLLECTION_PATTERN
 
 
@@ -37,23 +35,12 @@ CollectionDep = Annotated[str, Depends(get_collection)]
 
 
 async def check_may_create(state: AppState, principal: Principal, name: str) -> None:
-    """403 ``collection_create_forbidden`` when a write would create a collection and the
-    caller may not: only an admin *key* creates collections other than the default one,
-    unless ``CLIPSEARCH_AUTO_CREATE_COLLECTIONS`` is set. With auth off there is no key, so
-    anonymous writes cannot fill the disk with collections either (the setting opens it)."""
-    cfg = state.settings
-    if name == cfg.default_collection or cfg.auto_create_collections:
-        return
-    if principal.keyed and principal.allows(Scope.admin):
-        return
-    try:
-        await state.collections.for_read(name)
-    except UnknownCollection as exc:
-        raise Forbidden(
-            f"collection {name!r} does not exist and only an admin key creates collections "
-            "(or set CLIPSEARCH_AUTO_CREATE_COLLECTIONS=true)",
-            code="collection_create_forbidden",
-        ) from exc
+    """404 ``unknown_collection`` (saying how to create it) when a write names a collection
+    that does not exist and may not be created by a write: only the default collection is,
+    unless ``CLIPSEARCH_AUTO_CREATE_COLLECTIONS`` is set (then any writer's write creates
+    it). Others are created with ``PUT /v1/collections/{name}`` (admin), so with no keys
+    anonymous writes cannot fill the disk with collections either."""
+    await state.collections.check_writable(name)
 
 
 async def get_writable_collection(

@@ -158,6 +158,8 @@ class JobView(BaseModel):
         }
     )  # fmt: skip
     job_id: str
+    kind: str = Field(default="ingest", description="`ingest`, or `migrate` (a collection "
+                      "moving to another model: one item per image and text)")  # fmt: skip
     status: str
     collection: str
     counts: Counts
@@ -202,6 +204,7 @@ def job_view(
     more = items is not None and limit > 0 and len(items) == limit
     return JobView(
         job_id=job.id,
+        kind=job.kind,
         status=job.status,
         collection=job.collection,
         counts=Counts(

@@ -15,6 +15,7 @@ answer for JSON that cannot be parsed (malformed, not UTF-8, or nested too deepl
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -39,6 +40,15 @@ def body_limits(cfg: Settings) -> dict[str, int]:
         "/v1/texts": cfg.max_json_bytes_texts,
         "/v1/ingest": cfg.max_json_bytes_ingest,
     }
+
+
+# Routes whose body is a file streamed to disk (not JSON, not multipart): their own limit.
+IMPORT_PATH = re.compile(r"^/v1/collections/[^/]+/import$")
+
+
+def stream_limits(cfg: Settings) -> list[tuple[re.Pattern[str], int]]:
+    """Path pattern -> largest body, checked before :func:`body_limits`."""
+    return [(IMPORT_PATH, cfg.max_import_bytes)]
 
 
 def _loads(raw: bytes | str, what: str, code: str) -> Any:

@@ -4,8 +4,9 @@ every request."""
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +37,7 @@ class BodySizeLimit:
         max_bytes: int,
         json_limits: Mapping[str, int] | None = None,
         multipart_paths: Collection[str] = (),
+        stream_limits: Sequence[tuple[re.Pattern[str], int]] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -44,9 +46,14 @@ class BodySizeLimit:
         # Only routes that read multipart get its limit: a "multipart" header on a JSON
         # route must not buy a body of max_bytes.
         self.multipart_paths = frozenset(multipart_paths)
+        # Routes that stream a large body to disk themselves (imports): checked first.
+        self.stream_limits = list(stream_limits)
 
     def limit_for(self, scope: Scope) -> int:
         path = str(scope.get("path", ""))
+        for pattern, limit in self.stream_limits:
+            if pattern.match(path):
+                return limit
         headers = dict(scope.get("headers", []))
         multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
         if multipart and (not self.json_limits or path in self.multipart_paths):

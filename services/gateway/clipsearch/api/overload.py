@@ -5,9 +5,10 @@ one CPU: p99 1.3 s, no refusals). With one, a request past the cap of its class 
 ``overloaded`` with ``Retry-After`` before its body is read, so the requests already
 admitted keep their latency and a client knows to come back (see RELIABILITY.md).
 
-Classes: ``search`` (``/v1/search*``), ``ingest`` (``POST /v1/ingest``) and ``write``
-(``POST``/``PUT``/``PATCH``/``DELETE`` under ``/v1/images`` and ``/v1/texts``). Cheap reads
-(health, stats, jobs, blobs) are never refused here; job event streams have their own cap.
+Classes: ``search`` (``/v1/search*``, ``GET .../similar`` and ``.../duplicates``), ``ingest``
+(``POST /v1/ingest``) and ``write`` (``POST``/``PUT``/``PATCH``/``DELETE`` under
+``/v1/images`` and ``/v1/texts``). Cheap reads (health, stats, jobs, blobs) are never
+refused here; job event streams have their own cap.
 The count is per process and needs no lock: the event loop runs one coroutine at a time.
 :class:`EventStreams` is the cap on open ``/v1/jobs/{id}/events`` streams.
 """
@@ -31,6 +32,8 @@ def request_class(method: str, path: str) -> RequestClass | None:
     """The class whose cap a request counts against, or None when it is not capped."""
     if path.startswith(("/v1/search", "/v1/similarity")):
         return "search"
+    if method == "GET" and path.endswith(("/similar", "/duplicates")):
+        return "search"  # near duplicates: searches too
     if path.rstrip("/") == "/v1/ingest" and method == "POST":
         return "ingest"
     if method in _WRITES and path.startswith(("/v1/images", "/v1/texts")):

@@ -6,6 +6,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from clipsearch.api.expansion_schemas import (
+    EXPAND_DESCRIPTION,
+    EXPANSION_EXAMPLE,
+    EXPANSIONS_FIELD_DESCRIPTION,
+    QUERY_DESCRIPTION,
+    ExpansionOut,
+    TextQueryField,
+)
+
 TargetField = Literal["images", "texts"]
 EXAMPLE_ID = "9f86d081884c7d659a2feb0c8a3d6e2b8e1f1a0c4a9e3a4e5f6b7c8d9e0f1a2b"
 
@@ -130,8 +139,10 @@ def filter_field() -> Any:
 
 class SearchOptionsIn(BaseModel):
     target: TargetField = Field("images", description="images: search pictures; texts: texts")
-    top_k: int = Field(10, ge=1, description="hits to return (top_k + offset <= max_top_k)")
-    offset: int = Field(0, ge=0, description="hits to skip (paging)")
+    top_k: int = Field(10, ge=1, description="hits to return (<= max_top_k)")
+    offset: int = Field(
+        0, ge=0, description="hits to skip (paging; offset + top_k <= max_search_depth)"
+    )
     min_score: float | None = Field(None, ge=-1.0, le=1.0, description="cosine threshold")
     filter: dict[str, Any] | None = filter_field()
     rerank: bool = Field(
@@ -142,7 +153,8 @@ class SearchOptionsIn(BaseModel):
 
 
 class TextSearchRequest(SearchOptionsIn):
-    query: str = Field(min_length=1)
+    query: TextQueryField = Field(description=QUERY_DESCRIPTION)
+    expand: bool = Field(False, description=EXPAND_DESCRIPTION)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -153,6 +165,8 @@ class TextSearchRequest(SearchOptionsIn):
                     "query": "a beach at sunset",
                     "filter": {"year": {"gte": 2020, "lt": 2024}, "gps": {"exists": True}},
                 },
+                {"query": "红色的圆形", "expand": True, "top_k": 5},
+                {"query": {"a red circle": 1.0, "on the left": -0.3}, "top_k": 5},
             ]
         }
     )
@@ -179,7 +193,7 @@ class ImageSearchRequest(SearchOptionsIn):
 
 
 class BatchQuery(BaseModel):
-    text: str | None = None
+    text: TextQueryField | None = Field(None, description=QUERY_DESCRIPTION)
     image_base64: str | None = None
     image_id: str | None = None
 
@@ -193,6 +207,7 @@ class BatchQuery(BaseModel):
 
 class BatchSearchRequest(SearchOptionsIn):
     queries: list[BatchQuery] = Field(min_length=1)
+    expand: bool = Field(False, description="for every text query: " + EXPAND_DESCRIPTION)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -201,7 +216,11 @@ class BatchSearchRequest(SearchOptionsIn):
                     "queries": [{"text": "a red circle"}, {"image_id": EXAMPLE_ID}],
                     "target": "images",
                     "top_k": 3,
-                }
+                },
+                {
+                    "queries": [{"text": "金毛"}, {"text": {"a red circle": 1, "a star": -0.2}}],
+                    "expand": True,
+                },
             ]
         }
     )
@@ -244,14 +263,21 @@ HIT_EXAMPLE: dict[str, Any] = {
 class SearchResponse(BaseModel):
     hits: list[SearchHit]
     took_ms: float
+    expansions: list[ExpansionOut] | None = Field(None, description=EXPANSIONS_FIELD_DESCRIPTION)
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"hits": [HIT_EXAMPLE], "took_ms": 12.5}]}
+        json_schema_extra={
+            "examples": [
+                {"hits": [HIT_EXAMPLE], "took_ms": 12.5},
+                {"hits": [HIT_EXAMPLE], "took_ms": 14.0, "expansions": [EXPANSION_EXAMPLE]},
+            ]
+        }
     )
 
 
 class BatchResult(BaseModel):
     hits: list[SearchHit]
+    expansions: list[ExpansionOut] | None = Field(None, description=EXPANSIONS_FIELD_DESCRIPTION)
 
 
 class BatchSearchResponse(BaseModel):

@@ -19,13 +19,20 @@ does not load ONNX Runtime or pymilvus before it needs them.
 from __future__ import annotations
 
 from clipsearch.bootstrap.instrument import InstrumentedEncoder, InstrumentedStore
-from clipsearch.bootstrap.wiring import build_blobs, build_encoder, build_search_log, build_store
+from clipsearch.bootstrap.wiring import (
+    build_blobs,
+    build_encoder,
+    build_models,
+    build_search_log,
+    build_store,
+)
 
 __all__ = [
     "InstrumentedEncoder",
     "InstrumentedStore",
     "build_blobs",
     "build_encoder",
+    "build_models",
     "build_search_log",
     "build_store",
 ]

@@ -21,6 +21,8 @@ from clipsearch.store.protocol import (
     GroupInfo,
     Hit,
     ImageRecord,
+    IndexSpec,
+    ScanPage,
     Target,
     TextRecord,
     VectorStore,
@@ -140,7 +142,15 @@ class InstrumentedStore:
     def list_groups(self) -> list[str]:
         return self._call("list_groups", self.inner.list_groups)
 
-    def ensure_group(self, group: str, *, dim: int, model_name: str, fingerprint: str) -> None:
+    def ensure_group(
+        self,
+        group: str,
+        *,
+        dim: int,
+        model_name: str,
+        fingerprint: str,
+        index: IndexSpec | None = None,
+    ) -> None:
         self._call(
             "ensure_group",
             self.inner.ensure_group,
@@ -148,16 +158,48 @@ class InstrumentedStore:
             dim=dim,
             model_name=model_name,
             fingerprint=fingerprint,
+            index=index,
         )
 
-    def group_info(self, group: str) -> GroupInfo:
-        return self._call("group_info", self.inner.group_info, group)
+    def group_info(self, group: str, *, with_counts: bool = True) -> GroupInfo:
+        return self._call("group_info", self.inner.group_info, group, with_counts=with_counts)
 
-    def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None:
-        self._call("upsert_images", self.inner.upsert_images, group, records)
+    def upsert_images(
+        self, group: str, records: Sequence[ImageRecord], *, fingerprint: str | None = None
+    ) -> None:
+        self._call(
+            "upsert_images", self.inner.upsert_images, group, records, fingerprint=fingerprint
+        )
 
-    def upsert_texts(self, group: str, records: Sequence[TextRecord]) -> None:
-        self._call("upsert_texts", self.inner.upsert_texts, group, records)
+    def upsert_texts(
+        self, group: str, records: Sequence[TextRecord], *, fingerprint: str | None = None
+    ) -> None:
+        self._call("upsert_texts", self.inner.upsert_texts, group, records, fingerprint=fingerprint)
+
+    def begin_shadow(
+        self, group: str, *, dim: int, model_name: str, fingerprint: str, index: IndexSpec
+    ) -> None:
+        self._call(
+            "begin_shadow",
+            self.inner.begin_shadow,
+            group,
+            dim=dim,
+            model_name=model_name,
+            fingerprint=fingerprint,
+            index=index,
+        )
+
+    def switch_shadow(self, group: str) -> None:
+        self._call("switch_shadow", self.inner.switch_shadow, group)
+
+    def drop_shadow(self, group: str) -> None:
+        self._call("drop_shadow", self.inner.drop_shadow, group)
+
+    def drop_retired(self, group: str) -> int:
+        return self._call("drop_retired", self.inner.drop_retired, group)
+
+    def scan_ids(self, group: str, target: Target, *, shadow: bool = False) -> list[str]:
+        return self._call("scan_ids", self.inner.scan_ids, group, target, shadow=shadow)
 
     def existing_ids(self, group: str, target: Target, ids: Sequence[str]) -> set[str]:
         return self._call("existing_ids", self.inner.existing_ids, group, target, ids)
@@ -170,6 +212,30 @@ class InstrumentedStore:
     def count(self, group: str, target: Target) -> int:
         return self._call("count", self.inner.count, group, target)
 
+    def scan(
+        self,
+        group: str,
+        target: Target,
+        *,
+        after: str = "",
+        limit: int = 1000,
+        filter: Filter | None = None,
+        with_vectors: bool = False,
+    ) -> ScanPage:
+        return self._call(
+            "scan",
+            self.inner.scan,
+            group,
+            target,
+            after=after,
+            limit=limit,
+            filter=filter,
+            with_vectors=with_vectors,
+        )
+
+    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._call("texts_of_images", self.inner.texts_of_images, group, image_ids)
+
     def search(
         self,
         group: str,
@@ -180,6 +246,7 @@ class InstrumentedStore:
         offset: int = 0,
         filter: Filter | None = None,
         min_score: float | None = None,
+        fingerprint: str | None = None,
     ) -> list[list[Hit]]:
         return self._call(
             "search",
@@ -191,7 +258,13 @@ class InstrumentedStore:
             offset=offset,
             filter=filter,
             min_score=min_score,
+            fingerprint=fingerprint,
         )
+
+    def vectors_after(
+        self, group: str, target: Target, after: str = "", limit: int = 1000
+    ) -> tuple[list[dict[str, Any]], bool]:
+        return self._call("vectors_after", self.inner.vectors_after, group, target, after, limit)
 
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         return self._call("delete", self.inner.delete, group, target, ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from clipsearch.core.config import EncoderMode, Settings
@@ -9,6 +10,7 @@ from clipsearch.encoder.protocol import Encoder
 from clipsearch.store.protocol import VectorStore
 
 if TYPE_CHECKING:
+    from clipsearch.encoder.registry import ModelRegistry
     from clipsearch.usecases.blobs import Blobs
     from clipsearch.usecases.search_log import SearchLog
 
@@ -37,6 +39,34 @@ def build_blobs(settings: Settings) -> Blobs:
     from clipsearch.usecases.blobs import BlobAdapter
 
     return BlobAdapter(FileBlobStore(settings.data_dir))
+
+
+def build_models(
+    settings: Settings, main: Encoder, wrap: Callable[[Encoder], Encoder] | None = None
+) -> ModelRegistry:
+    """The main encoder plus the ``CLIPSEARCH_EXTRA_MODELS`` folders, as local ONNX
+    encoders built on first use (see :mod:`clipsearch.encoder.registry`)."""
+    from clipsearch.encoder.registry import ExtraModel, ModelRegistry
+
+    def build(spec: ExtraModel) -> Encoder:
+        from clipsearch.encoder.local import LocalEncoder
+        from clipsearch.encoder.model_files import ModelFiles
+
+        files = ModelFiles(spec.path)
+        if not files.complete():
+            raise ValueError(f"{spec.path} does not hold textual.onnx and visual.onnx")
+        enc = LocalEncoder(
+            files,
+            model_name=spec.name or spec.path.name,
+            batch_size=settings.encoder_batch_size,
+            threads=settings.encoder_threads,
+            max_pixels=settings.max_pixels,
+        )
+        if spec.name:
+            enc.model_name = spec.name
+        return wrap(enc) if wrap is not None else enc
+
+    return ModelRegistry(main, [ExtraModel.parse(e) for e in settings.extra_models], build)
 
 
 def build_search_log(settings: Settings) -> SearchLog:

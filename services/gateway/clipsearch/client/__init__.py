@@ -37,10 +37,13 @@ from typing import Any, Unpack, cast
 
 import httpx
 
+from clipsearch.client.browse import CollectionMethods
 from clipsearch.client.errors import GatewayError, refusal, transport_errors
 from clipsearch.client.results import (
     BatchResult,
     Deleted,
+    DuplicateGroup,
+    Duplicates,
     Hit,
     HitList,
     ImageInfo,
@@ -50,6 +53,7 @@ from clipsearch.client.results import (
     JobCounts,
     JobItem,
     JobView,
+    Page,
     SearchOptions,
     SearchResult,
     Similarity,
@@ -65,6 +69,8 @@ __all__ = [
     "BatchResult",
     "Client",
     "Deleted",
+    "DuplicateGroup",
+    "Duplicates",
     "GatewayError",
     "Hit",
     "HitList",
@@ -75,6 +81,7 @@ __all__ = [
     "JobCounts",
     "JobItem",
     "JobView",
+    "Page",
     "SearchOptions",
     "SearchResult",
     "Similarity",
@@ -92,11 +99,12 @@ Upload = Path | tuple[str, bytes]
 JOB_RUNNING = ("queued", "running")
 
 
-class Client:
+class Client(CollectionMethods):
     """The gateway at ``url``. ``api_key`` is sent as ``Authorization: Bearer`` on every
     request (a gateway with keys on answers 401 without one). ``http`` is an
     ``httpx.Client`` of your own (proxies, a test transport); the client then uses it as
-    given and does not close it."""
+    given and does not close it. Whole collections (browse, delete by
+    filter, export, import): :class:`~clipsearch.client.browse.CollectionMethods`."""
 
     def __init__(
         self,
@@ -216,10 +224,20 @@ class Client:
 
     # -- search -------------------------------------------------------------------------
 
-    def search_text(self, query: str, **options: Unpack[SearchOptions]) -> SearchResult:
+    def search_text(
+        self,
+        query: str | dict[str, float],
+        *,
+        expand: bool = False,
+        **options: Unpack[SearchOptions],
+    ) -> SearchResult:
         """``POST /v1/search/text``. ``options`` (:class:`SearchOptions`): ``target``
-        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``, ``rerank``."""
-        body = {"query": query, **_options(options)}
+        (images|texts), ``top_k``, ``offset``, ``min_score``, ``filter``, ``rerank``.
+        ``query`` may be weighted terms (``{"a red circle": 1.0, "on the left": -0.3}``);
+        ``expand`` adds the server's dictionary expansions (listed in ``expansions``)."""
+        body: dict[str, Any] = {"query": query, **_options(options)}
+        if expand:
+            body["expand"] = True
         return cast(SearchResult, self._json("POST", "/v1/search/text", json=body))
 
     def search_image(
@@ -251,6 +269,40 @@ class Client:
         ``{"image_base64"}``; one hit list per query, in order."""
         body = {"queries": [dict(q) for q in queries], **_options(options)}
         return cast(BatchResult, self._json("POST", "/v1/search/batch", json=body))
+
+    def similar(
+        self,
+        image_id: str,
+        *,
+        top_k: int | None = None,
+        min_score: float | None = None,
+        filter: Mapping[str, Any] | None = None,
+    ) -> SearchResult:
+        """``GET /v1/images/{id}/similar``: the images nearest to a stored one (itself left
+        out), best first."""
+        params: dict[str, Any] = {"top_k": top_k, "min_score": min_score}
+        if filter:
+            params["filter"] = json.dumps(dict(filter))
+        params = {k: v for k, v in params.items() if v is not None}
+        path = f"/v1/images/{image_id}/similar"
+        return cast(SearchResult, self._json("GET", path, params=params))
+
+    def duplicates(
+        self,
+        *,
+        min_score: float = 0.95,
+        limit: int | None = None,
+        cursor: str | None = None,
+        collection: str | None = None,
+    ) -> Duplicates:
+        """``GET /v1/collections/{name}/duplicates``: one page of near-duplicate groups of
+        ``collection`` (default: this client's, else ``default``); pass ``next_cursor``
+        back as ``cursor`` until it is None."""
+        name = collection or self.collection or "default"
+        params: dict[str, Any] = {"min_score": min_score, "limit": limit, "cursor": cursor}
+        params = {k: v for k, v in params.items() if v is not None}
+        path = f"/v1/collections/{name}/duplicates"
+        return cast(Duplicates, self._json("GET", path, params=params))
 
     def similarity(
         self, texts: Sequence[str], image: Upload | None = None, *, image_id: str | None = None

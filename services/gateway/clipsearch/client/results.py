@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 Target = Literal["images", "texts"]
 ItemStatus = Literal["stored", "updated", "duplicate", "failed"]
@@ -49,8 +49,33 @@ class Hit(TypedDict):
     rerank_cosine: float | None  # with rerank: the cosine as re-scored
 
 
+class ExpansionUsed(TypedDict):
+    text: str
+    matched: Literal["query", "terms"]
+    terms: list[dict[str, str]]
+    expansions: list[str]
+
+
 class SearchResult(TypedDict):
     hits: list[Hit]
+    took_ms: float
+    # With expand: the expansions used (null otherwise).
+    expansions: NotRequired[list[ExpansionUsed] | None]
+
+
+class DuplicateGroup(TypedDict):
+    """Near-identical images: the reference first, every score is cosine to it."""
+
+    size: int
+    members: list[Hit]
+
+
+class Duplicates(TypedDict):
+    """One page of ``/duplicates``: follow ``next_cursor`` until it is None."""
+
+    groups: list[DuplicateGroup]
+    scanned: int
+    next_cursor: str | None
     took_ms: float
 
 
@@ -143,3 +168,11 @@ class JobView(TypedDict):
     offset: int
     limit: int
     next_offset: int | None
+
+
+class Page(TypedDict):
+    """A page of ``GET /v1/images`` / ``/v1/texts``: records as ``get_image`` shows them."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    total: int | None

@@ -41,6 +41,9 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the gateway's JSON answer")
     add_gateway_args(parser)
+    parser.add_argument(
+        "--expand", action="store_true", help="add the server's dictionary expansions"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             if args.image is not None:
                 result = gateway.search_image(args.image, **options)
             else:
-                result = gateway.search_text(args.query, **options)
+                result = gateway.search_text(args.query, expand=args.expand, **options)
             base = gateway.url
     except OSError as exc:  # the --image file, unreadable after all
         print(f"clipsearch search: cannot read {args.image}: {exc}", file=sys.stderr)
@@ -124,4 +127,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(format_table(result["hits"], args.target, base))
     print(f"({len(result['hits'])} hits, {result['took_ms']:.1f} ms)")
+    for used in result.get("expansions") or []:
+        print(f"expanded {used['text']!r} -> {', '.join(repr(t) for t in used['expansions'])}")
     return 0

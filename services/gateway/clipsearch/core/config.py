@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     encoder_mode: EncoderMode = EncoderMode.local
     model_name: str = "ViT-B-32::openai"
     model_path: Path | None = None
+    # `path` or `name=path` model folders besides the main one (see encoder/registry.py).
+    extra_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     model_cache_dir: Path | None = None
     model_base_url: str = DEFAULT_MODEL_BASE_URL
     model_download_timeout_s: float = Field(default=60.0, gt=0)
@@ -98,9 +100,25 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=40_000_000, ge=1)
     max_batch_queries: int = Field(default=64, ge=1, le=16384)
     max_top_k: int = Field(default=100, ge=1, le=16384)
+    # Deepest offset + top_k of a search (past Milvus' 16,384 the store pages by score).
+    max_search_depth: int = Field(default=50_000, ge=1, le=1_000_000)
+    # Near duplicates: images one /duplicates page scans, neighbours searched per image.
+    duplicates_max_scan: int = Field(default=10_000, ge=1, le=1_000_000)
+    duplicates_neighbours: int = Field(default=32, ge=1, le=1024)
     max_text_chars: int = Field(default=2000, ge=1)
     max_files_per_request: int = Field(default=64, ge=1)
     max_texts_per_request: int = Field(default=1024, ge=1)
+    # Most records one GET /v1/images or /v1/texts page may ask for (?limit=).
+    max_browse_limit: int = Field(default=1000, ge=1, le=16384)
+    # Largest file POST /v1/collections/{name}/import accepts (spooled to disk), in bytes.
+    max_import_bytes: int = Field(default=8 * 1024**3, ge=1024)
+    # Most terms in one weighted text query ({"a red circle": 1.0, "on the left": -0.3}).
+    max_query_terms: int = Field(default=16, ge=1, le=1024)
+
+    # --- query expansion (usecases/expansion.py) ------------------------------------------
+    # JSON {term: expansion | [expansions]} used by `expand: true`; unset: the packaged
+    # Chinese dictionary (clipsearch/data/expansions.zh.json).
+    expansions_file: Path | None = None
 
     # --- input limits ----------------------------------------------------------------------
     # Metadata is rendered again by every read, so it is bounded when written (see
@@ -146,8 +164,10 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
     rate_limit_per_s: float = Field(default=0.0, ge=0)  # per key / client address; 0 = off
     rate_limit_burst: int = Field(default=50, ge=1)
-    # Writes may create collections other than the default one without an admin key.
+    # Any write may create a missing collection (else only the default one; PUT creates).
     auto_create_collections: bool = False
+    # How long a migrated collection's old Milvus pair is kept after the switch (seconds).
+    migration_grace_s: float = Field(default=300.0, ge=0)
 
     @field_validator("api_keys", "allowed_hosts", mode="before")
     @classmethod
@@ -236,14 +256,24 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
-    @field_validator("ingest_roots", "ingest_extensions", "fetch_allow_networks", mode="before")
+    @field_validator(
+        "ingest_roots", "ingest_extensions", "fetch_allow_networks", "extra_models", mode="before"
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
-    @field_validator("model_path", "model_cache_dir", "search_log", mode="before")
+    @model_validator(mode="after")
+    def _check_expansions_file(self) -> Settings:
+        if self.expansions_file is not None and not self.expansions_file.is_file():
+            raise ValueError(f"CLIPSEARCH_EXPANSIONS_FILE={self.expansions_file} is not a file")
+        return self
+
+    @field_validator(
+        "model_path", "model_cache_dir", "search_log", "expansions_file", mode="before"
+    )
     @classmethod
     def _empty_path_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -17,6 +17,7 @@ Hierarchy (kind, then the status ``api/errors.py`` gives it, then the default co
     ├── NotFoundError                   not_found        404  not_found
     │   └── UnknownCollection                                 unknown_collection
     ├── CollectionMismatch              conflict         409  collection_mismatch
+    ├── Conflict                        conflict         409  conflict
     ├── TooLarge                        too_large        413  payload_too_large
     ├── UnsupportedMediaType            unsupported      415  unsupported_media_type
     ├── TooManyRequests                 busy             429  too_many_requests
@@ -125,6 +126,14 @@ class CollectionMismatch(ClipsearchError):
     code = "collection_mismatch"
 
 
+class Conflict(ClipsearchError):
+    """The request contradicts the current state (e.g. an import into a collection that
+    is not empty); ``code`` says which."""
+
+    kind = "conflict"
+    code = "conflict"
+
+
 class TooLarge(ClipsearchError):
     """A file or body is over a size limit."""
 
@@ -162,6 +171,7 @@ class Unavailable(ClipsearchError):
 __all__ = [
     "ClipsearchError",
     "CollectionMismatch",
+    "Conflict",
     "Forbidden",
     "InsufficientScope",
     "InvalidRequest",

@@ -15,6 +15,14 @@ held-out evaluation set. The same ``(n, seed)`` gives byte-identical files on ev
 
 Run ``python -m clipsearch.demo.shapes --out DIR --n N --seed S`` to write ``DIR/images/*.png``
 and ``DIR/captions.csv`` (header ``image_path,caption``; paths relative to ``DIR``).
+
+Captions come in English (the default, unchanged since the first model) and in Chinese
+(:func:`caption_zh_for`, natural Chinese word order: 左边一个小的红色圆形,
+一个蓝色正方形在一个橙色星形的下面). The Chinese caption is a pure function of the same scene
+and phrasing choice, so asking for it draws nothing more from the generator: the pictures and
+the English captions of every ``(n, seed)`` stay byte-identical. ``--lang zh`` writes Chinese
+captions, ``--lang both`` writes each picture twice in the CSV (one row per language, the
+same ``image_path``); both add a ``lang`` column, which the default ``--lang en`` omits.
 """
 
 from __future__ import annotations
@@ -67,6 +75,34 @@ POSITION_PHRASES: dict[str, str] = {
     "bottom": "at the bottom",
     "centre": "in the centre",
 }
+# Chinese words for the same vocabulary (colour names with 色, the usual form in captions).
+COLOURS_ZH: dict[str, str] = {
+    "red": "红色",
+    "green": "绿色",
+    "blue": "蓝色",
+    "yellow": "黄色",
+    "orange": "橙色",
+    "purple": "紫色",
+    "white": "白色",
+}
+SHAPES_ZH: dict[str, str] = {
+    "circle": "圆形",
+    "square": "正方形",
+    "triangle": "三角形",
+    "star": "星形",
+    "cross": "十字形",
+    "diamond": "菱形",
+}
+SIZES_ZH: dict[str, str] = {"small": "小的", "big": "大的"}
+# Chinese puts the place first: 左边一个小的红色圆形 ("on the left, a small red circle").
+POSITIONS_ZH: dict[str, str] = {
+    "left": "左边",
+    "right": "右边",
+    "top": "上面",
+    "bottom": "下面",
+    "centre": "中间",
+}
+LANGUAGES: tuple[str, ...] = ("en", "zh")
 # Radius ranges (of the shape's bounding circle) in pixels.
 _RADIUS = {"small": (18.0, 24.0), "big": (44.0, 52.0), "pair": (28.0, 34.0)}
 _SINGLE_PROBABILITY = 0.3
@@ -109,6 +145,28 @@ def caption_for(scene: Scene, mirrored: bool = False) -> str:
     if not mirrored:
         a, b = b, a
     return f"{_article(a)} {a} {relation} {_article(b)} {b}"
+
+
+def caption_zh_for(scene: Scene, mirrored: bool = False) -> str:
+    """The Chinese caption of ``scene``, with the same ``mirrored`` choice as the English one.
+
+    One shape: place, 一个, size, colour, shape (左边一个小的红色圆形). Two shapes: "一个 A 在一个
+    B 的 上面/下面/左边/右边", where A is the shape named first in the English caption too.
+    """
+    colour, shape = scene.first
+    if scene.second is None:
+        where = POSITIONS_ZH[scene.position]
+        return f"{where}一个{SIZES_ZH[scene.size]}{COLOURS_ZH[colour]}{SHAPES_ZH[shape]}"
+    other_colour, other_shape = scene.second
+    if scene.axis == "vertical":
+        relation = "下面" if mirrored else "上面"
+    else:
+        relation = "右边" if mirrored else "左边"
+    a = f"{COLOURS_ZH[colour]}{SHAPES_ZH[shape]}"
+    b = f"{COLOURS_ZH[other_colour]}{SHAPES_ZH[other_shape]}"
+    if mirrored:
+        a, b = b, a
+    return f"一个{a}在一个{b}的{relation}"
 
 
 def _sample_scene(rng: np.random.Generator) -> Scene:
@@ -225,6 +283,18 @@ def iter_samples(n: int, seed: int, unique: bool = True) -> Iterator[tuple[Image
     With ``unique`` (the default) scenes do not repeat within the call while the scene space
     (about 7,500 scenes) has room: distinct pictures then have distinct captions.
     """
+    for image, captions in iter_multilingual(n, seed, unique):
+        yield image, captions["en"]
+
+
+def iter_multilingual(
+    n: int, seed: int, unique: bool = True
+) -> Iterator[tuple[Image.Image, dict[str, str]]]:
+    """As :func:`iter_samples`, with the caption in every language of :data:`LANGUAGES`.
+
+    The random draws are exactly those of the English-only generator: same pictures, same
+    English captions.
+    """
     rng = np.random.default_rng(seed)
     seen: set[Scene] = set()
     for _ in range(n):
@@ -235,31 +305,44 @@ def iter_samples(n: int, seed: int, unique: bool = True) -> Iterator[tuple[Image
             tries += 1
         seen.add(scene)
         mirrored = scene.second is not None and bool(rng.random() < 0.5)
-        yield render(scene, rng), caption_for(scene, mirrored)
+        image = render(scene, rng)
+        yield image, {"en": caption_for(scene, mirrored), "zh": caption_zh_for(scene, mirrored)}
 
 
-def generate(out_dir: Path, n: int, seed: int, unique: bool = True) -> list[tuple[Path, str]]:
+def generate(
+    out_dir: Path, n: int, seed: int, unique: bool = True, lang: str = "en"
+) -> list[tuple[Path, str]]:
     """Write ``n`` PNG pictures to ``out_dir/images`` and ``out_dir/captions.csv``.
 
     Returns ``(absolute picture path, caption)`` pairs in CSV order. The CSV's
-    ``image_path`` column is relative to ``out_dir``.
+    ``image_path`` column is relative to ``out_dir``. ``lang`` is ``"en"`` (the original
+    two-column CSV), ``"zh"`` or ``"both"`` (a third ``lang`` column; with ``both`` every
+    picture has one row per language, English first).
     """
     if n < 0:
         raise ValueError("n must be >= 0")
+    if lang not in (*LANGUAGES, "both"):
+        raise ValueError(f"lang must be one of en, zh, both (got {lang!r})")
+    languages = list(LANGUAGES) if lang == "both" else [lang]
+    with_lang = lang != "en"
     images_dir = out_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[Path, str]] = []
     width = max(5, len(str(n - 1)))
     with (out_dir / "captions.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["image_path", "caption"])
-        for index, (image, caption) in enumerate(iter_samples(n, seed, unique)):
+        writer.writerow(
+            ["image_path", "caption", "lang"] if with_lang else ["image_path", "caption"]
+        )
+        for index, (image, captions) in enumerate(iter_multilingual(n, seed, unique)):
             relative = f"images/{index:0{width}d}.png"
             path = out_dir / relative
             # Pillow's PNG writer adds no timestamps, so reruns are byte-identical.
             image.save(path, format="PNG", optimize=False)
-            writer.writerow([relative, caption])
-            rows.append((path.resolve(), caption))
+            for language in languages:
+                caption = captions[language]
+                writer.writerow([relative, caption, language] if with_lang else [relative, caption])
+                rows.append((path.resolve(), caption))
     return rows
 
 
@@ -277,9 +360,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--allow-repeats", action="store_true", help="do not try to keep scenes distinct"
     )
+    parser.add_argument(
+        "--lang",
+        choices=[*LANGUAGES, "both"],
+        default="en",
+        help="caption language; zh and both add a lang column to captions.csv",
+    )
     args = parser.parse_args(argv)
-    rows = generate(args.out, args.n, args.seed, unique=not args.allow_repeats)
-    print(f"wrote {len(rows)} pictures and {args.out / 'captions.csv'}")
+    rows = generate(args.out, args.n, args.seed, unique=not args.allow_repeats, lang=args.lang)
+    print(f"wrote {args.n} pictures, {len(rows)} captions, {args.out / 'captions.csv'}")
     return 0
 
 

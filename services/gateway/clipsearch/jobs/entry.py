@@ -18,6 +18,7 @@ from clipsearch.jobs.spool import Spool
 from clipsearch.jobs.store import Item, ItemStatus, JobStore
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
+from clipsearch.usecases.collections import Collections
 from clipsearch.usecases.picture_writes import NewPicture
 
 # (seq, final status, content id, error) of one item, as JobStore.finish_items takes them.
@@ -76,6 +77,7 @@ class Deps:
     blobs: Blobs
     jobs: JobStore
     spool: Spool
+    collections: Collections | None = None  # resolves handles again (migrations)
 
 
 def stub(item: Item) -> Entry:

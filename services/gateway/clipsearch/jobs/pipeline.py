@@ -44,6 +44,7 @@ from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
 from clipsearch.jobs.outage import EncoderGaveUp, OutageWait, wait_for_store
 from clipsearch.jobs.paths import PathRefused, read_checked, read_regular
 from clipsearch.jobs.store import Item, ItemStatus, Job
+from clipsearch.usecases.collections import Handle
 from clipsearch.usecases.common import check_text
 from clipsearch.usecases.image_patch import ImagePatcher
 from clipsearch.usecases.imaging import inspect_image
@@ -59,11 +60,16 @@ _HASH_INLINE = 256 * 1024
 class Pipeline:
     """Runs the pending items of one job; ``on_final(n)`` is told of each finished batch."""
 
-    def __init__(self, deps: Deps, job: Job, group: str, on_final: Callable[[int], None]) -> None:
+    def __init__(
+        self, deps: Deps, job: Job, handle: Handle, on_final: Callable[[int], None]
+    ) -> None:
         self.d = deps
         self.cfg = deps.settings
         self.job = job
-        self.group = group
+        # The collection's model encodes (not necessarily the gateway's main one).
+        self.handle = handle
+        self.group = handle.group
+        self.encoder = handle.encoder
         self.on_final = on_final
         workers = self.cfg.ingest_decode_workers or max(1, cpu_count())
         self.workers = workers
@@ -80,8 +86,8 @@ class Pipeline:
         self.q_encode: asyncio.Queue[Entry | None] = asyncio.Queue(cap)
         self.q_store: asyncio.Queue[list[Entry] | None] = asyncio.Queue(max(2, cap // 32))
         self.dups = InJobDuplicates()
-        self.pixel_encoder = pixel_path(deps.encoder)
-        self.outage = OutageWait(deps.encoder, self.cfg.ingest_encoder_wait_s, self._note)
+        self.pixel_encoder = pixel_path(self.encoder)
+        self.outage = OutageWait(self.encoder, self.cfg.ingest_encoder_wait_s, self._note)
         self.writer = PictureWriter(deps.store, deps.blobs)
         self.patcher = ImagePatcher(self.cfg, deps.encoder, deps.store, self.writer)
         self.budget = shared_budget(self.cfg.decode_budget_mpx)
@@ -199,7 +205,9 @@ class Pipeline:
         metadata that changes it merged (``updated``); nothing new is a ``duplicate``."""
         metadata = {**self.job.metadata, **e.item.metadata}
         try:
-            changed = await self.patcher.add_new(self.group, e.id, e.item.captions, metadata)
+            changed = await self.patcher.add_new(
+                self.group, e.id, e.item.captions, metadata, handle=await self._handle_now()
+            )
         except ClipsearchError as exc:
             return "failed", exc.message
         return ("updated" if changed else "duplicate"), None
@@ -296,7 +304,7 @@ class Pipeline:
         """Decode once, as uploads do: the picture is validated, preprocessed for the
         encoder's pixel path (if it has one) and thumbnailed from this one decode."""
         seen = inspect_image(
-            e.data, max_pixels=self.cfg.max_pixels, budget=self.budget, encoder=self.d.encoder
+            e.data, max_pixels=self.cfg.max_pixels, budget=self.budget, encoder=self.encoder
         )
         e.pixels = seen.pixels
         e.width, e.height = seen.info.width, seen.info.height
@@ -368,7 +376,7 @@ class Pipeline:
 
     async def _vectors(self, batch: list[Entry]) -> tuple[Vectors, Vectors | None]:
         """Image vectors of ``batch`` and the vectors of all its captions, in order."""
-        enc = self.d.encoder
+        enc = self.encoder
         if self.pixel_encoder is not None:
             pixels = np.stack([e.pixels for e in batch if e.pixels is not None])
             vectors = await self._io(self.pixel_encoder.encode_pixels, pixels)
@@ -398,6 +406,22 @@ class Pipeline:
                 await self._write(pending)
                 pending = []
 
+    async def _handle_now(self) -> Handle:
+        """The job's handle as it is now (a migration may have started meanwhile)."""
+        cols = self.d.collections
+        return self.handle if cols is None else await cols.current(self.handle)
+
+    async def _mirror(self, pictures: list[NewPicture]) -> None:
+        """During a migration: the shadow pair gets the stored pictures too, encoded by
+        its model."""
+        if not pictures:
+            return
+        handle = await self._handle_now()
+        if handle.shadow_encoder is not None:
+            await self.writer.mirror(
+                self.group, handle.shadow_encoder, pictures, metadata=self.job.metadata
+            )
+
     async def _write(self, batch: list[Entry]) -> None:
         ready: list[tuple[Entry, NewPicture]] = []
         results: list[Result] = []
@@ -418,9 +442,13 @@ class Pipeline:
             await self._io(self.d.jobs.mark_attempted, self.job.id, marks)
             pictures = [p for _, p in ready]
             failed = await self.writer.store_records(
-                self.group, pictures, metadata=self.job.metadata
+                self.group,
+                pictures,
+                metadata=self.job.metadata,
+                fingerprint=self.handle.info.fingerprint,
             )
             errors = {id(p): err.message for p, err in failed}
+            await self._mirror([p for p in pictures if id(p) not in errors])
             for e, p in ready:
                 if id(p) in errors:
                     results.append((e.item.seq, "failed", e.id, errors[id(p)]))

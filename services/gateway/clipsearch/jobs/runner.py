@@ -25,9 +25,10 @@ from clipsearch.core.config import Settings
 from clipsearch.core.errors import ClipsearchError, TooManyRequests
 from clipsearch.encoder.protocol import Encoder
 from clipsearch.jobs.entry import Deps
+from clipsearch.jobs.migration import MigrationFailed, MigrationRun
 from clipsearch.jobs.pipeline import Pipeline
 from clipsearch.jobs.spool import Spool
-from clipsearch.jobs.store import Job, JobStatus, JobStore, NewItem
+from clipsearch.jobs.store import Job, JobKind, JobStatus, JobStore, NewItem
 from clipsearch.store.protocol import VectorStore
 from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.collections import Collections
@@ -72,7 +73,7 @@ class JobManager:
         self.settings = settings
         self.jobs = jobs or JobStore(settings.data_dir / "jobs.db")
         self.spool = Spool(settings.data_dir / "spool", settings.spool_max_bytes)
-        self.deps = Deps(settings, encoder, store, blobs, self.jobs, self.spool)
+        self.deps = Deps(settings, encoder, store, blobs, self.jobs, self.spool, collections)
         self.collections = collections
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
@@ -145,6 +146,7 @@ class JobManager:
         idempotency_key: str | None = None,
         job_id: str | None = None,
         owner: str | None = None,
+        kind: JobKind = "ingest",
     ) -> tuple[Job, bool]:
         """Record the job with all its items (durably), then queue it; (job, created)."""
         job, created = await to_thread.run_sync(
@@ -155,6 +157,7 @@ class JobManager:
                 idempotency_key=idempotency_key,
                 job_id=job_id,
                 owner=owner,
+                kind=kind,
             )
         )
         if created:
@@ -178,6 +181,19 @@ class JobManager:
         if not running:  # a running job's worker removes its uploads once it has stopped
             await to_thread.run_sync(self.spool.remove_tree, self.spool_dir(job_id))
         return await self.get(job_id)
+
+    async def cancel_collection(self, collection: str) -> int:
+        """Cancel every queued or running job of ``collection`` (it is being dropped); how
+        many. A running job is waited for, so nothing writes to the collection after."""
+        ids = await to_thread.run_sync(self.jobs.active_jobs_of, collection)
+        tasks = []
+        for job_id in ids:
+            task = self._running.get(job_id)
+            await self.cancel(job_id)
+            if task is not None:
+                tasks.append(task)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return len(ids)
 
     # --- read -------------------------------------------------------------------------------
     async def get(self, job_id: str) -> Job | None:
@@ -213,8 +229,11 @@ class JobManager:
         if job is None or job.status not in ("queued", "running"):
             return
         await to_thread.run_sync(self.jobs.set_status, job_id, "running")
+        if job.kind == "migrate":
+            await self._run_migration(job)
+            return
         try:
-            group = await self.collections.for_write(job.collection)
+            handle = await self.collections.resolve_for_write(job.collection)
         except ClipsearchError as exc:
             await to_thread.run_sync(self.jobs.set_status, job_id, "failed", exc.message)
             return
@@ -226,7 +245,8 @@ class JobManager:
             progress.done += n
             self._last_rate = progress.rate()
 
-        pipeline = Pipeline(self.deps, job, group, on_final)
+        pipeline = Pipeline(self.deps, job, handle, on_final)
+        group = handle.group
         task = asyncio.create_task(pipeline.run(), name=f"ingest-{job_id}")
         self._running[job_id] = task
         limit = self.settings.ingest_job_timeout_s or None
@@ -261,6 +281,39 @@ class JobManager:
         # Final, cancelled included: nothing will read these uploads again.
         await to_thread.run_sync(self.spool.remove_tree, self.spool_dir(job_id))
         log.info("ingest job %s %s: %s", job_id, status, final.counts)
+
+    async def _run_migration(self, job: Job) -> None:
+        """A migrate job (:mod:`clipsearch.jobs.migration`): cancelled or failed before its
+        switch, its shadow collections go; on shutdown it stays running and resumes."""
+        progress = self._progress[job.id] = _Progress()
+
+        def on_final(n: int) -> None:
+            progress.done += n
+
+        run = MigrationRun(self.deps, self.collections, job, on_final)
+        task = asyncio.create_task(run.run(), name=f"migrate-{job.id}")
+        self._running[job.id] = task
+        status: JobStatus = "done"
+        note: str | None = None
+        try:
+            await task
+        except asyncio.CancelledError:
+            if job.id not in self._cancelled:
+                raise  # shutdown: resumed on the next start
+            status = "cancelled"
+            await run.abort()
+        except (MigrationFailed, ClipsearchError) as exc:
+            status, note = "failed", str(exc)
+            await run.abort()
+        except Exception as exc:
+            log.exception("migration job %s crashed", job.id)
+            status, note = "failed", f"internal error: {exc}"
+            await run.abort()
+        finally:
+            self._running.pop(job.id, None)
+            self._progress.pop(job.id, None)
+        await to_thread.run_sync(self.jobs.set_status, job.id, status, note)
+        log.info("migration job %s of %s: %s", job.id, job.collection, status)
 
     @property
     def spool_root(self) -> Path:

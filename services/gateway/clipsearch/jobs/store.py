@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-ItemKind = Literal["upload", "url", "path"]
+# "image"/"text": a record a migration job re-encodes (``source`` is its id).
+ItemKind = Literal["upload", "url", "path", "image", "text"]
+JobKind = Literal["ingest", "migrate"]
 ItemStatus = Literal["pending", "stored", "updated", "duplicate", "failed"]
 JobStatus = Literal["queued", "running", "done", "partial", "failed", "cancelled"]
 ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
@@ -101,6 +103,7 @@ class Job:
     error: str | None
     counts: dict[str, int] = field(default_factory=dict)
     owner: str | None = None  # the name of the API key that created it (None: auth off)
+    kind: JobKind = "ingest"
 
 
 class JobStore:
@@ -120,6 +123,8 @@ class JobStore:
         columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
         if "owner" not in columns:  # a data dir from before API keys
             self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+        if "kind" not in columns:  # a data dir from before migration jobs
+            self._db.execute("ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'ingest'")
 
     def close(self) -> None:
         with self._lock:
@@ -145,6 +150,7 @@ class JobStore:
         idempotency_key: str | None = None,
         job_id: str | None = None,
         owner: str | None = None,
+        kind: JobKind = "ingest",
     ) -> tuple[Job, bool]:
         """Insert a job with its items in one transaction; returns (job, created).
 
@@ -162,6 +168,7 @@ class JobStore:
                     existing = row["id"] if row is not None else None
                 if existing is None:
                     self._insert(job_id, collection, items, metadata, idempotency_key, owner)
+                    self._db.execute("UPDATE jobs SET kind = ? WHERE id = ?", (kind, job_id))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -230,6 +237,16 @@ class JobStore:
         with self._lock:
             rows = self._db.execute(f"{sql} ORDER BY created_at DESC LIMIT ?", (*args, limit))
             return [_job(r, self._counts(r["id"])) for r in rows.fetchall()]
+
+    def active_jobs_of(self, collection: str, kind: JobKind | None = None) -> list[str]:
+        """Queued or running jobs writing to ``collection`` (of ``kind``, if given)."""
+        sql = "SELECT id FROM jobs WHERE collection = ? AND status IN ('queued', 'running')"
+        args: tuple[str, ...] = (collection,)
+        if kind is not None:
+            sql, args = sql + " AND kind = ?", (*args, kind)
+        with self._lock:
+            rows = self._db.execute(sql, args)
+            return [str(r["id"]) for r in rows.fetchall()]
 
     def active_job_ids(self) -> list[str]:
         """Jobs to (re)run, oldest first: queued ones and those a crash left running."""
@@ -355,6 +372,7 @@ def _job(row: sqlite3.Row, counts: dict[str, int]) -> Job:
         error=row["error"],
         counts=counts,
         owner=row["owner"],
+        kind=row["kind"],
     )
 
 

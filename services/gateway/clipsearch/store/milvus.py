@@ -16,6 +16,23 @@ are absorbed here:
   are slow to search on Lite and searched through an inexact interim index on a server.
 - Lite's filters match JSON ``true`` to ``1``: filters on booleans or numbers are checked
   again, typed (:mod:`.typed_filter`).
+- A limited query answers the smallest ids, sorted, on the server, but an arbitrary subset
+  on Lite unless it is sent with ``iterator=True``; ``scan`` (keyset paging on the id,
+  :mod:`.milvus_browse`) always sends it (``rows_after`` below bisects instead, and could
+  be a ``scan``). ``offset + limit`` over 16,384 is refused by the server and accepted by
+  Lite: nothing here relies on either.
+- pymilvus' ``search_iterator`` (v1 on both: no iterator v2 before Milvus 2.5) stopped
+  after 5,389 of 18,000 hits on Lite HNSW; pages past 16,384 are range searches by score
+  instead (:mod:`.milvus_paging`), the same on both. ``query(limit=)`` answers in id order on
+  a server but any matching rows on Lite, so id-order scans bisect (``rows_after``).
+- Aliases (``create_alias``/``alter_alias``) work on Lite 3.2.2 as on the server, although
+  Lite was expected to lack them: a migration's switch (:mod:`.milvus_groups`) is the meta
+  row on both, with the alias as an extra name for outside readers.
+- ``query_iterator`` works on both (Lite logs a warning that it cannot get the server's
+  MVCC timestamp and uses the client's).
+
+Creating, dropping and migrating a group's collection pairs is :mod:`.milvus_pairs` (mixed
+in), their naming and the meta row's changes :mod:`.milvus_groups`.
 
 pymilvus is synchronous. With Lite every call goes through one lock (one embedded server
 per file); a server's gRPC channel is thread-safe, so only schema changes are serialised.
@@ -24,8 +41,8 @@ per file); a server's gRPC channel is thread-safe, so only schema changes are se
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from operator import methodcaller
 from pathlib import Path
@@ -37,9 +54,13 @@ import numpy.typing as npt
 from pymilvus import MilvusClient, MilvusException
 
 from clipsearch.core.config import Settings
+from clipsearch.store import milvus_browse as browse
 from clipsearch.store import milvus_expr as expr
+from clipsearch.store import milvus_groups as mg
+from clipsearch.store import milvus_paging as paging
 from clipsearch.store import milvus_schema as ms
 from clipsearch.store.milvus_flush import FlushPolicy
+from clipsearch.store.milvus_pairs import PairLifecycle
 from clipsearch.store.milvus_retry import is_unavailable, retry_unavailable
 from clipsearch.store.protocol import (
     Filter,
@@ -47,13 +68,14 @@ from clipsearch.store.protocol import (
     GroupMismatch,
     Hit,
     ImageRecord,
+    IndexSpec,
     InvalidStoreRequest,
+    ScanPage,
     StoreError,
     Target,
     TextRecord,
     UnknownGroup,
 )
-from clipsearch.store.typed_filter import typed_search
 
 TARGETS: tuple[Target, ...] = ("images", "texts")
 RPC_BUDGET_BYTES = 16 * 1024 * 1024  # upsert chunks; the RPC limit is 64 MB
@@ -64,7 +86,7 @@ STRONG = {"consistency_level": "Strong"}
 SERVER_FLUSH_MIN_INTERVAL_S = 60.0
 
 
-class MilvusStore:
+class MilvusStore(PairLifecycle):
     """Collection groups in Milvus: ``{prefix}_{group}_images`` and ``..._texts``.
 
     Build with :meth:`from_settings`, or directly with a URI: a path ending in ``.db`` is
@@ -149,8 +171,24 @@ class MilvusStore:
         return uri.split("@", 1)[-1] if "@" in uri else uri
 
     # --- naming and plumbing -----------------------------------------------------------
-    def collection(self, group: str, target: Target) -> str:
-        return f"{self.prefix}_{ms.check_group(group)}_{target}"
+    def collection(self, group: str, target: Target, *, shadow: bool = False) -> str:
+        """The physical collection now holding ``group``'s ``target`` (the meta says which
+        generation; ``shadow``: the pair a migration is filling)."""
+        meta = self._pair_meta(group, shadow)
+        return mg.pair_names(self.prefix, group, meta.generation)[target]
+
+    def _pair_meta(self, group: str, shadow: bool) -> ms.GroupMeta:
+        meta = self._group(group)
+        if not shadow:
+            return meta
+        if meta.shadow is None:
+            raise InvalidStoreRequest(f"collection group {group!r} has no migration under way")
+        return meta.shadow
+
+    def _names(self, group: str, meta: ms.GroupMeta) -> list[str]:
+        """Every physical collection of the group: live pair, shadow pair."""
+        metas = [meta] + ([meta.shadow] if meta.shadow is not None else [])
+        return [n for m in metas for n in mg.pair_names(self.prefix, group, m.generation).values()]
 
     @property
     def _meta_name(self) -> str:
@@ -226,11 +264,11 @@ class MilvusStore:
         if meta is None:
             raise UnknownGroup(f"collection group {group!r} does not exist")
         with self._call("load collections", ddl=True) as c:
-            for target in TARGETS:
+            for name in self._names(group, meta):
                 # After a restart (see _call) the load is only asked for: a search meanwhile
                 # answers 503 at once instead of hanging for the tens of seconds it takes.
                 c.load_collection(
-                    self.collection(group, target),
+                    name,
                     _async=self._reloading,
                     timeout=self._reads.get("timeout") if self._reloading else None,
                 )
@@ -249,11 +287,21 @@ class MilvusStore:
             rows = c.query(self._meta_name, filter='id != ""', output_fields=["id"], **self._reads)
         return sorted(str(r["id"]) for r in rows)
 
-    def ensure_group(self, group: str, *, dim: int, model_name: str, fingerprint: str) -> None:
-        """Create ``group`` for this encoder, or check it was built with the same one."""
+    def ensure_group(
+        self,
+        group: str,
+        *,
+        dim: int,
+        model_name: str,
+        fingerprint: str,
+        index: IndexSpec | None = None,
+    ) -> None:
+        """Create ``group`` for this encoder (indexed as ``index``, else as the settings
+        say), or check it was built with the same model."""
         ms.check_group(group)
         if dim < 1 or dim > 32768:
             raise InvalidStoreRequest(f"invalid vector dimension {dim}")
+        spec = self._index_spec(index)
         with self._ddl_lock:
             meta = self._read_meta(group)
             if meta is not None:
@@ -262,47 +310,12 @@ class MilvusStore:
                         ms.mismatch_message(group, meta, model_name, fingerprint, dim)
                     )
             else:
-                meta = self._create_group(group, dim, model_name, fingerprint)
+                meta = mg.new_meta(dim, model_name, fingerprint, spec)
+                self._create_pair(group, meta, write_meta=meta)
             self._groups.pop(group, None)
             self._group(group)
 
-    def _create_group(
-        self, group: str, dim: int, model_name: str, fingerprint: str
-    ) -> ms.GroupMeta:
-        params = self.hnsw_params if self.index_type == "HNSW" else {}
-        meta = ms.GroupMeta(
-            dim=dim,
-            model_name=model_name,
-            fingerprint=fingerprint,
-            index_type=self.index_type,
-            index_params=dict(params),
-            created_at=int(time.time()),
-        )
-        names = {t: self.collection(group, t) for t in TARGETS}
-        with self._call("create group", ddl=True) as c:
-            ms.create_collections(c, names, dim, self.index_type, params, self._timeout)
-            # Written last: a meta row means both collections are complete.
-            c.upsert(
-                self._meta_name,
-                [{"id": group, "vector": ms.META_VECTOR, "info": meta.to_json()}],
-            )
-        return meta
-
-    def drop_group(self, group: str) -> bool:
-        ms.check_group(group)
-        self._ensure_meta()
-        with self._call("drop group", ddl=True) as c:
-            existed = self._read_meta(group) is not None
-            c.delete(self._meta_name, filter=expr.ids_expr([group]))
-            names = [self.collection(group, target) for target in TARGETS]
-            self.flush_policy.forget(names)
-            for name in names:
-                if c.has_collection(name):
-                    c.drop_collection(name)
-            self._groups.pop(group, None)
-        return existed
-
-    def group_info(self, group: str) -> GroupInfo:
+    def group_info(self, group: str, *, with_counts: bool = True) -> GroupInfo:
         meta = self._group(group)
         return GroupInfo(
             name=group,
@@ -312,7 +325,10 @@ class MilvusStore:
             index_type=meta.index_type,
             index_params=dict(meta.index_params, metric_type="COSINE")
             | ({"ef_search": self.hnsw_ef_search} if meta.index_type == "HNSW" else {}),
-            counts={t: self.count(group, t) for t in TARGETS},
+            counts={t: self.count(group, t) for t in TARGETS} if with_counts else {},
+            created_at=meta.created_at,
+            shadow=mg.shadow_info(meta),
+            retired=list(meta.retired),
         )
 
     def count(self, group: str, target: Target) -> int:
@@ -324,16 +340,21 @@ class MilvusStore:
         return int(rows[0]["count(*)"])
 
     # --- writes ------------------------------------------------------------------------
-    def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None:
-        dim = self._group_for_write(group).dim
-        self._upsert(group, "images", [ms.image_row(r, dim) for r in records])
+    def upsert_images(
+        self, group: str, records: Sequence[ImageRecord], *, fingerprint: str | None = None
+    ) -> None:
+        meta = mg.pair_of(self._group_for_write(group), group, fingerprint)
+        rows = [ms.image_row(r, meta.dim) for r in records]
+        self._upsert(mg.pair_names(self.prefix, group, meta.generation)["images"], rows)
 
-    def upsert_texts(self, group: str, records: Sequence[TextRecord]) -> None:
-        dim = self._group_for_write(group).dim
-        self._upsert(group, "texts", [ms.text_row(r, dim) for r in records])
+    def upsert_texts(
+        self, group: str, records: Sequence[TextRecord], *, fingerprint: str | None = None
+    ) -> None:
+        meta = mg.pair_of(self._group_for_write(group), group, fingerprint)
+        rows = [ms.text_row(r, meta.dim) for r in records]
+        self._upsert(mg.pair_names(self.prefix, group, meta.generation)["texts"], rows)
 
-    def _upsert(self, group: str, target: Target, rows: list[tuple[dict[str, Any], int]]) -> None:
-        name = self.collection(group, target)
+    def _upsert(self, name: str, rows: list[tuple[dict[str, Any], int]]) -> None:
         chunk: list[dict[str, Any]] = []
         size = 0
         for row, row_size in rows:
@@ -349,11 +370,14 @@ class MilvusStore:
 
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         present = sorted(self.existing_ids(group, target, ids))
-        name = self.collection(group, target)
-        for start in range(0, len(present), IDS_PER_QUERY):
-            part = present[start : start + IDS_PER_QUERY]
-            self._write("delete", methodcaller("delete", name, filter=expr.ids_expr(part)))
-            self.flush_policy.wrote(name, len(part))  # tombstones are unflushed rows too
+        names = [self.collection(group, target)]
+        if self._group(group).shadow is not None:  # a migration copies what is live: both
+            names.append(self.collection(group, target, shadow=True))
+        for name in names:
+            for start in range(0, len(present), IDS_PER_QUERY):
+                part = present[start : start + IDS_PER_QUERY]
+                self._write("delete", methodcaller("delete", name, filter=expr.ids_expr(part)))
+                self.flush_policy.wrote(name, len(part))  # tombstones are unflushed rows too
         return len(present)
 
     def text_ids_of_image(self, group: str, image_id: str) -> list[str]:
@@ -395,6 +419,28 @@ class MilvusStore:
                 )
         return rows
 
+    def scan(
+        self,
+        group: str,
+        target: Target,
+        *,
+        after: str = "",
+        limit: int = 1000,
+        filter: Filter | None = None,
+        with_vectors: bool = False,
+    ) -> ScanPage:
+        """Records in id order from a cursor, by keyset paging (:mod:`.milvus_browse`)."""
+        self._group(group)
+        fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
+        name = self.collection(group, target)
+        query = browse.keyset_query(self._call, name, fields, self._reads)
+        return browse.scan_pages(query, filter, after=after, limit=limit, fields=fields)
+
+    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+        self._group(group)
+        name = self.collection(group, "texts")
+        return browse.texts_of_images(self._call, name, image_ids, self._reads)
+
     def search(
         self,
         group: str,
@@ -405,38 +451,81 @@ class MilvusStore:
         offset: int = 0,
         filter: Filter | None = None,
         min_score: float | None = None,
+        fingerprint: str | None = None,
     ) -> list[list[Hit]]:
         """Nearest neighbours by cosine similarity, one list per row of ``vectors``.
 
-        ``offset`` skips the best hits (paging); ``min_score`` drops hits below it, so a
-        page may be shorter than ``top_k``; ``filter`` matches metadata values exactly.
+        Best first, ties by id, so pages of the same query never overlap or skip.
+        ``offset`` skips the best hits (paging, past Milvus' 16,384 too: see
+        :mod:`.milvus_paging`); ``min_score`` drops hits below it, so a page may be shorter
+        than ``top_k``; ``filter`` matches metadata values exactly.
         """
-        meta = self._group(group)
+        meta = self._group(group)  # read once: the pair searched is the one checked
+        mg.check_model(meta, group, fingerprint)
+        name = mg.pair_names(self.prefix, group, meta.generation)[target]
         queries = ms.check_queries(vectors, meta.dim, top_k, offset)
-        fields = ms.OUTPUT_FIELDS[target]
-        where = expr.metadata_filter(filter)
+        call = functools.partial(self._search_call, meta, name, expr.metadata_filter(filter))
+        fetch = functools.partial(self.get, group, target)
+        return paging.search(
+            call,
+            fetch,
+            queries,
+            ms.OUTPUT_FIELDS[target],
+            top_k=top_k,
+            offset=offset,
+            filter=filter,
+            min_score=min_score,
+        )
 
-        def run(limit: int, skip: int) -> list[list[Hit]]:
-            params: dict[str, Any] = {}
-            if meta.index_type == "HNSW":
-                # HNSW cannot return more than ef candidates: widen ef for deep pages.
-                params["ef"] = max(self.hnsw_ef_search, limit + skip)
-            with self._call("search") as c:
-                raw = c.search(
-                    self.collection(group, target),
-                    data=queries.tolist(),
-                    filter=where,
-                    limit=limit,
-                    offset=skip,
-                    output_fields=fields,
-                    search_params={"metric_type": "COSINE", "params": params},
-                    anns_field="vector",
-                    **self._reads,
+    def _search_call(
+        self,
+        meta: ms.GroupMeta,
+        name: str,
+        where: str,
+        queries: npt.NDArray[np.float32],
+        fields: list[str],
+        limit: int,
+        skip: int,
+        *,
+        upper: float | None = None,
+        depth: int = 0,
+    ) -> Any:
+        """One Milvus search; with ``upper``, a range search of scores <= ``upper``."""
+        hnsw_ef = self.hnsw_ef_search if meta.index_type == "HNSW" else None
+        with self._call("search") as c:
+            return c.search(
+                name,
+                data=queries.tolist(),
+                filter=where,
+                limit=limit,
+                offset=skip,
+                output_fields=fields,
+                search_params=paging.search_params(hnsw_ef, limit + skip + depth, upper),
+                anns_field="vector",
+                **self._reads,
+            )
+
+    def vectors_after(
+        self, group: str, target: Target, after: str = "", limit: int = IDS_PER_QUERY
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` rows (``id``, ``vector``) whose ids follow ``after``, in id order,
+        and whether that reached the end (see :func:`.milvus_paging.rows_after`)."""
+        self._group(group)
+        name = self.collection(group, target)
+
+        def query(low: str, high: str | None, n: int) -> list[dict[str, Any]]:
+            where = paging.id_window(low, high)
+            with self._call("scan") as c:
+                return list(
+                    c.query(
+                        name, filter=where, output_fields=["id", "vector"], limit=n, **self._reads
+                    )
                 )
-            return ms.hits_from_raw(raw, fields, min_score)
 
-        # Lite matches `true` to 1: booleans and numbers are checked again, typed.
-        return typed_search(run, filter, top_k=top_k, offset=offset)
+        rows, end = paging.rows_after(query, after, limit)
+        return [
+            {"id": str(r["id"]), "vector": np.asarray(r["vector"], dtype=np.float32)} for r in rows
+        ], end
 
     def flush(self, group: str) -> None:
         """Flush both collections of ``group`` now, in this thread.
@@ -445,9 +534,8 @@ class MilvusStore:
         vector index (a server builds it once a segment is sealed) without waiting for the
         background policy's idle delay. Not needed per write.
         """
-        self._group(group)
-        for target in TARGETS:
-            self.flush_policy.flush_now(self.collection(group, target))
+        for name in self._names(group, self._group(group)):
+            self.flush_policy.flush_now(name)
 
     def _flush_collection(self, name: str) -> None:
         with self._call("flush") as c:

@@ -42,6 +42,8 @@ VARCHAR_LIMITS = {
 }
 METADATA_MAX_BYTES = 65536
 MAX_TOPK = 16384  # Milvus: top_k + offset and nq are each capped at 16,384
+# Deepest offset + top_k a search may reach (pages past MAX_TOPK: see milvus_paging).
+MAX_DEPTH = 1_000_000
 
 # Every scalar field, per target: what search/get return besides the vector.
 OUTPUT_FIELDS: dict[Target, list[str]] = {
@@ -61,7 +63,12 @@ OUTPUT_FIELDS: dict[Target, list[str]] = {
 
 @dataclass(frozen=True, slots=True)
 class GroupMeta:
-    """What a group was built with; stored as JSON in the meta collection."""
+    """What a group was built with; stored as JSON in the meta collection.
+
+    ``generation`` names its physical pair (see :mod:`.milvus_groups`): 0 for a group never
+    migrated. ``shadow`` is the pair a migration is filling (its own meta), ``retired`` the
+    physical collections a switch replaced, dropped after the grace period.
+    """
 
     dim: int
     model_name: str
@@ -69,9 +76,12 @@ class GroupMeta:
     index_type: str
     index_params: dict[str, Any]
     created_at: int
+    generation: int = 0
+    shadow: GroupMeta | None = None
+    retired: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "schema": 1,
             "dim": self.dim,
             "model_name": self.model_name,
@@ -79,10 +89,16 @@ class GroupMeta:
             "index_type": self.index_type,
             "index_params": self.index_params,
             "created_at": self.created_at,
+            "generation": self.generation,
+            "retired": list(self.retired),
         }
+        if self.shadow is not None:
+            out["shadow"] = self.shadow.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GroupMeta:
+        shadow = data.get("shadow")
         return cls(
             dim=int(data["dim"]),
             model_name=str(data["model_name"]),
@@ -90,6 +106,9 @@ class GroupMeta:
             index_type=str(data["index_type"]),
             index_params=dict(data.get("index_params") or {}),
             created_at=int(data.get("created_at") or 0),
+            generation=int(data.get("generation") or 0),
+            shadow=cls.from_json(shadow) if isinstance(shadow, dict) else None,
+            retired=tuple(str(n) for n in data.get("retired") or ()),
         )
 
 
@@ -209,8 +228,10 @@ def check_queries(vectors: Any, dim: int, top_k: int, offset: int) -> npt.NDArra
         raise InvalidStoreRequest(f"query vectors must have shape (n, {dim}), got {queries.shape}")
     if not 1 <= queries.shape[0] <= MAX_TOPK:
         raise InvalidStoreRequest(f"between 1 and {MAX_TOPK} query vectors per search")
-    if top_k < 1 or offset < 0 or top_k + offset > MAX_TOPK:
-        raise InvalidStoreRequest(f"need top_k >= 1, offset >= 0, top_k + offset <= {MAX_TOPK}")
+    if not 1 <= top_k <= MAX_TOPK or offset < 0 or top_k + offset > MAX_DEPTH:
+        raise InvalidStoreRequest(
+            f"need 1 <= top_k <= {MAX_TOPK}, offset >= 0, top_k + offset <= {MAX_DEPTH}"
+        )
     if not np.all(np.isfinite(queries)):
         raise InvalidStoreRequest("query vectors have non-finite values")
     return queries

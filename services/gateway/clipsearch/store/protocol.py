@@ -64,6 +64,35 @@ class Hit:
     fields: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class IndexSpec:
+    """How a group's vectors are indexed: ``HNSW`` (``M``, ``efConstruction``) or ``FLAT``."""
+
+    type: str = "HNSW"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowInfo:
+    """The second collection pair of a group being migrated to another model: written
+    along with the live pair, searched by nobody until :meth:`VectorStore.switch_shadow`."""
+
+    dim: int
+    model_name: str
+    fingerprint: str
+    index_type: str
+    index_params: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ScanPage:
+    """A page of :meth:`VectorStore.scan`: rows in id order, and the ``after`` of the next
+    page (None when no matching record follows)."""
+
+    rows: list[dict[str, Any]]
+    next_after: str | None
+
+
 @dataclass(slots=True)
 class GroupInfo:
     name: str
@@ -73,6 +102,10 @@ class GroupInfo:
     index_type: str
     index_params: dict[str, Any]
     counts: dict[str, int]
+    created_at: int = 0
+    shadow: ShadowInfo | None = None
+    # Physical pairs replaced by a migration, waiting for their grace period to end.
+    retired: list[str] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -89,14 +122,49 @@ class VectorStore(Protocol):
 
     def list_groups(self) -> list[str]: ...
 
-    def ensure_group(self, group: str, *, dim: int, model_name: str, fingerprint: str) -> None:
-        """Create the group if missing; raise :class:`GroupMismatch` if it differs."""
+    def ensure_group(
+        self,
+        group: str,
+        *,
+        dim: int,
+        model_name: str,
+        fingerprint: str,
+        index: IndexSpec | None = None,
+    ) -> None:
+        """Create the group if missing (indexed as ``index``, else the store's default);
+        raise :class:`GroupMismatch` if it exists with another model or dimension."""
 
-    def group_info(self, group: str) -> GroupInfo: ...
+    def group_info(self, group: str, *, with_counts: bool = True) -> GroupInfo:
+        """What the group was built with (``counts`` empty unless ``with_counts``)."""
 
-    def upsert_images(self, group: str, records: Sequence[ImageRecord]) -> None: ...
+    def upsert_images(
+        self, group: str, records: Sequence[ImageRecord], *, fingerprint: str | None = None
+    ) -> None:
+        """Upsert into the pair built with model ``fingerprint`` (the live one, or during
+        a migration the shadow one; None: live); :class:`GroupMismatch` if neither is."""
 
-    def upsert_texts(self, group: str, records: Sequence[TextRecord]) -> None: ...
+    def upsert_texts(
+        self, group: str, records: Sequence[TextRecord], *, fingerprint: str | None = None
+    ) -> None: ...
+
+    # --- migration (a shadow pair built with another model, then switched to) ----------
+    def begin_shadow(
+        self, group: str, *, dim: int, model_name: str, fingerprint: str, index: IndexSpec
+    ) -> None:
+        """Create the shadow pair of ``group`` (idempotent for the same fingerprint; a
+        :class:`GroupMismatch` if a shadow of another model exists)."""
+
+    def switch_shadow(self, group: str) -> None:
+        """Atomically make the shadow pair the live one; the old pair is ``retired``."""
+
+    def drop_shadow(self, group: str) -> None:
+        """Abandon a migration: drop the shadow pair (no-op without one)."""
+
+    def drop_retired(self, group: str) -> int:
+        """Drop the pairs a switch retired; how many collections were dropped."""
+
+    def scan_ids(self, group: str, target: Target, *, shadow: bool = False) -> list[str]:
+        """Every id of the live (or shadow) pair's ``target`` collection."""
 
     def existing_ids(self, group: str, target: Target, ids: Sequence[str]) -> set[str]: ...
 
@@ -108,6 +176,24 @@ class VectorStore(Protocol):
 
     def count(self, group: str, target: Target) -> int: ...
 
+    def scan(
+        self,
+        group: str,
+        target: Target,
+        *,
+        after: str = "",
+        limit: int = 1000,
+        filter: Filter | None = None,
+        with_vectors: bool = False,
+    ) -> ScanPage:
+        """Up to ``limit`` (1..16,384) records matching ``filter`` whose id is greater than
+        ``after``, in id order, as :meth:`get` returns them. Walking on with
+        ``after=page.next_after`` visits every record present throughout exactly once, with
+        no cap on how deep (browse, export, delete by filter)."""
+
+    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The text rows (as :meth:`get` returns them) linked to any of ``image_ids``."""
+
     def search(
         self,
         group: str,
@@ -118,10 +204,23 @@ class VectorStore(Protocol):
         offset: int = 0,
         filter: Filter | None = None,
         min_score: float | None = None,
+        fingerprint: str | None = None,
     ) -> list[list[Hit]]:
-        """One list of hits per query vector, best first, scores are cosine similarity."""
+        """One list of hits per query vector, best first (ties by id: pages of one query
+        never overlap or skip), scores are cosine similarity; ``top_k`` <= 16,384 and
+        ``offset + top_k`` <= 1,000,000. With ``fingerprint`` (the model of the query
+        vectors), :class:`GroupMismatch` when the live pair is of another model (a
+        migration switched it meanwhile)."""
 
-    def delete(self, group: str, target: Target, ids: Sequence[str]) -> int: ...
+    def vectors_after(
+        self, group: str, target: Target, after: str = "", limit: int = 1000
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` rows (``id`` and ``vector``) with ids after ``after``, in id
+        order (maybe fewer though more follow), and True when no row follows them."""
+
+    def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
+        """Delete from the live pair (and the shadow pair, during a migration); the number
+        of live rows removed."""
 
     def text_ids_of_image(self, group: str, image_id: str) -> list[str]:
         """The ids of the texts linked to ``image_id`` (its captions), sorted."""

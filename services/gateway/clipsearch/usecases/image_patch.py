@@ -28,6 +28,7 @@ from clipsearch.core.config import Settings
 from clipsearch.core.errors import InvalidRequest, NotFoundError, Unavailable
 from clipsearch.encoder.protocol import Encoder, EncoderError
 from clipsearch.store.protocol import TextRecord, VectorStore
+from clipsearch.usecases.collections import Handle
 from clipsearch.usecases.common import check_text, run_sync, text_id_of
 from clipsearch.usecases.metadata import MetadataLimits, check_metadata
 from clipsearch.usecases.picture_writes import PictureChange, PictureWriter
@@ -134,7 +135,13 @@ class ImagePatcher:
         return ImagePatch(patch.metadata, patch.metadata_mode, caption, add, remove)
 
     async def add_new(
-        self, group: str, image_id: str, captions: list[str], metadata: dict[str, Any]
+        self,
+        group: str,
+        image_id: str,
+        captions: list[str],
+        metadata: dict[str, Any],
+        *,
+        handle: Handle | None = None,
     ) -> bool:
         """A picture uploaded again (an upload, an ingest item): ``captions`` it lacks are
         added and ``metadata`` merged; True when that changed it. Blank captions are
@@ -148,14 +155,16 @@ class ImagePatcher:
         if not texts and not metadata:
             return False
         patch = ImagePatch(metadata=metadata or None, add_captions=list(dict.fromkeys(texts)))
-        changed, _ = await self.apply(group, image_id, patch)
+        changed, _ = await self.apply(group, image_id, patch, handle=handle)
         return changed
 
     async def apply(
-        self, group: str, image_id: str, patch: ImagePatch
+        self, group: str, image_id: str, patch: ImagePatch, *, handle: Handle | None = None
     ) -> tuple[bool, dict[str, Any]]:
-        """Apply a checked ``patch``: ``(changed, the image row with its captions)``.
-        404 ``caption_not_found`` when a caption to remove is not linked to the image."""
+        """Apply a checked ``patch``: ``(changed, the image row with its captions)``; new
+        captions are encoded by the collection's model (``handle``), and during a migration
+        the change is written to the shadow pair too. 404 ``caption_not_found`` when a
+        caption to remove is not linked to the image."""
         row, texts = await self.current(group, image_id, with_vectors=True)
         cfg = self._settings
         by_text = {str(t["text"]): t for t in texts}
@@ -192,7 +201,8 @@ class ImagePatcher:
         changed = bool(to_add or remove or relabel or new_md != old_md)
         changed = changed or main != str(row.get("caption") or "")
         if changed:
-            records = await self._records(image_id, to_add, new_md)
+            enc = handle.encoder if handle is not None else self._encoder
+            records = await self._records(image_id, to_add, new_md, enc)
             records += [_relabelled(t, md) for t, md in relabel]
             change = PictureChange(
                 image={**row, "caption": main, "metadata": new_md},
@@ -201,6 +211,8 @@ class ImagePatcher:
                 remove=[str(by_text[c]["id"]) for c in sorted(remove)],
             )
             await self._writer.update_records(group, change)
+            if handle is not None:
+                await self._writer.mirror_change(group, handle.shadow_encoder, change)
             row = {**row, "caption": main, "metadata": new_md}
         out = {k: v for k, v in row.items() if k != "vector"}
         out["captions"] = [main] if main else []
@@ -208,12 +220,12 @@ class ImagePatcher:
         return changed, out
 
     async def _records(
-        self, image_id: str, captions: list[str], metadata: dict[str, Any]
+        self, image_id: str, captions: list[str], metadata: dict[str, Any], encoder: Encoder
     ) -> list[TextRecord]:
         if not captions:
             return []
         try:
-            vectors = await self._encoder.encode_texts(captions)
+            vectors = await encoder.encode_texts(captions)
         except EncoderError as exc:
             raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
         return [

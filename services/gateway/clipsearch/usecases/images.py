@@ -23,10 +23,10 @@ from clipsearch.encoder.protocol import (
     PixelTensor,
     Vectors,
 )
-from clipsearch.store.protocol import VectorStore
+from clipsearch.store.protocol import Filter, VectorStore
 from clipsearch.usecases.blobs import Blobs
-from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.common import check_text, image_id_of, run_sync
+from clipsearch.usecases.collections import Collections, Handle
+from clipsearch.usecases.common import check_filter, check_text, image_id_of, run_sync, to_the_end
 from clipsearch.usecases.image_patch import ImagePatch, ImagePatcher, linked_captions
 from clipsearch.usecases.imaging import check_size, encode_pictures, inspect_image
 from clipsearch.usecases.metadata import MetadataLimits, check_metadata
@@ -36,6 +36,7 @@ from clipsearch.usecases.write_journal import WriteJournal
 
 log = logging.getLogger(__name__)
 Status = Literal["stored", "updated", "duplicate", "failed"]
+DELETE_BATCH = 500  # pictures per page of a delete by filter
 
 
 @dataclass(slots=True)
@@ -60,6 +61,14 @@ class ItemResult:
     source: str
     status: Status
     error: ClipsearchError | None = None
+
+
+@dataclass(slots=True)
+class Deleted:
+    """What a delete by filter removed: pictures and the texts linked to them."""
+
+    images: int = 0
+    texts: int = 0
 
 
 @dataclass(slots=True)
@@ -104,16 +113,17 @@ class ImageService:
                 code="too_many_files",
                 details={"max_files_per_request": cfg.max_files_per_request},
             )
-        group = await self._collections.for_write(collection)
+        handle = await self._collections.resolve_for_write(collection)
+        group, enc = handle.group, handle.encoder
         results: list[ItemResult | None] = [None] * len(items)
         fresh = self._check(items, results)
         existing = await run_sync(self._store.existing_ids, group, "images", list(fresh))
         work: list[_Work] = []
         for image_id, (i, captions) in fresh.items():
             if image_id in existing:
-                results[i] = await self._update_existing(group, image_id, captions, items[i])
+                results[i] = await self._update_existing(handle, image_id, captions, items[i])
             elif isinstance(
-                got := await self._decode_and_keep(i, image_id, captions, items[i]), _Work
+                got := await self._decode_and_keep(i, image_id, captions, items[i], enc), _Work
             ):
                 work.append(got)
             else:
@@ -125,11 +135,18 @@ class ImageService:
             results[w.index] = ItemResult(w.picture.id, w.picture.source, "failed", err)
             failed.append(w)
 
-        work = await self._encode(work, fail)
+        work = await self._encode(work, fail, enc)
         await self._writer.discard([w.picture for w in failed])  # their blobs were written
         of = {id(w.picture): w for w in work}
-        for p, problem in await self._writer.store_records(group, [w.picture for w in work]):
+        pictures = [w.picture for w in work]
+        fp = handle.info.fingerprint
+        failures = await self._writer.store_records(group, pictures, fingerprint=fp)
+        for p, problem in failures:
             fail(of[id(p)], problem)
+        gone = {id(p) for p, _ in failures}
+        # During a migration the shadow pair gets them too, encoded by its model.
+        stored = [p for p in pictures if id(p) not in gone]
+        await self._writer.mirror(group, handle.shadow_encoder, stored)
         for w in work:
             if results[w.index] is None:
                 results[w.index] = ItemResult(w.picture.id, w.picture.source, "stored")
@@ -137,12 +154,14 @@ class ImageService:
         return [r for r in results if r is not None]
 
     async def _update_existing(
-        self, group: str, image_id: str, captions: list[str], item: ImageInput
+        self, handle: Handle, image_id: str, captions: list[str], item: ImageInput
     ) -> ItemResult:
         """A picture already stored: its new caption is added and its metadata merged
         (``updated``); nothing new is a ``duplicate``."""
         try:
-            changed = await self._patcher.add_new(group, image_id, captions, item.metadata)
+            changed = await self._patcher.add_new(
+                handle.group, image_id, captions, item.metadata, handle=handle
+            )
         except ClipsearchError as err:
             return ItemResult(image_id, item.source, "failed", err)
         return ItemResult(image_id, item.source, "updated" if changed else "duplicate")
@@ -153,8 +172,8 @@ class ImageService:
         """Apply ``patch`` (see :mod:`clipsearch.usecases.image_patch`); the updated record
         with its ``captions``. 422 for a bad patch, 404 for an unknown image or caption."""
         checked = self._patcher.check(patch)
-        group = await self._collections.for_read(collection)  # 404, never created
-        _, row = await self._patcher.apply(group, image_id, checked)
+        handle = await self._collections.resolve(collection)  # 404, never created
+        _, row = await self._patcher.apply(handle.group, image_id, checked, handle=handle)
         return row
 
     def _check(
@@ -186,7 +205,7 @@ class ImageService:
         return fresh
 
     async def _decode_and_keep(
-        self, index: int, image_id: str, captions: list[str], item: ImageInput
+        self, index: int, image_id: str, captions: list[str], item: ImageInput, enc: Encoder
     ) -> _Work | ItemResult:
         """Decode the upload (once) and write its blob from that picture, so that only the
         model input stays in memory until the batch is encoded (never all the pictures of
@@ -197,7 +216,7 @@ class ImageService:
                 item.data,
                 max_pixels=self._settings.max_pixels,
                 budget=shared_budget(self._settings.decode_budget_mpx),
-                encoder=self._encoder,
+                encoder=enc,
             )
         except ClipsearchError as err:
             return ItemResult(image_id, item.source, "failed", err)
@@ -217,11 +236,11 @@ class ImageService:
         return _Work(index, picture, seen.pixels)
 
     async def _encode(
-        self, work: list[_Work], fail: Callable[[_Work, ClipsearchError], None]
+        self, work: list[_Work], fail: Callable[[_Work, ClipsearchError], None], enc: Encoder
     ) -> list[_Work]:
-        """Image vectors and caption vectors, each in one encoder call; on a batch failure
-        the items are retried one by one so a single bad item only fails itself."""
-        enc = self._encoder
+        """Image vectors and caption vectors (the collection's model ``enc``), each in one
+        encoder call; on a batch failure the items are retried one by one so a single bad
+        item only fails itself."""
 
         async def images(batch: list[_Work]) -> list[Vectors]:
             data = [w.picture.data for w in batch]
@@ -268,25 +287,66 @@ class ImageService:
         return rows[0]
 
     async def delete_image(self, collection: str, image_id: str) -> int:
-        """Delete the image, its linked texts, then its blob; returns the texts removed.
-        The vector goes first so the image stops being found before its file disappears."""
+        """Delete the image, its linked texts, then its blob; returns the texts removed."""
         group = await self._collections.for_read(collection)
         await self.get_image(group, image_id)
-        await run_sync(self._store.delete, group, "images", [image_id])
-        removed = await run_sync(self._store.delete_texts_of_image, group, image_id)
-        if not await self._blob_used_elsewhere(group, image_id):
-            await run_sync(self._blobs.delete, image_id)
+        return await self._delete_pictures(group, [image_id])
+
+    async def delete_images_matching(self, collection: str, filters: Filter | None) -> Deleted:
+        """Delete every image whose metadata matches ``filters`` (refused when empty: that
+        would be the whole collection), each exactly as :meth:`delete_image` does. Runs to
+        the end even if the caller goes away, so no picture is left half-deleted."""
+        wanted = check_filter(filters)
+        if not wanted:
+            raise InvalidRequest(
+                "a non-empty filter is required to delete by filter", code="filter_required"
+            )
+        group = await self._collections.for_read(collection)
+
+        async def run() -> Deleted:
+            done = Deleted()
+            after = ""
+            while True:
+                # The next page starts after the last id seen, deleted or not: a picture
+                # that cannot be deleted is never retried forever.
+                page = await run_sync(
+                    self._store.scan,
+                    group,
+                    "images",
+                    after=after,
+                    limit=DELETE_BATCH,
+                    filter=wanted,
+                )
+                ids = [str(r["id"]) for r in page.rows]
+                if ids:
+                    done.texts += await self._delete_pictures(group, ids)
+                    done.images += len(ids)
+                if page.next_after is None:
+                    return done
+                after = page.next_after
+
+        return await to_the_end(run())
+
+    async def _delete_pictures(self, group: str, ids: list[str]) -> int:
+        """The one delete of pictures: vectors, linked texts, then the blobs no other
+        collection holds; returns the texts removed. The vectors go first so an image
+        stops being found before its file disappears."""
+        await run_sync(self._store.delete, group, "images", ids)
+        linked = await run_sync(self._store.texts_of_images, group, ids)
+        removed = await run_sync(self._store.delete, group, "texts", [str(t["id"]) for t in linked])
+        kept = await self._blobs_used_elsewhere(group, ids)
+        for image_id in ids:
+            if image_id not in kept:
+                await run_sync(self._blobs.delete, image_id)
         return removed
 
-    async def _blob_used_elsewhere(self, group: str, image_id: str) -> bool:
-        # Blobs are content-addressed and shared by collections: keep one still referenced.
+    async def _blobs_used_elsewhere(self, group: str, ids: list[str]) -> set[str]:
+        # Blobs are content-addressed and shared by collections: keep those still referenced.
+        used: set[str] = set()
         for other in await run_sync(self._store.list_groups):
-            if other == group:
-                continue
-            found: set[str] = await run_sync(self._store.existing_ids, other, "images", [image_id])
-            if found:
-                return True
-        return False
+            if other != group:
+                used |= await run_sync(self._store.existing_ids, other, "images", ids)
+        return used
 
 
 async def _encode_each(
@@ -318,4 +378,4 @@ def _encoder_error(exc: Exception) -> ClipsearchError:
     return Unavailable(f"encoder failed: {exc}", code="encoder_unavailable")
 
 
-__all__ = ["ImageInput", "ImageService", "ItemResult"]
+__all__ = ["Deleted", "ImageInput", "ImageService", "ItemResult"]

@@ -23,11 +23,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from clipsearch.core.errors import ClipsearchError, Unavailable
-from clipsearch.encoder.protocol import Vectors
+from clipsearch.encoder.protocol import Encoder, Vectors
 from clipsearch.store.protocol import ImageRecord, TextRecord, VectorStore
 from clipsearch.usecases.blobs import Blobs
 from clipsearch.usecases.common import each_alone_on_failure, run_sync, text_id_of, to_the_end
@@ -146,18 +146,23 @@ class PictureWriter:
         pictures: Sequence[NewPicture],
         *,
         metadata: dict[str, Any] | None = None,
+        fingerprint: str | None = None,
     ) -> list[tuple[NewPicture, ClipsearchError]]:
-        """Caption texts then image vectors of ``pictures`` (their blobs already stored);
-        ``metadata`` (e.g. a job's) is merged under each picture's own. Returns the pictures
-        that failed, with their error, once their partial writes are undone."""
+        """Caption texts then image vectors of ``pictures`` (their blobs already stored)
+        into the pair of model ``fingerprint`` (the collection's live model; see
+        :meth:`VectorStore.upsert_images`); ``metadata`` (e.g. a job's) is merged under
+        each picture's own. Returns the pictures that failed, with their error, once their
+        partial writes are undone."""
         now = int(time.time())
         records = {p.id: _records(p, now, metadata or {}) for p in pictures}
+        store = self._store
 
         async def write(batch: list[NewPicture]) -> None:
             texts = [t for p in batch for t in records[p.id][0]]
             if texts:
-                await run_sync(self._store.upsert_texts, group, texts)
-            await run_sync(self._store.upsert_images, group, [records[p.id][1] for p in batch])
+                await run_sync(lambda: store.upsert_texts(group, texts, fingerprint=fingerprint))
+            images = [records[p.id][1] for p in batch]
+            await run_sync(lambda: store.upsert_images(group, images, fingerprint=fingerprint))
 
         # Killed between captions and image vector, no `finally` runs: the journal says
         # which captions to remove at the next start (see write_journal).
@@ -183,22 +188,68 @@ class PictureWriter:
         # their undo run to the end whatever happens to the caller.
         return await to_the_end(write_or_undo())
 
+    async def mirror(
+        self,
+        group: str,
+        encoder: Encoder | None,
+        pictures: Sequence[NewPicture],
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """During a migration: the pictures just stored, encoded again by the shadow pair's
+        model ``encoder`` and written to that pair. Best effort: a failure is logged, and
+        the migration's final catch-up copies whatever the shadow pair lacks."""
+        if encoder is None or not pictures:
+            return
+        try:
+            vectors = await encoder.encode_images([p.data for p in pictures])
+            captions = [c for p in pictures for c in p.captions]
+            text_vectors = await encoder.encode_texts(captions) if captions else None
+            copies, k = [], 0
+            for p, v in zip(pictures, vectors, strict=True):
+                n = len(p.captions)
+                assert text_vectors is not None or n == 0
+                cv = list(text_vectors[k : k + n]) if n and text_vectors is not None else []
+                k += n
+                copies.append(replace(p, vector=v, caption_vectors=cv))
+            now = int(time.time())
+            fp, store = encoder.fingerprint, self._store
+            records = [_records(p, now, metadata or {}) for p in copies]
+            texts = [t for ts, _ in records for t in ts]
+            images = [image for _, image in records]
+            if texts:
+                await run_sync(lambda: store.upsert_texts(group, texts, fingerprint=fp))
+            await run_sync(lambda: store.upsert_images(group, images, fingerprint=fp))
+        except Exception as exc:
+            log.warning("mirror write to the migration's shadow pair failed: %s", exc)
+
+    async def mirror_change(
+        self, group: str, encoder: Encoder | None, change: PictureChange
+    ) -> None:
+        """During a migration: a change to a stored picture (:meth:`update_records`)
+        written to the shadow pair too, its texts and image encoded again by that pair's
+        model ``encoder`` (the image from its original). Removed captions need nothing:
+        a delete reaches both pairs. Best effort: a failure is logged."""
+        if encoder is None:
+            return
+        store, fp = self._store, encoder.fingerprint
+        try:
+            if change.texts:
+                vectors = await encoder.encode_texts([t.text for t in change.texts])
+                texts = [replace(t, vector=v) for t, v in zip(change.texts, vectors, strict=True)]
+                await run_sync(lambda: store.upsert_texts(group, texts, fingerprint=fp))
+            data = await run_sync(self._blobs.read, str(change.image["id"]))
+            vector = (await encoder.encode_images([data]))[0]
+            image = _image_record({**change.image, "vector": vector})
+            await run_sync(lambda: store.upsert_images(group, [image], fingerprint=fp))
+        except Exception as exc:
+            log.warning("mirror of a change to the migration's shadow pair failed: %s", exc)
+
     async def update_records(self, group: str, change: PictureChange) -> None:
         """Write ``change``: its texts, then the image record, then the removals. On a
         failure the texts are put back (rows that existed) or deleted (new ones) and
         :class:`Unavailable` ``store_write_failed`` is raised."""
-        row = change.image
-        image = ImageRecord(
-            id=str(row["id"]),
-            vector=row["vector"],
-            source=str(row.get("source") or ""),
-            content_type=str(row.get("content_type") or ""),
-            width=int(row.get("width") or 0),
-            height=int(row.get("height") or 0),
-            caption=str(row.get("caption") or ""),
-            metadata=dict(row.get("metadata") or {}),
-            created_at=int(row.get("created_at") or 0),
-        )
+        image = _image_record(change.image)
         old = {str(r["id"]): r for r in change.before}
 
         async def write() -> None:
@@ -248,6 +299,21 @@ class PictureWriter:
         except Exception as exc:
             log.error("could not undo the caption texts of %s: %s", p.id, exc)
         await self.discard([p])
+
+
+def _image_record(row: dict[str, Any]) -> ImageRecord:
+    """A stored image row (with its ``vector``) as the record that writes it again."""
+    return ImageRecord(
+        id=str(row["id"]),
+        vector=row["vector"],
+        source=str(row.get("source") or ""),
+        content_type=str(row.get("content_type") or ""),
+        width=int(row.get("width") or 0),
+        height=int(row.get("height") or 0),
+        caption=str(row.get("caption") or ""),
+        metadata=dict(row.get("metadata") or {}),
+        created_at=int(row.get("created_at") or 0),
+    )
 
 
 def _records(

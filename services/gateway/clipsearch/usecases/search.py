@@ -3,6 +3,10 @@
 A batch is answered with one encoder call for all its texts, one for all its images, one
 store read for all ``image_id`` queries, and one store search with ``nq = len(queries)``.
 A single query is a batch of one.
+
+Text queries may be weighted (several terms with weights) and expanded through the
+expansion dictionary: :mod:`clipsearch.usecases.expansion` plans which texts they encode
+(still one encoder call for the whole batch) and folds the vectors back into one per query.
 """
 
 from __future__ import annotations
@@ -16,9 +20,16 @@ import numpy as np
 from clipsearch.core.config import Settings
 from clipsearch.core.errors import InvalidRequest, NotFoundError, Unavailable
 from clipsearch.encoder.protocol import Encoder, EncoderError, Vectors
-from clipsearch.store.protocol import Filter, Hit, Target, VectorStore
+from clipsearch.store.protocol import Filter, GroupMismatch, Hit, Target, VectorStore
 from clipsearch.usecases.collections import Collections
-from clipsearch.usecases.common import check_filter, check_text, run_sync
+from clipsearch.usecases.common import check_filter, run_sync
+from clipsearch.usecases.expansion import (
+    Expanded,
+    ExpansionDictionary,
+    QueryExpander,
+    TextQuery,
+    default_dictionary_path,
+)
 from clipsearch.usecases.imaging import (
     check_size,
     decode_base64,
@@ -38,17 +49,28 @@ class Query:
     image: bytes | None = None
     image_id: str | None = None
     image_base64: str | None = None
+    # A weighted text query, ((text, weight), ...), instead of ``text``.
+    weighted: tuple[tuple[str, float], ...] | None = None
+    # Text queries: add the expansion dictionary's expansions (usecases/expansion.py).
+    expand: bool = False
 
     @property
     def kind(self) -> str:
-        names = ("text", "image", "image_id", "image_base64")
+        names = ("text", "image", "image_id", "image_base64", "weighted")
         given = [n for n in names if getattr(self, n) is not None]
         if len(given) != 1:
             raise InvalidRequest(
                 "each query needs exactly one of text, image_base64 or image_id",
                 code="invalid_query",
             )
-        return "image" if given[0] == "image_base64" else given[0]
+        return {"image_base64": "image", "weighted": "text"}.get(given[0], given[0])
+
+    def text_query(self) -> TextQuery:
+        """This text query as terms with weights (a plain text is one term of weight 1)."""
+        if self.weighted is not None:
+            return TextQuery(self.weighted, expand=self.expand, weighted=True)
+        assert self.text is not None
+        return TextQuery(((self.text, 1.0),), expand=self.expand)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +87,8 @@ class SearchOptions:
 class SearchResult:
     hits: list[list[Hit]]
     took_ms: float
+    # Per query: the expansions used (None for queries that did not ask for expansion).
+    expansions: list[list[Expanded] | None] | None = None
 
 
 class SearchService:
@@ -81,16 +105,29 @@ class SearchService:
         self._store = store
         self._collections = collections
         self._search_log = search_log  # one line per query; never fails a search
+        path = settings.expansions_file or default_dictionary_path()
+        self.expander = QueryExpander(
+            ExpansionDictionary.from_file(path),
+            max_terms=settings.max_query_terms,
+            max_chars=settings.max_text_chars,
+            max_texts=settings.max_texts_per_request,
+        )
 
     def check_options(self, opts: SearchOptions) -> SearchOptions:
-        limit = self._settings.max_top_k
+        limit, depth = self._settings.max_top_k, self._settings.max_search_depth
         if opts.target not in ("images", "texts"):
             raise InvalidRequest("target must be 'images' or 'texts'", code="invalid_target")
-        if opts.top_k < 1 or opts.offset < 0 or opts.top_k + opts.offset > limit:
+        if not 1 <= opts.top_k <= limit:
             raise InvalidRequest(
-                f"top_k must be >= 1, offset >= 0 and top_k + offset <= {limit}",
+                f"top_k must be within [1, {limit}]",
                 code="top_k_too_large",
                 details={"max_top_k": limit, "top_k": opts.top_k, "offset": opts.offset},
+            )
+        if opts.offset < 0 or opts.top_k + opts.offset > depth:
+            raise InvalidRequest(
+                f"offset must be >= 0 and offset + top_k <= {depth}",
+                code="search_too_deep",
+                details={"max_search_depth": depth, "top_k": opts.top_k, "offset": opts.offset},
             )
         if opts.min_score is not None and not -1.0 <= opts.min_score <= 1.0:
             raise InvalidRequest("min_score must be within [-1, 1]", code="invalid_min_score")
@@ -112,14 +149,26 @@ class SearchService:
                 details={"max_batch_queries": cfg.max_batch_queries},
             )
         self.check_options(opts)
+        try:
+            return await self._search(collection, queries, opts, started)
+        except GroupMismatch:
+            # A migration switched the collection to its new model between resolving it and
+            # searching it: once more, with the new model (the old pair is not searched
+            # with mixed vectors, and the request does not fail).
+            self._collections.forget(collection)
+            return await self._search(collection, queries, opts, started)
+
+    async def _search(
+        self, collection: str, queries: Sequence[Query], opts: SearchOptions, started: float
+    ) -> SearchResult:
+        cfg = self._settings
         kinds = [q.kind for q in queries]
-        texts: list[tuple[int, str]] = []
+        texts: list[tuple[int, TextQuery]] = []
         images: list[tuple[int, bytes]] = []
         ids: list[tuple[int, str]] = []
         for i, (q, kind) in enumerate(zip(queries, kinds, strict=True)):
             if kind == "text":
-                assert q.text is not None
-                texts.append((i, check_text(q.text, max_chars=cfg.max_text_chars, what="query")))
+                texts.append((i, q.text_query()))
             elif kind == "image":
                 data = q.image
                 if data is None:
@@ -130,27 +179,28 @@ class SearchService:
             else:
                 assert q.image_id is not None
                 ids.append((i, q.image_id))
-        group = await self._collections.for_read(collection)
+        # Checks every text, weight and limit before any work.
+        plan = self.expander.plan([t for _, t in texts])
+        handle = await self._collections.resolve(collection)
+        group, enc = handle.group, handle.encoder
         # Decoded once: each picture is validated here and its model input kept for below.
         pixels = []
         for _, data in images:
             limit = cfg.max_pixels
             budget = shared_budget(cfg.decode_budget_mpx)
-            seen = await run_sync(
-                inspect_image, data, max_pixels=limit, budget=budget, encoder=self._encoder
-            )
+            seen = await run_sync(inspect_image, data, max_pixels=limit, budget=budget, encoder=enc)
             pixels.append(seen.pixels)
 
-        dim = self._encoder.dim
+        dim = enc.dim
         matrix = np.zeros((len(queries), dim), dtype=np.float32)
         if ids:
             matrix[[i for i, _ in ids]] = await self.stored_vectors(group, [v for _, v in ids])
         try:
             if texts:
-                vecs = await self._encoder.encode_texts([t for _, t in texts])
-                matrix[[i for i, _ in texts]] = vecs
+                vecs = await enc.encode_texts(plan.texts)
+                matrix[[i for i, _ in texts]] = plan.combine(vecs)
             if images:
-                vecs = await encode_pictures(self._encoder, [b for _, b in images], pixels)
+                vecs = await encode_pictures(enc, [b for _, b in images], pixels)
                 matrix[[i for i, _ in images]] = vecs
         except EncoderError as exc:
             raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
@@ -163,9 +213,15 @@ class SearchService:
             offset=opts.offset,
             filter=opts.filter or None,
             min_score=opts.min_score,
+            fingerprint=handle.info.fingerprint,
         )
-        result = SearchResult(hits=hits, took_ms=(time.perf_counter() - started) * 1000.0)
-        record_search(self._search_log, collection, queries, opts, result)
+        expansions: list[list[Expanded] | None] = [None] * len(queries)
+        for (i, _), used in zip(texts, plan.expansions, strict=True):
+            expansions[i] = used
+        took_ms = (time.perf_counter() - started) * 1000.0
+        result = SearchResult(hits=hits, took_ms=took_ms, expansions=expansions)
+        logged = [None if u is None else [t for e in u for t in e.texts] for u in expansions]
+        record_search(self._search_log, collection, queries, opts, result, logged)
         return result
 
     async def stored_vectors(self, group: str, image_ids: list[str]) -> Vectors:

@@ -2,10 +2,11 @@
 
 :func:`record_search` builds the line (time, collection, target, the query's text or the
 sha256 of its image, or the stored ``image_id``, the top ids and scores, the latency, the
-count of hits, and ``expansions``: the texts a query was expanded into, ``null`` until a
-search expands) and hands it over. It never raises: a log that fails (disk full, a
-file made unwritable) must never fail the search it records. The file adapter is
-:class:`clipsearch.store.search_log.RotatingSearchLog`; off, it is :data:`NO_SEARCH_LOG`.
+count of hits, and ``expansions``: the texts a query was expanded into, ``null`` where it
+did not ask for expansion or nothing matched) and hands it over. It never raises: a log
+that fails (disk full, a file made unwritable) must never fail the search it records. The
+file adapter is :class:`clipsearch.store.search_log.RotatingSearchLog`; off, it is
+:data:`NO_SEARCH_LOG`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ NO_SEARCH_LOG: SearchLog = _NoSearchLog()
 def _query_fields(query: Query) -> dict[str, Any]:
     if query.text is not None:
         return {"query": query.text}
+    if query.weighted is not None:  # weighted terms: {text: weight}
+        return {"query": dict(query.weighted)}
     if query.image_id is not None:
         return {"image_id": query.image_id}
     data = query.image

@@ -99,10 +99,11 @@ class SimilarityService:
             raise InvalidRequest("give an image, not a text query", code="invalid_query")
         clean = self.check_texts(texts)
         if image.image_id is not None:
-            group = await self._collections.for_read(collection)
-            vector = (await self._search.stored_vectors(group, [image.image_id]))[0]
+            # The stored vector is of the collection's model: the texts are encoded by it too.
+            handle = await self._collections.resolve(collection)
+            vector = (await self._search.stored_vectors(handle.group, [image.image_id]))[0]
             image_id = image.image_id
-            text_vectors = await self._encoded(self._encoder.encode_texts(clean))
+            text_vectors = await self._encoded(handle.encoder.encode_texts(clean))
         else:
             data = image.image
             if data is None:

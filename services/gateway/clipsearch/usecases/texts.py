@@ -12,16 +12,17 @@ the image's main caption in step); its metadata may be changed here.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from clipsearch.core.config import Settings
 from clipsearch.core.errors import ClipsearchError, InvalidRequest, NotFoundError, Unavailable
 from clipsearch.encoder.protocol import Encoder, EncoderError
 from clipsearch.store.protocol import TextRecord, VectorStore
-from clipsearch.usecases.collections import Collections
+from clipsearch.usecases.collections import Collections, Handle
 from clipsearch.usecases.common import (
     check_text,
     each_alone_on_failure,
@@ -31,6 +32,8 @@ from clipsearch.usecases.common import (
 from clipsearch.usecases.image_patch import MetadataMode, changed_metadata
 from clipsearch.usecases.images import ItemResult
 from clipsearch.usecases.metadata import MetadataLimits, check_metadata
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -69,7 +72,8 @@ class TextService:
             except ClipsearchError as err:
                 err.details = {"index": i, **(err.details or {})}
                 raise
-        group = await self._collections.for_write(collection)
+        handle = await self._collections.resolve_for_write(collection)
+        group = handle.group
         ids = [text_id_of(t) for t in normalised]
         existing = await run_sync(self._store.existing_ids, group, "texts", ids)
         results: list[ItemResult] = []
@@ -82,8 +86,9 @@ class TextService:
                 results.append(ItemResult(tid, text, "stored"))
         if not new:
             return results
+        wanted = [normalised[i] for i in new.values()]
         try:
-            vectors = await self._encoder.encode_texts([normalised[i] for i in new.values()])
+            vectors = await handle.encoder.encode_texts(wanted)
         except EncoderError as exc:
             raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
         now = int(time.time())
@@ -93,9 +98,12 @@ class TextService:
             )
             for (tid, i), vec in zip(new.items(), vectors, strict=True)
         ]
+        store, fp = self._store, handle.info.fingerprint
         failed = await each_alone_on_failure(
-            records, lambda rs: run_sync(self._store.upsert_texts, group, rs)
+            records, lambda rs: run_sync(lambda: store.upsert_texts(group, rs, fingerprint=fp))
         )
+        gone = {r.id for r, _ in failed}
+        await self._mirror(handle, [r for r in records if r.id not in gone])
         for record, reason in failed:
             tid = record.id
             results[new[tid]] = ItemResult(
@@ -105,6 +113,20 @@ class TextService:
                 Unavailable(f"could not store the text: {reason}", code="store_write_failed"),
             )
         return results
+
+    async def _mirror(self, handle: Handle, records: list[TextRecord]) -> None:
+        """During a migration: the texts just stored, encoded by the shadow pair's model
+        and written there too (best effort: the migration's catch-up copies what is lost)."""
+        enc = handle.shadow_encoder
+        if enc is None or not records:
+            return
+        try:
+            vectors = await enc.encode_texts([r.text for r in records])
+            copies = [replace(r, vector=v) for r, v in zip(records, vectors, strict=True)]
+            store, fp = self._store, enc.fingerprint
+            await run_sync(lambda: store.upsert_texts(handle.group, copies, fingerprint=fp))
+        except Exception as exc:
+            log.warning("mirror write of texts to the shadow pair failed: %s", exc)
 
     async def delete_text(self, collection: str, text_id: str) -> None:
         group = await self._collections.for_read(collection)
@@ -131,7 +153,8 @@ class TextService:
         if metadata is not None:
             check_metadata(metadata, limits)
         norm = None if text is None else check_text(text, max_chars=cfg.max_text_chars)
-        group = await self._collections.for_read(collection)
+        handle = await self._collections.resolve(collection)
+        group = handle.group
         rows = await run_sync(self._store.get, group, "texts", [text_id], with_vectors=True)
         if not rows:
             raise NotFoundError(f"text {text_id!r} not found", code="text_not_found")
@@ -151,7 +174,7 @@ class TextService:
         vector = row["vector"]
         if new_id != text_id:
             try:
-                vector = (await self._encoder.encode_texts([new_text]))[0]
+                vector = (await handle.encoder.encode_texts([new_text]))[0]
             except EncoderError as exc:
                 raise Unavailable(f"encoder failed: {exc}", code="encoder_unavailable") from exc
         out = {k: v for k, v in row.items() if k != "vector"}
@@ -166,7 +189,9 @@ class TextService:
             metadata=new_md,
             created_at=int(row.get("created_at") or 0) if new_id == text_id else int(time.time()),
         )
-        await run_sync(self._store.upsert_texts, group, [record])
+        store, fp = self._store, handle.info.fingerprint
+        await run_sync(lambda: store.upsert_texts(group, [record], fingerprint=fp))
+        await self._mirror(handle, [record])  # during a migration, the shadow pair too
         if new_id != text_id:
             # The new record first: a failure here leaves the old text, never neither.
             await run_sync(self._store.delete, group, "texts", [text_id])

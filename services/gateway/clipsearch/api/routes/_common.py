@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from clipsearch.api.schemas import ItemError, SearchHit, StoredItem
+from clipsearch.api.schemas import ImageOut, ItemError, SearchHit, StoredItem
 from clipsearch.store.protocol import Hit, Target
 from clipsearch.usecases.images import ItemResult
 from clipsearch.usecases.metadata import readable_metadata
@@ -50,6 +50,15 @@ def render_hit(hit: Hit, target: Target, collection: str, default: str) -> Searc
         image_url=file_url,
         thumbnail_url=thumb_url,
     )
+
+
+def render_image(row: dict[str, Any], collection: str, default: str) -> ImageOut:
+    """A stored image row as ``GET /v1/images/{id}`` shows it."""
+    file_url, thumb_url = image_urls(str(row["id"]), collection, default)
+    fields = {k: v for k, v in row.items() if k in ImageOut.model_fields and v is not None}
+    # A record stored before the metadata limits is still returned, without its metadata.
+    fields["metadata"], fields["metadata_omitted"] = readable_metadata(row.get("metadata"))
+    return ImageOut(**fields, image_url=file_url, thumbnail_url=thumb_url)
 
 
 def render_item(r: ItemResult) -> StoredItem:

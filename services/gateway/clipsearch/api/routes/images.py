@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from clipsearch.api.auth import RequireWrite
@@ -13,13 +13,18 @@ from clipsearch.api.deps import CollectionDep, StateDep, WritableCollectionDep
 from clipsearch.api.errors import error_responses
 from clipsearch.api.json_body import JsonRoute, parse_json_field
 from clipsearch.api.links import STORED_IMAGE
-from clipsearch.api.routes._common import image_urls, render_item
-from clipsearch.api.schemas import DeletedOut, ImageOut, ImagePatchIn, StoreResponse
+from clipsearch.api.routes._common import render_hit, render_image, render_item
+from clipsearch.api.schemas import (
+    DeletedOut,
+    ImageOut,
+    ImagePatchIn,
+    SearchResponse,
+    StoreResponse,
+)
 from clipsearch.core.errors import InvalidRequest, NotFoundError, TooLarge
 from clipsearch.usecases.image_patch import ImagePatch
 from clipsearch.usecases.images import ImageInput
 from clipsearch.usecases.imaging import file_too_large
-from clipsearch.usecases.metadata import readable_metadata
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 # JSON bodies parsed off the event loop, with the one answer for malformed JSON.
@@ -108,11 +113,7 @@ async def store_images(
 
 
 def _image_out(row: dict[str, Any], collection: str, default: str) -> ImageOut:
-    file_url, thumb_url = image_urls(str(row["id"]), collection, default)
-    fields = {k: v for k, v in row.items() if k in ImageOut.model_fields and v is not None}
-    # A record stored before the metadata limits is still returned, without its metadata.
-    fields["metadata"], fields["metadata_omitted"] = readable_metadata(row.get("metadata"))
-    return ImageOut(**fields, image_url=file_url, thumbnail_url=thumb_url)
+    return render_image(row, collection, default)
 
 
 @router.get(
@@ -155,6 +156,42 @@ async def patch_image(
     )
     row = await state.images.update_image(collection, image_id, patch)
     return _image_out(row, collection, state.settings.default_collection)
+
+
+@router.get(
+    "/{image_id}/similar",
+    summary="Images similar to a stored one",
+    response_model=SearchResponse,
+    responses=error_responses(404, 409, 422, 503),
+)
+async def similar_images(
+    state: StateDep,
+    collection: CollectionDep,
+    image_id: str,
+    top_k: Annotated[int, Query(description="hits to return (<= max_top_k)", examples=[5])] = 10,
+    min_score: Annotated[
+        float | None, Query(description="cosine threshold, in [-1, 1]", examples=[0.9])
+    ] = None,
+    filter: Annotated[
+        str | None,
+        Query(description="metadata filter as JSON", examples=['{"album": "home"}']),
+    ] = None,
+) -> SearchResponse:
+    """ "View similar": the stored vector of `image_id` as the query, the image itself left
+    out; hits as in `/v1/search`. 404 `image_not_found`; 422 `invalid_min_score`,
+    `top_k_too_large`, `invalid_filter`."""
+    parsed = (
+        parse_json_field(filter, what="filter", code="invalid_filter")
+        if filter and filter.strip()
+        else None
+    )
+    hits, took = await state.similar.similar(
+        collection, image_id, top_k=top_k, min_score=min_score, filter=parsed
+    )
+    default = state.settings.default_collection
+    return SearchResponse(
+        hits=[render_hit(h, "images", collection, default) for h in hits], took_ms=took
+    )
 
 
 async def _blob_response(

@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 
 from clipsearch.api.deps import CollectionDep, StateDep
 from clipsearch.api.errors import error_responses
+from clipsearch.api.expansion_schemas import ExpansionOut, ExpansionTerm
 from clipsearch.api.json_body import JsonRoute, parse_json_field, read_json
 from clipsearch.api.routes._common import render_hit
 from clipsearch.api.schemas import (
@@ -26,6 +27,7 @@ from clipsearch.api.schemas import (
 )
 from clipsearch.api.state import AppState
 from clipsearch.core.errors import InvalidRequest
+from clipsearch.usecases.expansion import Expanded
 from clipsearch.usecases.imaging import file_too_large
 from clipsearch.usecases.search import Query, SearchOptions, SearchResult
 
@@ -67,6 +69,30 @@ async def _hits(
     ]
 
 
+def _text_query(text: str | dict[str, float], expand: bool) -> Query:
+    if isinstance(text, dict):
+        return Query(weighted=tuple(text.items()), expand=expand)
+    return Query(text=text, expand=expand)
+
+
+def _expansions(used: list[Expanded] | None) -> list[ExpansionOut] | None:
+    if used is None:
+        return None
+    return [
+        ExpansionOut(
+            text=e.text,
+            matched=e.matched,
+            terms=[ExpansionTerm(term=t, expansion=x) for t, x in e.terms],
+            expansions=list(e.texts),
+        )
+        for e in used
+    ]
+
+
+def _used(result: SearchResult, index: int) -> list[ExpansionOut] | None:
+    return _expansions(result.expansions[index]) if result.expansions else None
+
+
 async def _run(
     state: AppState, collection: str, queries: list[Query], opts: SearchOptions
 ) -> SearchResult:
@@ -79,12 +105,16 @@ async def _run(
 async def search_text(
     state: StateDep, collection: CollectionDep, body: TextSearchRequest
 ) -> SearchResponse:
-    """Text query -> images (`target: images`) or texts (`target: texts`), best first."""
+    """Text query -> images (`target: images`) or texts (`target: texts`), best first.
+
+    `query` is a text or weighted terms (`{"a red circle": 1.0, "on the left": -0.3}`);
+    `expand: true` adds the expansion dictionary's expansions and lists them in the response.
+    """
     opts = _options(body)
-    queries = [Query(text=body.query)]
+    queries = [_text_query(body.query, body.expand)]
     result = await _run(state, collection, queries, opts)
     hits = await _hits(state, result, queries, opts, collection)
-    return SearchResponse(hits=hits[0], took_ms=result.took_ms)
+    return SearchResponse(hits=hits[0], took_ms=result.took_ms, expansions=_used(result, 0))
 
 
 # Both request forms in OpenAPI: a file upload, or JSON with base64 / a stored image's id.
@@ -198,9 +228,15 @@ async def search_batch(
     searched once with every query vector.
     """
     queries = [
-        Query(text=q.text, image_id=q.image_id, image_base64=q.image_base64) for q in body.queries
+        _text_query(q.text, body.expand)
+        if q.text is not None
+        else Query(image_id=q.image_id, image_base64=q.image_base64)
+        for q in body.queries
     ]
     opts = _options(body)
     result = await _run(state, collection, queries, opts)
     hits = await _hits(state, result, queries, opts, collection)
-    return BatchSearchResponse(results=[BatchResult(hits=h) for h in hits], took_ms=result.took_ms)
+    return BatchSearchResponse(
+        results=[BatchResult(hits=h, expansions=_used(result, i)) for i, h in enumerate(hits)],
+        took_ms=result.took_ms,
+    )

@@ -25,6 +25,9 @@ STATS_EXAMPLE: dict[str, Any] = {
             "dim": 512,
             "model_name": "ViT-B-32::openai",
             "fingerprint": "sha256:1a2b...",
+            "servable": True,
+            "reason": None,
+            "migration": None,
         }
     },
     "encoder": {
@@ -69,21 +72,25 @@ async def _health(check: Any) -> str:
     responses={200: {"content": {"application/json": {"example": STATS_EXAMPLE}}}},
 )
 async def stats(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    """Per collection: counts, index, dim, model; plus encoder (mode, runtime and precision
-    of the local encoder, model, fingerprint), store, blob bytes, uptime and
+    """Per collection: counts, index, dim, model, whether this gateway can serve it (and
+    why not); plus encoder (mode, runtime and precision of the local encoder, model,
+    fingerprint), store, blob bytes, uptime and
     p50/p95 latency of search and ingest (over the most recent requests since start). The
     store's URI (a server path for Milvus Lite) is shown to admins only (else ``null``)."""
     enc, store = state.encoder, state.store
     collections: dict[str, Any] = {}
-    for name in await run_in_threadpool(store.list_groups):
-        info = await run_in_threadpool(store.group_info, name)
-        collections[name] = {
-            "counts": info.counts,
-            "index_type": info.index_type,
-            "index_params": info.index_params,
-            "dim": info.dim,
-            "model_name": info.model_name,
-            "fingerprint": info.fingerprint,
+    for view in await state.collections.all():
+        collections[view.name] = {
+            "counts": view.counts,
+            "index_type": view.index_type,
+            "index_params": view.index_params,
+            "dim": view.dim,
+            "model_name": view.model_name,
+            "fingerprint": view.fingerprint,
+            # False when this gateway does not have the collection's model (reason says).
+            "servable": view.servable,
+            "reason": view.reason,
+            "migration": view.migration,
         }
 
     async def store_health() -> None:
