@@ -9,14 +9,14 @@ so another fingerprint, and a collection built with one is never searched with t
 Two methods:
 
 * ``static`` (``clipsearch quantize``, what ``CLIPSEARCH_ENCODER_RUNTIME=int8`` is for): the
-  image tower gets ONNX Runtime's static QDQ quantisation, int8 weights per channel, the
-  activation ranges calibrated (MinMax) on pictures: the user's own folder, or pictures the
-  project generates (:mod:`clipsearch.demo.shapes`). Only MatMul/Gemm/Conv with a weight
-  are quantised: LayerNorm, Softmax, the residual adds and attention's activation x
-  activation MatMuls (q.k, attn.v) stay float. Quantising those too cost R@1 0.015 on the
-  shapes model's 1,000 held-out pictures, keeping them float 0.003 (the test gates 0.01). The text
-  tower gets dynamic quantisation: its sequence length varies per query, and its activation
-  ranges are then measured per call.
+  image tower gets ONNX Runtime's static QDQ quantisation, int8 weights per channel, uint8
+  activations whose ranges are calibrated (MinMax) on pictures: the user's own folder, or
+  pictures the project generates (:mod:`clipsearch.demo.shapes`). Only MatMul/Gemm/Conv
+  with a weight are quantised: LayerNorm, Softmax, the residual adds and attention's
+  activation x activation MatMuls (q.k, attn.v) stay float. Quantising those too cost R@1
+  0.015 on the shapes model's 1,000 held-out pictures, keeping them float 0.003 (the test
+  gates 0.01). The text tower gets dynamic quantisation: its sequence length varies per
+  query, and its activation ranges are then measured per call.
 * ``dynamic``: both towers dynamic (no calibration data needed).
 """
 
@@ -208,7 +208,9 @@ def _quantize_visual_static(src: Path, dst: Path, pixels: npt.NDArray[np.float32
         _Batches(first.name, batches),  # duck-typed CalibrationDataReader
         quant_format=QuantFormat.QDQ,
         per_channel=True,
-        activation_type=QuantType.QInt8,
+        # uint8 activations x int8 weights: x86's fast int8 path (VNNI, AMX). With int8
+        # activations the same graph ran slower than fp32 here (BENCHMARKS.md).
+        activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         op_types_to_quantize=list(STATIC_OPS),
         nodes_to_exclude=both_activations,
@@ -257,7 +259,7 @@ def quantize_model_dir(
         _quantize_visual_static(src_files.visual, dst_files.visual, pixels)
         fields["quantization"] = "int8-static"
         fields["quantization_detail"] = {
-            "visual": "static QDQ, int8 weights per channel, int8 activations, MinMax on "
+            "visual": "static QDQ, int8 weights per channel, uint8 activations, MinMax on "
             + origin
             + f"; ops {', '.join(STATIC_OPS)} with a weight",
             "textual": "dynamic, int8 weights",
