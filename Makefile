@@ -26,16 +26,22 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv export-venv encoder-venv
+pytest: venv export-venv encoder-venv chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
 # The inner loop, about a minute: lint, types and the tests that need neither of the two
-# extra venvs nor a Milvus server (nor the slow ones). `make test` still runs everything.
-FAST_MARKERS := not standalone and not encoder_venv and not export_venv and not slow
+# extra venvs nor a Milvus server (nor the slow ones, nor the browser). `make test` still runs everything.
+FAST_MARKERS := not standalone and not encoder_venv and not export_venv and not slow and not browser
 test-fast: lint typecheck
 	$(BIN)/python -m pytest -q -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+
+# Debian's chromium for the web app's browser tests (tests/web, marker `browser`): installed
+# with apt when missing and we are root; Playwright drives it, never a browser of its own.
+.PHONY: chromium
+chromium:
+	bash scripts/install_chromium.sh
 
 # torch + open_clip for scripts/export_open_clip.py and its test; the script keeps a stamp.
 .PHONY: export-venv

@@ -191,6 +191,18 @@ def test_admin_creates_collections_then_writers_may_use_them(keyed: Keyed) -> No
     )
 
 
+def test_the_auto_threshold_is_set_by_an_admin_only(keyed: Keyed) -> None:
+    c = keyed.client
+    assert c.put("/v1/collections/thr", headers=keyed.as_("admin")).status_code in (200, 201)
+    url = "/v1/collections/thr/threshold"
+    _error(c.put(url, json={"min_score": 0.3}), 401, "missing_api_key")
+    _error(c.put(url, json={"min_score": 0.3}, headers=keyed.as_("write")), 403,
+           "insufficient_scope")  # fmt: skip
+    r = c.put(url, json={"min_score": 0.3}, headers=keyed.as_("admin"))
+    assert r.status_code == 200, r.text
+    assert r.json()["min_score_auto"] == 0.3
+
+
 def test_anonymous_writes_cannot_create_collections(tmp_path: Path) -> None:
     """No keys on loopback (`make run`): the issue's repro, 30 anonymous writes to 30 new
     collections, creates none; the default collection still takes writes."""

@@ -125,12 +125,15 @@ def test_metrics(gateway: Gateway) -> None:
 def test_web_page_and_openapi(gateway: Gateway) -> None:
     page = gateway.client.get("/")
     assert page.status_code == 200
-    # The page's script is a file it loads (so its CSP needs no unsafe-inline).
-    assert '<script src="/web/app.js"></script>' in page.text
+    # The app's script is a module file it loads (so its CSP needs no unsafe-inline),
+    # which imports the views: the search view calls the search routes.
+    assert '<script type="module" src="/web/app.js"></script>' in page.text
     script = gateway.client.get("/web/app.js")
     assert script.status_code == 200
-    assert "/v1/search/text" in script.text
-    assert "/v1/search/image" in script.text
+    assert 'from "./search.js"' in script.text
+    search = gateway.client.get("/web/search.js")
+    assert "/v1/search/text" in search.text
+    assert "/v1/search/image" in search.text
     spec = gateway.client.get("/openapi.json").json()
     paths = spec["paths"]
     for path in (

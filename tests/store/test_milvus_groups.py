@@ -1,15 +1,17 @@
 """Group lifecycle on Lite, standalone and the fake: per-group index specs, and a
 migration's shadow pair (writes by model fingerprint, deletes to both, the atomic switch,
-the old pair retired then dropped, abandon)."""
+the old pair retired then dropped, abandon), and the ``auto`` search threshold in the meta."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from clipsearch.store import milvus_groups as mg
+from clipsearch.store import milvus_schema as ms
 from clipsearch.store.milvus import MilvusStore
 from clipsearch.store.protocol import (
     GroupMismatch,
@@ -17,6 +19,7 @@ from clipsearch.store.protocol import (
     IndexSpec,
     InvalidStoreRequest,
     TextRecord,
+    UnknownGroup,
 )
 from tests.store.conftest import DIM, FINGERPRINT, MODEL, StoreFactory
 
@@ -139,3 +142,35 @@ def test_drop_shadow_abandons_a_migration(store: MilvusStore, g: str) -> None:
     store.begin_shadow(g, dim=DIM, model_name="new", fingerprint=NEW_FP, index=IndexSpec("FLAT"))
     assert store.scan_ids(g, "images", shadow=True) == []
     assert store.drop_group(g)
+
+
+def test_auto_threshold_is_kept_in_the_meta_until_the_model_changes(
+    store: MilvusStore, g: str
+) -> None:
+    assert store.group_info(g).min_score_auto is None
+    store.set_threshold(g, 0.25)
+    assert store.group_info(g, with_counts=False).min_score_auto == pytest.approx(0.25)
+    with pytest.raises(InvalidStoreRequest):
+        store.set_threshold(g, 1.5)
+    with pytest.raises(UnknownGroup):
+        store.set_threshold(f"nope_{uuid.uuid4().hex[:8]}", 0.1)
+    store.begin_shadow(
+        g, dim=NEW_DIM, model_name="new", fingerprint=NEW_FP, index=IndexSpec("FLAT")
+    )
+    assert store.group_info(g).min_score_auto == pytest.approx(0.25)  # still the live model
+    store.switch_shadow(g)
+    assert store.group_info(g).min_score_auto is None  # another model: another scale
+    store.set_threshold(g, -0.5)
+    assert store.group_info(g).min_score_auto == pytest.approx(-0.5)
+    store.set_threshold(g, None)
+    assert store.group_info(g).min_score_auto is None
+
+
+def test_a_switch_to_the_same_model_keeps_the_threshold() -> None:
+    live = mg.new_meta(DIM, MODEL, FINGERPRINT, IndexSpec("FLAT"))
+    meta = mg.with_threshold(live, 0.3)
+    same = mg.new_meta(DIM, MODEL, FINGERPRINT, IndexSpec("HNSW"), 1)
+    other = mg.new_meta(DIM, "new", NEW_FP, IndexSpec("FLAT"), 1)
+    assert mg.switched(replace(meta, shadow=same), "p", "g").min_score_auto == 0.3
+    assert mg.switched(replace(meta, shadow=other), "p", "g").min_score_auto is None
+    assert ms.GroupMeta.from_json(meta.to_json()).min_score_auto == 0.3

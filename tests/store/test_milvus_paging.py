@@ -1,5 +1,5 @@
 """Deep paging: pages of one query, concatenated past Milvus' 16,384 cap, equal one exact
-numpy ranking, on Lite, standalone and the fake; ties are ordered by id; the id scan."""
+numpy ranking, on Lite, standalone and the fake; ties are ordered by id."""
 
 from __future__ import annotations
 
@@ -94,24 +94,6 @@ def test_depth_is_bounded(store: MilvusStore, g: str) -> None:
         store.search(g, "images", q, top_k=16385)
     with pytest.raises(InvalidStoreRequest):
         store.search(g, "images", q, top_k=10, offset=1_000_000)
-
-
-def test_vectors_after_lists_every_row_once_in_id_order(store: MilvusStore, g: str) -> None:
-    rng = np.random.default_rng(9)
-    ids = sorted({f"{int(x):016x}" for x in rng.integers(0, 2**62, 2500)})
-    base = clustered(len(ids), seed=4)
-    store.upsert_images(g, [ImageRecord(id=i, vector=base[k]) for k, i in enumerate(ids)])
-    seen: list[str] = []
-    after, end = "", False
-    while not end:
-        rows, end = store.vectors_after(g, "images", after, 1000)
-        assert all(len(r["vector"]) == DIM for r in rows)
-        seen += [r["id"] for r in rows]
-        after = seen[-1] if seen else after
-    assert seen == ids
-    np.testing.assert_allclose(
-        store.vectors_after(g, "images", "", 1)[0][0]["vector"], base[0], atol=1e-6
-    )
 
 
 def test_deep_page_keyset_logic_with_small_batches() -> None:

@@ -89,6 +89,30 @@ def test_vectors_and_texts(store: MilvusStore, g: str) -> None:
     assert "vector" not in texts.rows[0]
 
 
+def test_walks_random_ids_with_vectors(store: MilvusStore, g: str) -> None:
+    """The duplicates scan's walk: 2,500 random hex ids (Lite answered an arbitrary subset
+    of a limited query without ``iterator=True``), 1,000 a page, each once, in id order,
+    each with its own vector."""
+    rng = np.random.default_rng(9)
+    ids = sorted({f"{int(x):016x}" for x in rng.integers(0, 2**62, 2500)})
+    vectors = rng.normal(size=(len(ids), DIM)).astype(np.float32)
+    store.upsert_images(g, [ImageRecord(id=i, vector=vectors[k]) for k, i in enumerate(ids)])
+    want = dict(zip(ids, vectors, strict=True))
+    seen: list[str] = []
+    after = ""
+    for _ in range(10):
+        page = store.scan(g, "images", after=after, limit=1000, with_vectors=True)
+        for row in page.rows:
+            norm = want[row["id"]] / np.linalg.norm(want[row["id"]])
+            got = row["vector"] / np.linalg.norm(row["vector"])
+            np.testing.assert_allclose(got, norm, atol=1e-5)
+        seen += [str(r["id"]) for r in page.rows]
+        if page.next_after is None:
+            break
+        after = page.next_after
+    assert seen == ids
+
+
 def test_filter_is_typed_across_pages(store: MilvusStore, g: str) -> None:
     # Booleans and ones interleaved: Lite's own expression matches both.
     metas: list[dict[str, object]] = [{"n": True} if i % 3 else {"n": 1} for i in range(60)]

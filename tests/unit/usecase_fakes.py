@@ -189,6 +189,7 @@ class FakeStore:
             created_at=m.created_at,
             shadow=mg.shadow_info(m),
             retired=list(m.retired),
+            min_score_auto=m.min_score_auto,
         )
 
     def _rows(self, group: str, target: str) -> dict[str, dict[str, Any]]:
@@ -295,17 +296,6 @@ class FakeStore:
             out.append(page)
         return out
 
-    def vectors_after(
-        self, group: str, target: Target, after: str = "", limit: int = 1000
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with self._lock:
-            ids = sorted(i for i in self._rows(group, target) if i > after)
-            rows = self._rows(group, target)
-            page = [
-                {"id": i, "vector": np.asarray(rows[i]["vector"], np.float32)} for i in ids[:limit]
-            ]
-        return page, len(ids) <= limit
-
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         with self._lock:
             rows = self._rows(group, target)
@@ -321,6 +311,14 @@ class FakeStore:
 
     def delete_texts_of_image(self, group: str, image_id: str) -> int:
         return self.delete(group, "texts", self.text_ids_of_image(group, image_id))
+
+    def set_threshold(
+        self, group: str, value: float | None, *, fingerprint: str | None = None
+    ) -> None:
+        with self._lock:
+            meta = self._meta(group)
+            mg.check_model(meta, group, fingerprint)
+            self.groups[group] = mg.with_threshold(meta, value)
 
     def drop_group(self, group: str) -> bool:
         ms.check_group(group)

@@ -8,6 +8,14 @@ query's favour (rank = number of strictly better candidates).
 A ``lang`` column (``python -m clipsearch.demo.shapes --lang both``) adds one table per
 language: that language's captions against all images, and each image against that
 language's captions only (``by_lang`` in the JSON).
+
+The ``auto`` threshold (``threshold`` in the JSON, what ``min_score: "auto"`` uses): over
+every caption/image pair of the set, labelled matching (the caption describes the image)
+or not, the cosine that best separates the two by *balanced accuracy* (the mean of the
+share of matching pairs at or above it and the share of non-matching pairs below it; the
+classes are weighted equally, as non-matching pairs are far more numerous). It is the
+midpoint between the two neighbouring scores where that is highest (the lowest such
+threshold on a tie). The set must be one the model was not trained on.
 """
 
 from __future__ import annotations
@@ -132,6 +140,39 @@ def recalls_by_lang(
     return out
 
 
+def separating_threshold(sim: npt.NDArray[np.float32], image_of: Sequence[int]) -> dict[str, float]:
+    """The ``auto`` threshold of a caption x image score matrix (see the module docstring):
+    the threshold, its balanced accuracy, and the true positive and negative rates."""
+    n_caps, n_imgs = sim.shape
+    labels = np.zeros((n_caps, n_imgs), dtype=bool)
+    labels[np.arange(n_caps), np.asarray(image_of)] = True
+    if labels.all():
+        raise ValueError("a threshold needs non-matching pairs: the set has one image")
+    order = np.argsort(sim, axis=None, kind="stable")
+    scores = sim.ravel()[order].astype(np.float64)
+    y = labels.ravel()[order]
+    pos, neg = int(y.sum()), int((~y).sum())
+    # Cut k: pairs [k:] are called matching. Only cuts between distinct scores count.
+    pos_below = np.concatenate(([0], np.cumsum(y)))
+    neg_below = np.concatenate(([0], np.cumsum(~y)))
+    balanced = ((pos - pos_below) / pos + neg_below / neg) / 2.0
+    valid = np.ones(len(scores) + 1, dtype=bool)
+    valid[1:-1] = scores[1:] > scores[:-1]
+    k = int(np.flatnonzero(valid & (balanced == balanced[valid].max()))[0])
+    if k == 0:
+        threshold = scores[0]
+    elif k == len(scores):
+        threshold = np.nextafter(scores[-1], np.inf)
+    else:
+        threshold = (scores[k - 1] + scores[k]) / 2.0
+    return {
+        "min_score": float(np.clip(threshold, -1.0, 1.0)),
+        "balanced_accuracy": float(balanced[k]),
+        "true_positive_rate": float((pos - pos_below[k]) / pos),
+        "true_negative_rate": float(neg_below[k] / neg),
+    }
+
+
 def relevant_sets(
     image_of: Sequence[int], n_images: int
 ) -> tuple[list[list[int]], list[list[int]]]:
@@ -155,6 +196,8 @@ async def evaluate(encoder: Encoder, data: CaptionSet) -> dict[str, Any]:
         image_parts.append(await encoder.encode_images(blobs))
     text_vecs, image_vecs = np.concatenate(text_parts), np.concatenate(image_parts)
     result: dict[str, Any] = recalls(text_vecs, image_vecs, data.image_of)
+    if len(data.images) > 1:
+        result["threshold"] = separating_threshold(text_vecs @ image_vecs.T, data.image_of)
     if data.langs is not None:
         result["by_lang"] = recalls_by_lang(text_vecs, image_vecs, data.image_of, data.langs)
     result.update(
@@ -187,4 +230,11 @@ def format_table(result: dict[str, Any]) -> str:
             lines.append(title)
         for key, label in (("text_to_image", "text->image"), ("image_to_text", "image->text")):
             lines.append(f"{label:<15}" + "".join(f"{table[key][k]:>8.3f}" for k in ks))
+    if "threshold" in result:
+        t = result["threshold"]
+        lines.append(
+            f'min_score "auto" threshold {t["min_score"]:.4f} (balanced accuracy '
+            f"{t['balanced_accuracy']:.3f}: {t['true_positive_rate']:.3f} of matching pairs "
+            f"above, {t['true_negative_rate']:.3f} of the others below)"
+        )
     return "\n".join(lines)

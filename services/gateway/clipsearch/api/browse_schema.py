@@ -3,30 +3,16 @@ by filter, with their OpenAPI examples."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from clipsearch.api.schemas import EXAMPLE_ID, ImageOut
+from clipsearch.api.records_schema import ImageOut, TextOut
+from clipsearch.api.schemas import EXAMPLE_ID
 
 EXAMPLE_CURSOR = "eyJ2IjoxLCJ0IjoiaW1hZ2VzIiwiYSI6IjlmODZkMDgxIn0"
 FILTER_DESCRIPTION = (
     'metadata filter as a JSON object, URL-encoded: {"album": "home"}, '
     '{"tag": ["a", "b"]} (any of), all fields must match'
 )
-
-
-class TextOut(BaseModel):
-    id: str
-    text: str
-    image_id: str | None = Field(None, description="the image this text describes (captions)")
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    metadata_omitted: str | None = Field(
-        None, description="why the stored metadata is not shown (stored before the limits)"
-    )
-    created_at: int = 0
-    image_url: str | None = None
-    thumbnail_url: str | None = None
 
 
 class _Page(BaseModel):

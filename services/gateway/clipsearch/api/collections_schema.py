@@ -57,6 +57,33 @@ class MigrateIn(BaseModel):
     model: str = Field(min_length=1, max_length=256, description="the configured model to move to")
 
 
+class ThresholdIn(BaseModel):
+    """``PUT /v1/collections/{name}/threshold``: what ``min_score: "auto"`` means."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"min_score": 0.27, "model_fingerprint": FINGERPRINT},
+                {"min_score": None},
+            ]
+        },
+    )
+
+    min_score: float | None = Field(
+        ge=-1.0,
+        le=1.0,
+        description="the cosine a hit must reach (null: remove the stored threshold)",
+    )
+    model_fingerprint: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="the model the threshold was computed with: refused (409 model_mismatch) "
+        "unless it is the collection's model",
+    )
+
+
 class MigrationOut(BaseModel):
     model_name: str
     fingerprint: str
@@ -77,6 +104,9 @@ class CollectionOut(BaseModel):
     migration: MigrationOut | None = Field(
         default=None, description="the model a running migration is moving it to"
     )
+    min_score_auto: float | None = Field(
+        default=None, description='the threshold min_score "auto" uses (null: none stored)'
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -93,6 +123,7 @@ class CollectionOut(BaseModel):
                     "servable": True,
                     "reason": None,
                     "migration": None,
+                    "min_score_auto": 0.27,
                 }
             ]
         }
@@ -113,6 +144,7 @@ class CollectionOut(BaseModel):
             servable=view.servable,
             reason=view.reason,
             migration=migration,
+            min_score_auto=view.min_score_auto,
         )
 
 

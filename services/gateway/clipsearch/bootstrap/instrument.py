@@ -261,11 +261,6 @@ class InstrumentedStore:
             fingerprint=fingerprint,
         )
 
-    def vectors_after(
-        self, group: str, target: Target, after: str = "", limit: int = 1000
-    ) -> tuple[list[dict[str, Any]], bool]:
-        return self._call("vectors_after", self.inner.vectors_after, group, target, after, limit)
-
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         return self._call("delete", self.inner.delete, group, target, ids)
 
@@ -276,6 +271,11 @@ class InstrumentedStore:
         return self._call(
             "delete_texts_of_image", self.inner.delete_texts_of_image, group, image_id
         )
+
+    def set_threshold(
+        self, group: str, value: float | None, *, fingerprint: str | None = None
+    ) -> None:
+        self._call("set_threshold", self.inner.set_threshold, group, value, fingerprint=fingerprint)
 
     def drop_group(self, group: str) -> bool:
         return self._call("drop_group", self.inner.drop_group, group)

@@ -31,16 +31,19 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Unpack, cast
 
 import httpx
 
 from clipsearch.client.browse import CollectionMethods
+from clipsearch.client.collections import CollectionAdmin
 from clipsearch.client.errors import GatewayError, refusal, transport_errors
+from clipsearch.client.jobs import JobMethods, Upload, opened
 from clipsearch.client.results import (
     BatchResult,
+    CollectionDeleted,
+    CollectionInfo,
     Deleted,
     DuplicateGroup,
     Duplicates,
@@ -62,12 +65,13 @@ from clipsearch.client.results import (
     TextInfo,
     TextScore,
 )
-from clipsearch.client.sse import parse_events
 
 __all__ = [
     "JOB_RUNNING",
     "BatchResult",
     "Client",
+    "CollectionDeleted",
+    "CollectionInfo",
     "Deleted",
     "DuplicateGroup",
     "Duplicates",
@@ -92,19 +96,19 @@ __all__ = [
     "Upload",
 ]
 
-# A file to upload: a path, or (file name, bytes).
-Upload = Path | tuple[str, bytes]
-
 
 JOB_RUNNING = ("queued", "running")
 
 
-class Client(CollectionMethods):
+class Client(CollectionMethods, CollectionAdmin, JobMethods):
     """The gateway at ``url``. ``api_key`` is sent as ``Authorization: Bearer`` on every
     request (a gateway with keys on answers 401 without one). ``http`` is an
     ``httpx.Client`` of your own (proxies, a test transport); the client then uses it as
-    given and does not close it. Whole collections (browse, delete by
-    filter, export, import): :class:`~clipsearch.client.browse.CollectionMethods`."""
+    given and does not close it. Whole collections (browse, delete by filter, export,
+    import): :class:`~clipsearch.client.browse.CollectionMethods`; the collections
+    themselves (list, create, drop, migrate):
+    :class:`~clipsearch.client.collections.CollectionAdmin`; ingest jobs:
+    :class:`~clipsearch.client.jobs.JobMethods`."""
 
     def __init__(
         self,
@@ -188,7 +192,7 @@ class Client(CollectionMethods):
             data["captions"] = list(captions)
         if metadata is not None:
             data["metadata"] = json.dumps(metadata)
-        with _opened(files) as parts:
+        with opened(files) as parts:
             body = self._json("POST", "/v1/images", files=parts, data=data)
         return cast(list[StoredItem], body["items"])
 
@@ -257,7 +261,7 @@ class Client(CollectionMethods):
             return cast(SearchResult, self._json("POST", "/v1/search/image", json=body))
         assert image is not None
         form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in opts.items()}
-        with _opened([image]) as parts:
+        with opened([image]) as parts:
             file = parts[0][1]
             answer = self._json("POST", "/v1/search/image", files={"file": file}, data=form)
         return cast(SearchResult, answer)
@@ -315,73 +319,11 @@ class Client(CollectionMethods):
             body = {"image_id": image_id, "texts": list(texts)}
             return cast(Similarity, self._json("POST", "/v1/similarity", json=body))
         assert image is not None
-        with _opened([image]) as parts:
+        with opened([image]) as parts:
             answer = self._json(
                 "POST", "/v1/similarity", files={"file": parts[0][1]}, data={"texts": list(texts)}
             )
         return cast(Similarity, answer)
-
-    # -- ingest jobs --------------------------------------------------------------------
-
-    def ingest(
-        self,
-        files: Sequence[Upload] = (),
-        *,
-        urls: Sequence[str] = (),
-        captions_file: tuple[str, bytes] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-    ) -> JobAccepted:
-        """``POST /v1/ingest``: start a bulk job from uploads and URLs; answers at once. A
-        gateway with too much pending work refuses with status 429 and ``retry_after_s``."""
-        data: dict[str, str] = {}
-        if urls:
-            data["urls"] = "\n".join(urls)
-        if metadata is not None:
-            data["metadata"] = json.dumps(metadata)
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        with _opened(files) as parts:
-            if captions_file is not None:
-                parts.append(("captions_file", (*captions_file, "text/plain")))
-            answer = self._json(
-                "POST", "/v1/ingest", files=parts or None, data=data, headers=headers
-            )
-        return cast(JobAccepted, answer)
-
-    def job(
-        self, job_id: str, *, limit: int = 0, offset: int = 0, item_status: str | None = None
-    ) -> JobView:
-        """``GET /v1/jobs/{id}``: status and counts, with ``limit`` of its items."""
-        params: dict[str, Any] = {"limit": limit, "offset": offset}
-        if item_status is not None:
-            params["item_status"] = item_status
-        return cast(JobView, self._json("GET", f"/v1/jobs/{job_id}", params=params))
-
-    def cancel_job(self, job_id: str) -> JobView:
-        return cast(JobView, self._json("DELETE", f"/v1/jobs/{job_id}"))
-
-    def jobs(self, *, status: str | None = None, limit: int = 100) -> list[JobView]:
-        """``GET /v1/jobs``: jobs (without items), newest first, optionally in one status."""
-        params: dict[str, Any] = {"limit": limit}
-        if status is not None:
-            params["status"] = status
-        return cast(list[JobView], self._json("GET", "/v1/jobs", params=params)["jobs"])
-
-    def job_events(self, job_id: str, *, interval: float = 0.5) -> Iterator[JobView]:
-        """``GET /v1/jobs/{id}/events``: the job each time it changes, until it ends (the
-        last view is the ``end`` event's). A stream the gateway closes at its age limit
-        (``expired``) is opened again, so this follows a job of any length."""
-        while True:
-            params = {"interval": interval}
-            with self.stream("GET", f"/v1/jobs/{job_id}/events", params=params) as r:
-                for event, view in parse_events(r.iter_lines()):
-                    yield cast(JobView, view)
-                    if event == "end":
-                        return
-                    if event == "expired":
-                        break
-                else:  # closed without an end: the job is gone (pruned)
-                    return
 
     # -- the gateway --------------------------------------------------------------------
 
@@ -400,17 +342,3 @@ def _options(options: SearchOptions) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"unknown search options: {sorted(unknown)}")
     return {k: v for k, v in options.items() if v is not None}
-
-
-@contextlib.contextmanager
-def _opened(files: Sequence[Upload]) -> Iterator[list[tuple[str, Any]]]:
-    """Multipart ``files`` parts; paths are opened here (and closed after), so a retried
-    call re-reads them from the start."""
-    with contextlib.ExitStack() as stack:
-        parts: list[tuple[str, Any]] = []
-        for f in files:
-            if isinstance(f, Path):
-                parts.append(("files", (f.name, stack.enter_context(f.open("rb")))))
-            else:
-                parts.append(("files", (f[0], f[1])))
-        yield parts

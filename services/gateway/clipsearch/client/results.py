@@ -16,7 +16,7 @@ class SearchOptions(TypedDict, total=False):
     target: Target  # images (default) or texts
     top_k: int
     offset: int
-    min_score: float
+    min_score: float | Literal["auto"]  # "auto": the collection's stored threshold
     filter: dict[str, Any]  # {"field": value | [values]} over the stored metadata
     rerank: bool  # re-score the page: rerank_score (softmax) and rerank_cosine on each hit
 
@@ -61,6 +61,8 @@ class SearchResult(TypedDict):
     took_ms: float
     # With expand: the expansions used (null otherwise).
     expansions: NotRequired[list[ExpansionUsed] | None]
+    # With min_score "auto": true when no hit cleared the collection's threshold.
+    no_match: NotRequired[bool | None]
 
 
 class DuplicateGroup(TypedDict):
@@ -81,6 +83,7 @@ class Duplicates(TypedDict):
 
 class HitList(TypedDict):
     hits: list[Hit]
+    no_match: NotRequired[bool | None]  # as in SearchResult
 
 
 class BatchResult(TypedDict):
@@ -176,3 +179,34 @@ class Page(TypedDict):
     items: list[dict[str, Any]]
     next_cursor: str | None
     total: int | None
+
+
+class MigrationInfo(TypedDict):
+    model_name: str
+    fingerprint: str
+    dim: int
+
+
+class CollectionInfo(TypedDict):
+    """``GET /v1/collections/{name}``: the collection's model, index, counts."""
+
+    name: str
+    model_name: str
+    fingerprint: str
+    dim: int
+    index_type: str
+    index_params: dict[str, Any]
+    counts: dict[str, int]
+    created_at: int
+    servable: bool
+    reason: str | None
+    migration: MigrationInfo | None
+    min_score_auto: NotRequired[float | None]  # the stored "auto" threshold, if any
+
+
+class CollectionDeleted(TypedDict):
+    name: str
+    deleted: bool
+    images: int
+    blobs_removed: int
+    jobs_cancelled: int

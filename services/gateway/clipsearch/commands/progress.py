@@ -1,6 +1,6 @@
-"""The ingest progress display, fed by the jobs' server-sent events: a ``rich`` bar with
-rate and ETA on a terminal, plain lines (at most one a second) when the output is a pipe or
-a file, so logs stay readable."""
+"""The progress display of jobs (ingest, migrate), fed by the jobs' server-sent events: a
+``rich`` bar with rate and ETA on a terminal, plain lines (at most one a second) when the
+output is a pipe or a file, so logs stay readable."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def interactive() -> bool:
 
 
 class IngestProgress:
-    """Progress over ``total`` items of several jobs; :meth:`update` with each job's view."""
+    """Progress over ``total`` items of several jobs; :meth:`update` with each job's view.
+    ``label`` names the work (``ingest``, ``migrate``), ``unit`` its rate."""
 
     def __init__(
         self,
@@ -32,8 +33,11 @@ class IngestProgress:
         bar: bool | None = None,
         console: Console | None = None,
         out: IO[str] | None = None,
+        label: str = "ingest",
+        unit: str = "img/s",
     ) -> None:
         self.total = total
+        self.label, self.unit = label, unit
         self.out = out or sys.stderr
         self._done: dict[str, int] = {}
         self._failed: dict[str, int] = {}
@@ -53,18 +57,18 @@ class IngestProgress:
             )
 
             self._bar = Progress(
-                TextColumn("ingest"),
+                TextColumn(label),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TaskProgressColumn(),
-                TextColumn("{task.fields[rate]:.1f} img/s"),
+                TextColumn("{task.fields[rate]:.1f} " + unit),
                 TextColumn("{task.fields[failed]} failed"),
                 TimeElapsedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 console=console or Console(file=self.out),
             )
-            self._task = self._bar.add_task("ingest", total=total, rate=0.0, failed=0)
+            self._task = self._bar.add_task(label, total=total, rate=0.0, failed=0)
 
     def __enter__(self) -> IngestProgress:
         if self._bar is not None:
@@ -100,7 +104,8 @@ class IngestProgress:
         left = self.total - done
         eta = f"{left / rate:.0f} s" if rate > 0 and left else "-"
         print(
-            f"ingest: {done}/{self.total} done, {failed} failed, {rate:.1f} img/s, ETA {eta}",
+            f"{self.label}: {done}/{self.total} done, {failed} failed, "
+            f"{rate:.1f} {self.unit}, ETA {eta}",
             file=self.out,
             flush=True,
         )

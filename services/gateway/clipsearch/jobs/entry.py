@@ -94,3 +94,19 @@ def retrieved(fut: asyncio.Future[bool]) -> None:
     failed earlier (encode) must not log 'exception was never retrieved'."""
     if not fut.cancelled():
         fut.exception()
+
+
+def attach_vectors(
+    batch: list[Entry],
+    vectors: npt.NDArray[np.float32],
+    text_vectors: npt.NDArray[np.float32] | None,
+) -> None:
+    """Give each entry of an encoded batch its image vector and its captions' vectors (all
+    the batch's captions were encoded together, in order); the pixels are no longer needed."""
+    k = 0
+    for e, v in zip(batch, vectors, strict=True):
+        e.vector, e.pixels, e.caption_vectors = v, None, []
+        for _ in e.captions:
+            assert text_vectors is not None
+            e.caption_vectors.append(text_vectors[k])
+            k += 1

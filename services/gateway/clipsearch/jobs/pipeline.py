@@ -26,11 +26,9 @@ retries the batch (bounded by ``CLIPSEARCH_INGEST_ENCODER_WAIT_S``, see
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -39,10 +37,10 @@ from PIL import Image
 from clipsearch.core.errors import ClipsearchError
 from clipsearch.encoder.protocol import ImageDecodeError, Vectors, pixel_path
 from clipsearch.jobs.dedupe import InJobDuplicates
-from clipsearch.jobs.entry import Deps, Entry, Result, cpu_count, retrieved, stub
-from clipsearch.jobs.fetch import Fetcher, FetchError, sniff_image_type
+from clipsearch.jobs.entry import Deps, Entry, Result, attach_vectors, cpu_count, retrieved, stub
+from clipsearch.jobs.fetch import Fetcher
+from clipsearch.jobs.item_read import fetcher_for, read_item
 from clipsearch.jobs.outage import EncoderGaveUp, OutageWait, wait_for_store
-from clipsearch.jobs.paths import PathRefused, read_checked, read_regular
 from clipsearch.jobs.store import Item, ItemStatus, Job
 from clipsearch.usecases.collections import Handle
 from clipsearch.usecases.common import check_text
@@ -54,7 +52,6 @@ from clipsearch.usecases.pixel_budget import shared_budget
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _END = None
-_HASH_INLINE = 256 * 1024
 
 
 class Pipeline:
@@ -124,14 +121,7 @@ class Pipeline:
 
     # --- run -----------------------------------------------------------------------------
     async def run(self) -> None:
-        fetcher = Fetcher(
-            allow_networks=self.cfg.fetch_allow_networks,
-            max_bytes=self.cfg.fetch_max_bytes,
-            timeout_s=self.cfg.fetch_timeout_s,
-            max_redirects=self.cfg.fetch_max_redirects,
-            max_connections=self.cfg.fetch_concurrency,
-            per_host=self.cfg.fetch_per_host_connections,
-        )
+        fetcher = fetcher_for(self.cfg)
         # Register every Pillow plugin once, here: concurrent first calls of Image.open from
         # several decode threads race in Pillow's lazy plugin init (KeyError: 'MPO').
         await self._io(Image.init)
@@ -234,44 +224,8 @@ class Pipeline:
         )
 
     async def _read(self, fetcher: Fetcher, item: Item) -> Entry | str:
-        """The item's bytes and content id, or an error message."""
-        cfg = self.cfg
-        # Every read has a deadline (the fetcher keeps its own, counted from the connection):
-        # a stalled file leaves its thread behind, not the job.
-        deadline = cfg.ingest_read_timeout_s or None
-        try:
-            if item.kind == "url":
-                data = (await fetcher.fetch(item.source)).data
-            elif item.kind == "path":
-                async with asyncio.timeout(deadline):
-                    data = await self._in(self.reads, read_checked, Path(item.source),
-                                          cfg.ingest_roots, cfg.max_upload_bytes)  # fmt: skip
-            else:
-                if not item.spool:
-                    return "upload has no spooled file"
-                async with asyncio.timeout(deadline):
-                    spool = Path(item.spool)
-                    data = await self._in(self.reads, read_regular, spool, cfg.max_upload_bytes + 1)
-        except TimeoutError:
-            return f"read timed out after {deadline:g} s"
-        except FetchError as exc:
-            return f"fetch {exc.reason}: {exc}"
-        except PathRefused as exc:
-            return str(exc)
-        except OSError as exc:
-            return f"cannot read: {exc.strerror or exc}"
-        if not data:
-            return "empty file"
-        if len(data) > cfg.max_upload_bytes:
-            return f"file is {len(data)} bytes, more than the limit of {cfg.max_upload_bytes}"
-        content_type = sniff_image_type(data)
-        if content_type is None:
-            return "unsupported format (not JPEG, PNG, GIF, WebP, BMP or TIFF)"
-        if len(data) < _HASH_INLINE:  # microseconds: cheaper than a hop to a thread
-            digest = hashlib.sha256(data).hexdigest()
-        else:
-            digest = await self._io(lambda: hashlib.sha256(data).hexdigest())
-        return Entry(item=item, data=data, id=digest, content_type=content_type)
+        """The item's bytes and content id, or an error message (:mod:`.item_read`)."""
+        return await read_item(fetcher, item, self.cfg, self.reads, self.io)
 
     # --- stage 2: decode + preprocess ------------------------------------------------------
     async def _decoder(self) -> None:
@@ -365,13 +319,7 @@ class Pipeline:
             for e in batch:  # find the bad one; the others still go through
                 await self._encode_batch([e])
             return
-        k = 0
-        for e, v in zip(batch, vectors, strict=True):
-            e.vector, e.pixels, e.caption_vectors = v, None, []
-            for _ in e.captions:
-                assert text_vectors is not None
-                e.caption_vectors.append(text_vectors[k])
-                k += 1
+        attach_vectors(batch, vectors, text_vectors)
         await self.q_store.put(batch)
 
     async def _vectors(self, batch: list[Entry]) -> tuple[Vectors, Vectors | None]:

@@ -18,13 +18,12 @@ are absorbed here:
   again, typed (:mod:`.typed_filter`).
 - A limited query answers the smallest ids, sorted, on the server, but an arbitrary subset
   on Lite unless it is sent with ``iterator=True``; ``scan`` (keyset paging on the id,
-  :mod:`.milvus_browse`) always sends it (``rows_after`` below bisects instead, and could
-  be a ``scan``). ``offset + limit`` over 16,384 is refused by the server and accepted by
-  Lite: nothing here relies on either.
+  :mod:`.milvus_browse`), the one id-order walk (browse, export, delete by filter,
+  duplicates), always sends it. ``offset + limit`` over 16,384 is refused by the server
+  and accepted by Lite: nothing here relies on either.
 - pymilvus' ``search_iterator`` (v1 on both: no iterator v2 before Milvus 2.5) stopped
   after 5,389 of 18,000 hits on Lite HNSW; pages past 16,384 are range searches by score
-  instead (:mod:`.milvus_paging`), the same on both. ``query(limit=)`` answers in id order on
-  a server but any matching rows on Lite, so id-order scans bisect (``rows_after``).
+  instead (:mod:`.milvus_paging`), the same on both.
 - Aliases (``create_alias``/``alter_alias``) work on Lite 3.2.2 as on the server, although
   Lite was expected to lack them: a migration's switch (:mod:`.milvus_groups`) is the meta
   row on both, with the alias as an extra name for outside readers.
@@ -32,7 +31,8 @@ are absorbed here:
   MVCC timestamp and uses the client's).
 
 Creating, dropping and migrating a group's collection pairs is :mod:`.milvus_pairs` (mixed
-in), their naming and the meta row's changes :mod:`.milvus_groups`.
+in), their naming and the meta row's changes :mod:`.milvus_groups`; the reads (counts, rows
+by id, scan, search) are :mod:`.milvus_reads` (mixed in).
 
 pymilvus is synchronous. With Lite every call goes through one lock (one embedded server
 per file); a server's gRPC channel is thread-safe, so only schema changes are serialised.
@@ -41,7 +41,6 @@ per file); a server's gRPC channel is thread-safe, so only schema changes are se
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from operator import methodcaller
@@ -49,28 +48,22 @@ from pathlib import Path
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]  # pymilvus ships grpcio without stubs
-import numpy as np
-import numpy.typing as npt
 from pymilvus import MilvusClient, MilvusException
 
 from clipsearch.core.config import Settings
-from clipsearch.store import milvus_browse as browse
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_groups as mg
-from clipsearch.store import milvus_paging as paging
 from clipsearch.store import milvus_schema as ms
 from clipsearch.store.milvus_flush import FlushPolicy
 from clipsearch.store.milvus_pairs import PairLifecycle
+from clipsearch.store.milvus_reads import IDS_PER_QUERY, RecordReads
 from clipsearch.store.milvus_retry import is_unavailable, retry_unavailable
 from clipsearch.store.protocol import (
-    Filter,
     GroupInfo,
     GroupMismatch,
-    Hit,
     ImageRecord,
     IndexSpec,
     InvalidStoreRequest,
-    ScanPage,
     StoreError,
     Target,
     TextRecord,
@@ -79,14 +72,13 @@ from clipsearch.store.protocol import (
 
 TARGETS: tuple[Target, ...] = ("images", "texts")
 RPC_BUDGET_BYTES = 16 * 1024 * 1024  # upsert chunks; the RPC limit is 64 MB
-IDS_PER_QUERY = 1000
 STRONG = {"consistency_level": "Strong"}
 # A server flush costs seconds and seals a segment; sealing a collection more often than
 # this only makes small segments for the server to compact.
 SERVER_FLUSH_MIN_INTERVAL_S = 60.0
 
 
-class MilvusStore(PairLifecycle):
+class MilvusStore(RecordReads, PairLifecycle):
     """Collection groups in Milvus: ``{prefix}_{group}_images`` and ``..._texts``.
 
     Build with :meth:`from_settings`, or directly with a URI: a path ending in ``.db`` is
@@ -329,15 +321,8 @@ class MilvusStore(PairLifecycle):
             created_at=meta.created_at,
             shadow=mg.shadow_info(meta),
             retired=list(meta.retired),
+            min_score_auto=meta.min_score_auto,
         )
-
-    def count(self, group: str, target: Target) -> int:
-        self._group(group)
-        with self._call("count") as c:
-            rows = c.query(
-                self.collection(group, target), filter="", output_fields=["count(*)"], **self._reads
-            )
-        return int(rows[0]["count(*)"])
 
     # --- writes ------------------------------------------------------------------------
     def upsert_images(
@@ -380,152 +365,8 @@ class MilvusStore(PairLifecycle):
                 self.flush_policy.wrote(name, len(part))  # tombstones are unflushed rows too
         return len(present)
 
-    def text_ids_of_image(self, group: str, image_id: str) -> list[str]:
-        self._group(group)
-        with self._call("query linked texts") as c:
-            rows = c.query(
-                self.collection(group, "texts"),
-                filter=f"image_id == {expr.string_literal(image_id)}",
-                output_fields=["id"],
-                **self._reads,
-            )
-        return sorted(str(r["id"]) for r in rows)
-
     def delete_texts_of_image(self, group: str, image_id: str) -> int:
         return self.delete(group, "texts", self.text_ids_of_image(group, image_id))
-
-    # --- reads -------------------------------------------------------------------------
-    def existing_ids(self, group: str, target: Target, ids: Sequence[str]) -> set[str]:
-        return {str(r["id"]) for r in self._rows_by_id(group, target, ids, ["id"])}
-
-    def get(
-        self, group: str, target: Target, ids: Sequence[str], *, with_vectors: bool = False
-    ) -> list[dict[str, Any]]:
-        fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
-        return ms.rows_in_order(self._rows_by_id(group, target, ids, fields), ids, fields)
-
-    def _rows_by_id(
-        self, group: str, target: Target, ids: Sequence[str], fields: list[str]
-    ) -> list[dict[str, Any]]:
-        self._group(group)
-        wanted = [i for i in dict.fromkeys(ids) if isinstance(i, str) and i]
-        name = self.collection(group, target)
-        rows: list[dict[str, Any]] = []
-        for start in range(0, len(wanted), IDS_PER_QUERY):
-            part = wanted[start : start + IDS_PER_QUERY]
-            with self._call("query by id") as c:
-                rows.extend(
-                    c.query(name, filter=expr.ids_expr(part), output_fields=fields, **self._reads)
-                )
-        return rows
-
-    def scan(
-        self,
-        group: str,
-        target: Target,
-        *,
-        after: str = "",
-        limit: int = 1000,
-        filter: Filter | None = None,
-        with_vectors: bool = False,
-    ) -> ScanPage:
-        """Records in id order from a cursor, by keyset paging (:mod:`.milvus_browse`)."""
-        self._group(group)
-        fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
-        name = self.collection(group, target)
-        query = browse.keyset_query(self._call, name, fields, self._reads)
-        return browse.scan_pages(query, filter, after=after, limit=limit, fields=fields)
-
-    def texts_of_images(self, group: str, image_ids: Sequence[str]) -> list[dict[str, Any]]:
-        self._group(group)
-        name = self.collection(group, "texts")
-        return browse.texts_of_images(self._call, name, image_ids, self._reads)
-
-    def search(
-        self,
-        group: str,
-        target: Target,
-        vectors: npt.NDArray[np.float32],
-        *,
-        top_k: int,
-        offset: int = 0,
-        filter: Filter | None = None,
-        min_score: float | None = None,
-        fingerprint: str | None = None,
-    ) -> list[list[Hit]]:
-        """Nearest neighbours by cosine similarity, one list per row of ``vectors``.
-
-        Best first, ties by id, so pages of the same query never overlap or skip.
-        ``offset`` skips the best hits (paging, past Milvus' 16,384 too: see
-        :mod:`.milvus_paging`); ``min_score`` drops hits below it, so a page may be shorter
-        than ``top_k``; ``filter`` matches metadata values exactly.
-        """
-        meta = self._group(group)  # read once: the pair searched is the one checked
-        mg.check_model(meta, group, fingerprint)
-        name = mg.pair_names(self.prefix, group, meta.generation)[target]
-        queries = ms.check_queries(vectors, meta.dim, top_k, offset)
-        call = functools.partial(self._search_call, meta, name, expr.metadata_filter(filter))
-        fetch = functools.partial(self.get, group, target)
-        return paging.search(
-            call,
-            fetch,
-            queries,
-            ms.OUTPUT_FIELDS[target],
-            top_k=top_k,
-            offset=offset,
-            filter=filter,
-            min_score=min_score,
-        )
-
-    def _search_call(
-        self,
-        meta: ms.GroupMeta,
-        name: str,
-        where: str,
-        queries: npt.NDArray[np.float32],
-        fields: list[str],
-        limit: int,
-        skip: int,
-        *,
-        upper: float | None = None,
-        depth: int = 0,
-    ) -> Any:
-        """One Milvus search; with ``upper``, a range search of scores <= ``upper``."""
-        hnsw_ef = self.hnsw_ef_search if meta.index_type == "HNSW" else None
-        with self._call("search") as c:
-            return c.search(
-                name,
-                data=queries.tolist(),
-                filter=where,
-                limit=limit,
-                offset=skip,
-                output_fields=fields,
-                search_params=paging.search_params(hnsw_ef, limit + skip + depth, upper),
-                anns_field="vector",
-                **self._reads,
-            )
-
-    def vectors_after(
-        self, group: str, target: Target, after: str = "", limit: int = IDS_PER_QUERY
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """Up to ``limit`` rows (``id``, ``vector``) whose ids follow ``after``, in id order,
-        and whether that reached the end (see :func:`.milvus_paging.rows_after`)."""
-        self._group(group)
-        name = self.collection(group, target)
-
-        def query(low: str, high: str | None, n: int) -> list[dict[str, Any]]:
-            where = paging.id_window(low, high)
-            with self._call("scan") as c:
-                return list(
-                    c.query(
-                        name, filter=where, output_fields=["id", "vector"], limit=n, **self._reads
-                    )
-                )
-
-        rows, end = paging.rows_after(query, after, limit)
-        return [
-            {"id": str(r["id"]), "vector": np.asarray(r["vector"], dtype=np.float32)} for r in rows
-        ], end
 
     def flush(self, group: str) -> None:
         """Flush both collections of ``group`` now, in this thread.

@@ -104,12 +104,26 @@ def write_meta(client: Any, meta_name: str, group: str, meta: ms.GroupMeta) -> N
 
 
 def switched(meta: ms.GroupMeta, prefix: str, group: str) -> ms.GroupMeta:
-    """The meta after a switch: the shadow is live, the old pair retired."""
+    """The meta after a switch: the shadow is live, the old pair retired. The ``auto``
+    threshold stays only if the new pair has the same model: scores of another model are
+    on another scale, so it needs a threshold of its own (``clipsearch evaluate``)."""
     assert meta.shadow is not None
     old = list(pair_names(prefix, group, meta.generation).values())
+    same_model = meta.shadow.fingerprint == meta.fingerprint
     return replace(
-        meta.shadow, created_at=meta.created_at, shadow=None, retired=(*meta.retired, *old)
+        meta.shadow,
+        created_at=meta.created_at,
+        shadow=None,
+        retired=(*meta.retired, *old),
+        min_score_auto=meta.min_score_auto if same_model else meta.shadow.min_score_auto,
     )
+
+
+def with_threshold(meta: ms.GroupMeta, value: float | None) -> ms.GroupMeta:
+    """The meta with the live pair's ``auto`` threshold set (None: removed)."""
+    if value is not None and not -1.0 <= value <= 1.0:
+        raise InvalidStoreRequest(f"threshold {value!r} is not a cosine score in [-1, 1]")
+    return replace(meta, min_score_auto=value)
 
 
 def point_aliases(client: Any, prefix: str, group: str, names: dict[Target, str]) -> None:

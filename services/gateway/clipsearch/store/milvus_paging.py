@@ -29,7 +29,6 @@ import numpy as np
 import numpy.typing as npt
 
 from clipsearch.store import filter_grammar
-from clipsearch.store import milvus_expr as expr
 from clipsearch.store.milvus_schema import hits_from_raw
 from clipsearch.store.protocol import Filter, Hit
 from clipsearch.store.typed_filter import matches_all, needs_check
@@ -205,35 +204,3 @@ def with_fields(
         ]
         for page in pages
     ]
-
-
-# (after, upto, limit) -> rows with after < id (<= upto, unless None), at most limit of them.
-QueryRange = Callable[[str, str | None, int], list[dict[str, Any]]]
-
-
-def rows_after(query: QueryRange, after: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
-    """The rows with the ids that follow ``after`` in id order (a page, at most ``limit``,
-    maybe fewer) and whether the collection ends there.
-
-    A server answers ``query(limit=)`` in primary-key order; Lite 3.2.2 answers any
-    ``limit`` rows of those that match (measured). So a full answer only tells an upper
-    bound: the window is halved at the answer's median id until it holds fewer than
-    ``limit`` rows, which are then all of it. Until the store iterator of issue 12's
-    browse work lands (merge note: use it here)."""
-    limit = max(2, limit)
-    upto: str | None = None
-    while True:
-        rows = query(after, upto, limit)
-        if not rows and upto is not None:  # emptied meanwhile (deletes): go on past it
-            after, upto = upto, None
-            continue
-        if len(rows) < limit:
-            return sorted(rows, key=lambda r: str(r["id"])), upto is None
-        ids = sorted(str(r["id"]) for r in rows)
-        upto = ids[len(ids) // 2 - 1]
-
-
-def id_window(after: str, upto: str | None) -> str:
-    """The expression ``after < id <= upto`` (no upper bound when ``upto`` is None)."""
-    low = f"id > {expr.string_literal(after)}"
-    return low if upto is None else expr.and_all(low, f"id <= {expr.string_literal(upto)}")

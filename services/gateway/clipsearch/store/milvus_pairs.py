@@ -1,6 +1,7 @@
 """The pair lifecycle of :class:`~clipsearch.store.milvus.MilvusStore` (mixed in): creating
 and dropping a group's collection pairs, and a migration's shadow pair, the switch, the
-retired pair, abandoning a migration.
+retired pair, abandoning a migration; and the one other meta-row change, the group's
+``auto`` search threshold.
 
 Kept apart so the store module stays about calls, locking and errors; the pair naming and
 the meta-row changes themselves are :mod:`.milvus_groups`. Every method holds the store's
@@ -120,6 +121,19 @@ class PairLifecycle:
                 mg.write_meta(c, self._meta_name, group, replace(meta, retired=()))
                 self._groups.pop(group, None)
             return dropped
+
+    def set_threshold(
+        self, group: str, value: float | None, *, fingerprint: str | None = None
+    ) -> None:
+        """The ``auto`` threshold into the meta row (one upsert, as a switch is)."""
+        with self._ddl_lock:
+            meta = self._read_meta(group)
+            if meta is None:
+                raise UnknownGroup(f"collection group {group!r} does not exist")
+            mg.check_model(meta, group, fingerprint)
+            with self._call("set threshold", ddl=True) as c:
+                mg.write_meta(c, self._meta_name, group, mg.with_threshold(meta, value))
+                self._groups.pop(group, None)
 
     def scan_ids(self, group: str, target: Target, *, shadow: bool = False) -> list[str]:
         name = self.collection(group, target, shadow=shadow)

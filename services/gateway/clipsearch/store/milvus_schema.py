@@ -68,6 +68,8 @@ class GroupMeta:
     ``generation`` names its physical pair (see :mod:`.milvus_groups`): 0 for a group never
     migrated. ``shadow`` is the pair a migration is filling (its own meta), ``retired`` the
     physical collections a switch replaced, dropped after the grace period.
+    ``min_score_auto`` is the score a search with ``min_score: "auto"`` uses: computed for
+    this pair's model (``clipsearch evaluate``), so a switch to another model drops it.
     """
 
     dim: int
@@ -79,6 +81,7 @@ class GroupMeta:
     generation: int = 0
     shadow: GroupMeta | None = None
     retired: tuple[str, ...] = ()
+    min_score_auto: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -94,6 +97,8 @@ class GroupMeta:
         }
         if self.shadow is not None:
             out["shadow"] = self.shadow.to_json()
+        if self.min_score_auto is not None:
+            out["min_score_auto"] = self.min_score_auto
         return out
 
     @classmethod
@@ -109,6 +114,9 @@ class GroupMeta:
             generation=int(data.get("generation") or 0),
             shadow=cls.from_json(shadow) if isinstance(shadow, dict) else None,
             retired=tuple(str(n) for n in data.get("retired") or ()),
+            min_score_auto=(
+                float(data["min_score_auto"]) if data.get("min_score_auto") is not None else None
+            ),
         )
 
 

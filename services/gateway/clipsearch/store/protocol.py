@@ -106,6 +106,8 @@ class GroupInfo:
     shadow: ShadowInfo | None = None
     # Physical pairs replaced by a migration, waiting for their grace period to end.
     retired: list[str] = field(default_factory=list)
+    # The score ``min_score: "auto"`` means, for this model (None: none stored).
+    min_score_auto: float | None = None
 
 
 @runtime_checkable
@@ -212,12 +214,6 @@ class VectorStore(Protocol):
         vectors), :class:`GroupMismatch` when the live pair is of another model (a
         migration switched it meanwhile)."""
 
-    def vectors_after(
-        self, group: str, target: Target, after: str = "", limit: int = 1000
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """Up to ``limit`` rows (``id`` and ``vector``) with ids after ``after``, in id
-        order (maybe fewer though more follow), and True when no row follows them."""
-
     def delete(self, group: str, target: Target, ids: Sequence[str]) -> int:
         """Delete from the live pair (and the shadow pair, during a migration); the number
         of live rows removed."""
@@ -226,6 +222,13 @@ class VectorStore(Protocol):
         """The ids of the texts linked to ``image_id`` (its captions), sorted."""
 
     def delete_texts_of_image(self, group: str, image_id: str) -> int: ...
+
+    def set_threshold(
+        self, group: str, value: float | None, *, fingerprint: str | None = None
+    ) -> None:
+        """Store (None: remove) the live pair's ``auto`` threshold in the group's meta; a
+        switch to another model drops it (:class:`UnknownGroup` if there is no group;
+        with ``fingerprint``, :class:`GroupMismatch` unless it is the live pair's model)."""
 
     def drop_group(self, group: str) -> bool:
         """Remove both collections and the group's record; False if it did not exist."""

@@ -9,24 +9,22 @@ conflate them; tried), and it orders booleans among numbers (``true >= 1``). Sta
 2.3.5 keeps them apart but counts a JSON ``null`` as existing. So the expression from
 :mod:`.milvus_expr` is a superset on some backend whenever a filter names a boolean or a
 number or uses ``exists`` (:func:`needs_check`), and the hits are checked again here,
-typed, with the metadata the search returns anyway. To keep pages exact, a search whose
-typed check dropped hits is asked again for more (up to Milvus' top_k cap), and
-``offset`` is applied after the check. Equality, ``in``, ``ne`` and ``nin`` on strings only
-need none of this: strings never match anything else, on either backend. The in-memory
-``FakeStore`` of the tests filters with :func:`matches` alone.
+typed, with the metadata the search returns anyway. Keeping pages exact once the check
+drops hits (reading on, ``offset`` applied after the check) is the caller's part: search
+pages in :mod:`.milvus_paging`, id-order scans in :mod:`.milvus_browse`. Equality, ``in``,
+``ne`` and ``nin`` on strings only need none of this: strings never match anything else, on
+either backend. The in-memory ``FakeStore`` of the tests filters with :func:`matches` alone.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clipsearch.store import filter_grammar
 from clipsearch.store.filter_grammar import Condition, is_number
-from clipsearch.store.protocol import Filter, Hit
-
-MAX_LIMIT = 16384  # Milvus: top_k + offset <= 16,384
+from clipsearch.store.protocol import Filter
 
 
 def same(stored: Any, wanted: Any) -> bool:
@@ -79,34 +77,4 @@ def needs_check(filters: Filter | None) -> bool:
     return False
 
 
-def typed_search(
-    run: Callable[[int, int], list[list[Hit]]],
-    filters: Filter | None,
-    *,
-    top_k: int,
-    offset: int,
-) -> list[list[Hit]]:
-    """``run(limit, offset)`` (a search returning ``metadata``), its hits checked by type.
-
-    Without a boolean or number in ``filters`` this is ``run(top_k, offset)``. Otherwise the
-    best ``offset + top_k`` hits are fetched, those of the wrong type dropped, and the
-    search repeated with a larger limit (x4, at most :data:`MAX_LIMIT`) while that left a
-    query short and the store had more; then each query's page is cut out.
-    """
-    if not needs_check(filters):
-        return run(top_k, offset)
-    conditions = filter_grammar.parse(filters)
-    want = offset + top_k
-    limit = want
-    while True:
-        raw = run(limit, 0)
-        pages = [
-            [h for h in hits if matches_all(h.fields.get("metadata"), conditions)] for hits in raw
-        ]
-        short = any(len(p) < want and len(r) == limit for p, r in zip(pages, raw, strict=True))
-        if not short or limit >= MAX_LIMIT:
-            return [p[offset:want] for p in pages]
-        limit = min(MAX_LIMIT, limit * 4)
-
-
-__all__ = ["MAX_LIMIT", "matches", "matches_all", "needs_check", "same", "typed_search"]
+__all__ = ["matches", "matches_all", "needs_check", "same"]

@@ -112,6 +112,7 @@ class CollectionView:
     servable: bool
     reason: str | None = None
     migration: dict[str, Any] | None = None
+    min_score_auto: float | None = None
 
 
 class Collections:
@@ -305,7 +306,32 @@ class Collections:
             servable=reason is None,
             reason=reason,
             migration=migration,
+            min_score_auto=info.min_score_auto,
         )
+
+    async def set_threshold(
+        self, name: str, value: float | None, fingerprint: str | None = None
+    ) -> CollectionView:
+        """Store the score ``min_score: "auto"`` means for ``name`` (None: remove it). With
+        ``fingerprint`` (the model it was computed with), 409 ``model_mismatch`` unless
+        that is the collection's model now: a threshold is only valid for its model."""
+        handle = await self.resolve(name)
+        want = fingerprint or handle.info.fingerprint  # the model checked under the store lock
+        try:
+            await run_sync(self._store.set_threshold, name, value, fingerprint=want)
+        except GroupMismatch as exc:
+            self.forget(name)
+            now = await self.resolve(name)
+            raise CollectionMismatch(
+                f"the threshold was computed with model fingerprint {want}, collection "
+                f"{name!r} uses {now.info.model_name!r} ({now.info.fingerprint})",
+                code="model_mismatch",
+                details={"threshold": want, "collection": now.info.fingerprint},
+            ) from exc
+        except InvalidStoreRequest as exc:
+            raise InvalidRequest(str(exc), code="invalid_min_score") from exc
+        self.forget(name)
+        return await self.describe(name)
 
     async def all(self) -> list[CollectionView]:
         views = []

@@ -14,11 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from clipsearch.core.config import Settings
-from clipsearch.core.errors import InvalidRequest, NotFoundError, Unavailable
+from clipsearch.core.errors import Conflict, InvalidRequest, NotFoundError, Unavailable
 from clipsearch.encoder.protocol import Encoder, EncoderError, Vectors
 from clipsearch.store.protocol import Filter, GroupMismatch, Hit, Target, VectorStore
 from clipsearch.usecases.collections import Collections
@@ -78,7 +79,8 @@ class SearchOptions:
     target: Target = "images"
     top_k: int = 10
     offset: int = 0
-    min_score: float | None = None
+    # "auto": the collection's stored threshold for its model (clipsearch evaluate).
+    min_score: float | Literal["auto"] | None = None
     filter: Filter | None = None
     rerank: bool = False  # re-scored by the route through usecases/rerank.py
 
@@ -89,6 +91,8 @@ class SearchResult:
     took_ms: float
     # Per query: the expansions used (None for queries that did not ask for expansion).
     expansions: list[list[Expanded] | None] | None = None
+    # min_score "auto": per query, True when no hit of the page cleared the threshold.
+    no_match: list[bool] | None = None
 
 
 class SearchService:
@@ -129,8 +133,13 @@ class SearchService:
                 code="search_too_deep",
                 details={"max_search_depth": depth, "top_k": opts.top_k, "offset": opts.offset},
             )
-        if opts.min_score is not None and not -1.0 <= opts.min_score <= 1.0:
-            raise InvalidRequest("min_score must be within [-1, 1]", code="invalid_min_score")
+        score = opts.min_score
+        if (isinstance(score, str) and score != "auto") or (
+            isinstance(score, float | int) and not -1.0 <= score <= 1.0
+        ):
+            raise InvalidRequest(
+                'min_score must be within [-1, 1] or "auto"', code="invalid_min_score"
+            )
         check_filter(opts.filter)
         return opts
 
@@ -183,6 +192,7 @@ class SearchService:
         plan = self.expander.plan([t for _, t in texts])
         handle = await self._collections.resolve(collection)
         group, enc = handle.group, handle.encoder
+        min_score = auto_threshold(collection, handle.info.min_score_auto, opts.min_score)
         # Decoded once: each picture is validated here and its model input kept for below.
         pixels = []
         for _, data in images:
@@ -212,14 +222,15 @@ class SearchService:
             top_k=opts.top_k,
             offset=opts.offset,
             filter=opts.filter or None,
-            min_score=opts.min_score,
+            min_score=min_score,
             fingerprint=handle.info.fingerprint,
         )
         expansions: list[list[Expanded] | None] = [None] * len(queries)
         for (i, _), used in zip(texts, plan.expansions, strict=True):
             expansions[i] = used
         took_ms = (time.perf_counter() - started) * 1000.0
-        result = SearchResult(hits=hits, took_ms=took_ms, expansions=expansions)
+        no_match = [not page for page in hits] if opts.min_score == "auto" else None
+        result = SearchResult(hits, took_ms, expansions, no_match)
         logged = [None if u is None else [t for e in u for t in e.texts] for u in expansions]
         record_search(self._search_log, collection, queries, opts, result, logged)
         return result
@@ -243,3 +254,21 @@ class SearchService:
                 raise Unavailable("the store did not return the stored vector")
             out.append(np.asarray(vector, dtype=np.float32))
         return np.stack(out)
+
+
+def auto_threshold(
+    collection: str, stored: float | None, min_score: float | Literal["auto"] | None
+) -> float | None:
+    """The score a search filters by: ``min_score`` itself, or for ``"auto"`` the threshold
+    stored with the collection (409 ``no_threshold`` when it has none)."""
+    if min_score != "auto":
+        return min_score
+    if stored is None:
+        raise Conflict(
+            f'collection {collection!r} has no stored threshold for min_score "auto": compute '
+            "one with `clipsearch evaluate --store-threshold` (or PUT "
+            f"/v1/collections/{collection}/threshold), or send a number",
+            code="no_threshold",
+            details={"collection": collection},
+        )
+    return stored

@@ -1,14 +1,14 @@
 """Near duplicates: the images most like a stored one, and groups of near-identical images.
 
 ``similar`` is a search with the stored vector of an image as the query, the image itself
-left out. ``duplicates`` scans the collection in id order, a bounded number of images per
-call (``limit``, at most ``CLIPSEARCH_DUPLICATES_MAX_SCAN``; ``cursor`` resumes after the last
-one scanned): each scanned image's neighbours at ``min_score`` or more (the
-``CLIPSEARCH_DUPLICATES_NEIGHBOURS`` nearest) join it in a union-find; neighbours outside the
-page's range are searched too (as many as the page scans, at most), so groups are whole,
-and a group is reported by the page
-whose range holds its smallest id (never twice across pages). Memory: one scan page of
-vectors and the images that have a near duplicate.
+left out. ``duplicates`` scans the collection in id order (the store's ``scan``), a bounded
+number of images per call (``limit``, at most ``CLIPSEARCH_DUPLICATES_MAX_SCAN``; ``cursor``
+resumes after the last one scanned): each scanned image's neighbours at ``min_score`` or
+more (the ``CLIPSEARCH_DUPLICATES_NEIGHBOURS`` nearest) join it in a union-find; neighbours
+outside the page's range are searched too (as many as the page scans, at most), so groups
+are whole, and a group is reported by the page whose range holds its smallest id (never
+twice across pages). Memory: one scan page of vectors and the images that have a near
+duplicate.
 """
 
 from __future__ import annotations
@@ -164,9 +164,14 @@ class SimilarService:
         uf = _UnionFind()
         scanned, after, end = 0, cursor, False
         while scanned < limit and not end:
-            rows, end = self._store.vectors_after(
-                group, "images", after, min(SCAN_PAGE, limit - scanned)
+            page = self._store.scan(
+                group,
+                "images",
+                after=after,
+                limit=min(SCAN_PAGE, limit - scanned),
+                with_vectors=True,
             )
+            rows, end = page.rows, page.next_after is None
             if not rows:
                 break
             ids = [str(r["id"]) for r in rows]

@@ -9,14 +9,14 @@ needs its length up front, a tar member its size), then streamed.
 Import never re-encodes: the vectors are restored as stored, so the file's model
 fingerprint must be the collection's (else 409 ``model_mismatch``; move to another model
 with a migration). The whole file is validated before the first write (rows, vector sizes,
-each file's hash); should a write fail after that (the store going away), everything the
-import wrote is removed again, so the collection is left empty as it was.
+each file's hash: :mod:`.import_file`); should a write fail after that (the store going
+away), everything the import wrote is removed again, so the collection is left empty as
+it was.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import tempfile
 import time
@@ -27,20 +27,16 @@ from pathlib import Path
 from clipsearch.core.config import Settings
 from clipsearch.core.errors import (
     ClipsearchError,
-    CollectionMismatch,
     Conflict,
     InvalidRequest,
     Unavailable,
     UnknownCollection,
 )
 from clipsearch.encoder.protocol import Encoder
-from clipsearch.store import milvus_schema as ms
 from clipsearch.store.protocol import (
     Filter,
     ImageRecord,
-    InvalidStoreRequest,
     Target,
-    TextRecord,
     UnknownGroup,
     VectorStore,
 )
@@ -56,7 +52,13 @@ from clipsearch.usecases.export_format import (
     ParquetOut,
     Row,
     bad_file,
-    sniff,
+)
+from clipsearch.usecases.import_file import (
+    model_mismatch,
+    open_export,
+    to_image,
+    to_text,
+    validate,
 )
 
 log = logging.getLogger(__name__)
@@ -255,7 +257,7 @@ class TransferService:
         async with lock:
             self.spool.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=self.spool) as tmp:
-                data, tar = await run_sync(_open, path, Path(tmp))
+                data, tar = await run_sync(open_export, path, Path(tmp))
                 try:
                     return await self._import(name, data, tar)
                 finally:
@@ -269,10 +271,10 @@ class TransferService:
         enc = await run_sync(self._collections.models.by_fingerprint, m.fingerprint)
         if enc is None:
             main = self._encoder
-            raise _model_mismatch(m, main.model_name, main.fingerprint)
+            raise model_mismatch(m, main.model_name, main.fingerprint)
         if m.dim != enc.dim:
             raise bad_file(f"manifest dim {m.dim} with the fingerprint of a {enc.dim}-d model")
-        await run_sync(self._validate, data, tar)
+        await run_sync(validate, data, tar)
         try:
             handle = await self._collections.resolve(name)
         except UnknownCollection:
@@ -281,7 +283,7 @@ class TransferService:
         group = handle.group
         info = await run_sync(self._store.group_info, group)
         if info.fingerprint != m.fingerprint:
-            raise _model_mismatch(m, info.model_name, info.fingerprint)
+            raise model_mismatch(m, info.model_name, info.fingerprint)
         if any(info.counts.values()):
             raise Conflict(
                 f"collection {name!r} is not empty: import only into a new or empty one",
@@ -298,28 +300,6 @@ class TransferService:
             raise
         return result
 
-    def _validate(self, data: DataIn, tar: archive.TarIn | None) -> None:
-        """Every row and file checked as the store would, before anything is written."""
-        m = data.manifest
-        seen = {"images": 0, "texts": 0}
-        for rows in data.batches(BATCH):
-            for row in rows:
-                where = {"row": sum(seen.values()), "id": str(row.get("id"))[:80]}
-                try:
-                    if row["kind"] == "image":
-                        ms.image_row(_image(row), m.dim)
-                        blob = tar.blob(row["id"]) if tar is not None else None
-                        if blob is not None and hashlib.sha256(blob).hexdigest() != row["id"]:
-                            raise bad_file("a file does not match its image id", **where)
-                    else:
-                        ms.text_row(_text(row), m.dim)
-                except (InvalidStoreRequest, TypeError, ValueError) as exc:
-                    raise bad_file(f"row {where['row']}: {exc}", **where) from exc
-                seen["images" if row["kind"] == "image" else "texts"] += 1
-        want = {k: m.counts.get(k) for k in seen}
-        if seen != want:
-            raise bad_file(f"the file holds {seen}, its manifest says {want}")
-
     def _write(
         self,
         group: str,
@@ -329,8 +309,8 @@ class TransferService:
         new_blobs: list[str],
     ) -> None:
         for rows in data.batches(BATCH):
-            images = [_image(r) for r in rows if r["kind"] == "image"]
-            texts = [_text(r) for r in rows if r["kind"] == "text"]
+            images = [to_image(r) for r in rows if r["kind"] == "image"]
+            texts = [to_text(r) for r in rows if r["kind"] == "text"]
             for rec in images:  # the file before the record that points to it
                 blob = tar.blob(rec.id) if tar is not None else None
                 if blob is not None and not self._blobs.exists(rec.id):
@@ -364,53 +344,6 @@ class TransferService:
                 after = page.next_after
         for blob_id in new_blobs:
             self._blobs.delete(blob_id)
-
-
-def _open(path: Path, tmp: Path) -> tuple[DataIn, archive.TarIn | None]:
-    kind = sniff(path)
-    if kind == "tar":
-        tar = archive.TarIn(path, tmp)
-        try:
-            return DataIn(tar.data_path, tar.fmt), tar
-        except BaseException:
-            tar.close()
-            raise
-    return DataIn(path, kind), None
-
-
-def _model_mismatch(m: Manifest, model: str, fingerprint: str) -> CollectionMismatch:
-    return CollectionMismatch(
-        f"the export was made with model {m.model_name!r} (fingerprint {m.fingerprint}), "
-        f"the collection uses {model!r} (fingerprint {fingerprint}): its vectors would not "
-        "compare. Import it on a gateway running that model, then migrate.",
-        code="model_mismatch",
-        details={"file": m.fingerprint, "collection": fingerprint},
-    )
-
-
-def _image(row: Row) -> ImageRecord:
-    return ImageRecord(
-        id=row["id"],
-        vector=row["vector"],
-        source=row.get("source") or "",
-        content_type=row.get("content_type") or "",
-        width=int(row.get("width") or 0),
-        height=int(row.get("height") or 0),
-        caption=row.get("caption") or "",
-        metadata=row.get("metadata") or {},
-        created_at=int(row.get("created_at") or 0),
-    )
-
-
-def _text(row: Row) -> TextRecord:
-    return TextRecord(
-        id=row["id"],
-        vector=row["vector"],
-        text=row.get("text") or "",
-        image_id=row.get("image_id") or "",
-        metadata=row.get("metadata") or {},
-        created_at=int(row.get("created_at") or 0),
-    )
 
 
 __all__ = ["Export", "Imported", "TransferService"]

@@ -1,74 +1,70 @@
-// Plain JS against the public API: POST /v1/search/text and /v1/search/image.
+// The single-page app: hash routes (#/search?..., #/library, #/image/<id>, #/ingest,
+// #/stats), the API key box, and one view rendered into <main> per route.
+import { getKey, onUnauthorized, setKey } from "./api.js";
+import { setStatus } from "./dom.js";
+import { parseHash, setRenderer } from "./router.js";
+import { renderSearch } from "./search.js";
+import { renderLibrary, renderImage } from "./library.js";
+import { renderIngest } from "./ingest.js";
+import { renderStats } from "./stats.js";
+
 const $ = (id) => document.getElementById(id);
-const collection = new URLSearchParams(location.search).get("collection");
-const qs = collection ? "?collection=" + encodeURIComponent(collection) : "";
+const routes = {
+  search: renderSearch,
+  library: renderLibrary,
+  image: renderImage,
+  ingest: renderIngest,
+  stats: renderStats,
+};
+let current = null; // { abort } of the view on screen
 
-function show(data, target) {
-  const box = $("results");
-  box.replaceChildren();
-  $("status").textContent = `${data.hits.length} hits in ${data.took_ms.toFixed(1)} ms`;
-  $("status").className = "";
-  for (const hit of data.hits) {
-    const card = document.createElement("div");
-    card.className = "hit";
-    if (hit.thumbnail_url) {
-      const link = document.createElement("a");
-      link.href = hit.image_url;
-      link.target = "_blank";
-      const img = document.createElement("img");
-      img.src = hit.thumbnail_url;
-      img.alt = hit.caption || hit.text || hit.id;
-      link.append(img);
-      card.append(link);
-    }
-    const label = document.createElement("div");
-    label.textContent = (target === "texts" ? hit.text : hit.caption || hit.source) || hit.id.slice(0, 12);
-    const score = document.createElement("div");
-    score.className = "score";
-    score.textContent = "score " + hit.score.toFixed(3);
-    card.append(label, score);
-    box.append(card);
+function render() {
+  if (current) current.abort();
+  current = new AbortController();
+  const route = parseHash();
+  const page = routes[route.page] ? route.page : "search";
+  const active = document.activeElement;
+  const focused = active && active.id;
+  const wasInView = active && $("view").contains(active);
+  for (const link of document.querySelectorAll("nav a")) {
+    const on = link.dataset.page === page || (page === "image" && link.dataset.page === "library");
+    if (on) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
   }
+  const view = $("view");
+  view.replaceChildren();
+  routes[page](view, { arg: route.arg, params: route.params, signal: current.signal });
+  // A view drawn again after a submit keeps the keyboard where it was (e.g. the query box).
+  const again = focused && document.getElementById(focused);
+  if (again && view.contains(again)) again.focus();
+  else if (wasInView) view.focus(); // e.g. after "Similar" or a page link: start at the new view
+}
+setRenderer(render);
+
+function showKeyForm(message) {
+  $("key-form").hidden = false;
+  $("key-show").hidden = true;
+  if (message) setStatus($("key-status"), message, "error");
+  $("api-key").focus();
 }
 
-async function run(url, init, target) {
-  $("status").textContent = "searching…";
-  try {
-    const res = await fetch(url + qs, init);
-    const data = await res.json();
-    if (!res.ok) throw new Error(data.error ? `${data.error.code}: ${data.error.message}` : res.status);
-    show(data, target);
-  } catch (err) {
-    $("results").replaceChildren();
-    $("status").textContent = String(err.message || err);
-    $("status").className = "error";
-  }
-}
-
-$("text-form").addEventListener("submit", (ev) => {
+onUnauthorized((err) => showKeyForm(`${err.code}: ${err.message} — enter an API key.`));
+$("key-show").addEventListener("click", () => showKeyForm());
+$("key-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  const target = $("target").value;
-  run("/v1/search/text", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query: $("query").value, target, top_k: Number($("top_k").value) }),
-  }, target);
+  setKey($("api-key").value.trim());
+  $("api-key").value = "";
+  setStatus($("key-status"), getKey() ? "Key saved for this browser tab." : "");
+  render();
+});
+$("key-clear").addEventListener("click", () => {
+  setKey("");
+  setStatus($("key-status"), "Key forgotten.");
+  render();
 });
 
-$("image-form").addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  const target = $("target").value;
-  const body = new FormData();
-  body.append("file", $("file").files[0]);
-  body.append("target", target);
-  body.append("top_k", $("top_k").value);
-  run("/v1/search/image", { method: "POST", body }, target);
-});
+// The old page's shared links (/?q=...&target=...&collection=...) open the same search here.
+if (location.search && !location.hash) history.replaceState(null, "", "/#/search" + location.search);
 
-// A search can be shared as a link: /?q=a+red+circle[&target=texts][&collection=...]
-const params = new URLSearchParams(location.search);
-if (params.get("q")) {
-  $("query").value = params.get("q");
-  if (params.get("target")) $("target").value = params.get("target");
-  $("text-form").requestSubmit();
-}
+window.addEventListener("hashchange", render);
+render();

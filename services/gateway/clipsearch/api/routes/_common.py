@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from clipsearch.api.schemas import ImageOut, ItemError, SearchHit, StoredItem
+from clipsearch.api.records_schema import ImageOut
+from clipsearch.api.schemas import ItemError, SearchHit, StoredItem
 from clipsearch.store.protocol import Hit, Target
 from clipsearch.usecases.images import ItemResult
 from clipsearch.usecases.metadata import readable_metadata

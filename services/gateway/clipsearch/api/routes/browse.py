@@ -8,16 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from clipsearch.api.auth import RequireWrite
-from clipsearch.api.browse_schema import (
-    FILTER_DESCRIPTION,
-    DeletedByFilter,
-    ImagePage,
-    TextOut,
-    TextPage,
-)
+from clipsearch.api.browse_schema import FILTER_DESCRIPTION, DeletedByFilter, ImagePage, TextPage
 from clipsearch.api.deps import CollectionDep, StateDep
 from clipsearch.api.errors import error_responses
 from clipsearch.api.json_body import parse_json_field
+from clipsearch.api.records_schema import TextOut
 from clipsearch.api.routes._common import image_urls, render_image
 from clipsearch.core.errors import InvalidRequest
 from clipsearch.store.protocol import Filter

@@ -1,4 +1,5 @@
-"""/v1/collections: list, read, create (idempotent) and drop collections.
+"""/v1/collections: list, read, create (idempotent) and drop collections, migrate them,
+and store the threshold of ``min_score: "auto"``.
 
 A collection is a store group (an ``images`` and a ``texts`` Milvus collection) built with
 one model. Reads need the read scope, creating and dropping the admin scope.
@@ -18,6 +19,7 @@ from clipsearch.api.collections_schema import (
     CollectionOut,
     CollectionPut,
     MigrateIn,
+    ThresholdIn,
 )
 from clipsearch.api.deps import StateDep
 from clipsearch.api.errors import error_responses
@@ -125,3 +127,20 @@ async def migrate_collection(
     ``migration_in_progress``; ``404`` unknown collection."""
     job = await start_migration(state.jobs, state.collections, name, body.model, principal.name)
     return JobAccepted.of(job)
+
+
+@router.put(
+    "/{name}/threshold",
+    summary='Store the threshold of min_score "auto"',
+    response_model=CollectionOut,
+    responses=error_responses(401, 403, 404, 409, 422, 503),
+    dependencies=[RequireAdmin],
+)
+async def put_threshold(state: StateDep, name: NameDep, body: ThresholdIn) -> CollectionOut:
+    """Store the cosine a hit must reach when a search sends ``min_score: "auto"`` (as
+    ``clipsearch evaluate --store-threshold`` computes it for the collection's model);
+    ``null`` removes it. It belongs to the model: a migration to another model drops it.
+    ``409 model_mismatch`` when ``model_fingerprint`` is not the collection's model; ``404``
+    unknown collection."""
+    view = await state.collections.set_threshold(name, body.min_score, body.model_fingerprint)
+    return CollectionOut.of(view)

@@ -13,14 +13,9 @@ from clipsearch.api.deps import CollectionDep, StateDep, WritableCollectionDep
 from clipsearch.api.errors import error_responses
 from clipsearch.api.json_body import JsonRoute, parse_json_field
 from clipsearch.api.links import STORED_IMAGE
+from clipsearch.api.records_schema import DeletedOut, ImageOut, ImagePatchIn
 from clipsearch.api.routes._common import render_hit, render_image, render_item
-from clipsearch.api.schemas import (
-    DeletedOut,
-    ImageOut,
-    ImagePatchIn,
-    SearchResponse,
-    StoreResponse,
-)
+from clipsearch.api.schemas import SearchResponse, StoreResponse
 from clipsearch.core.errors import InvalidRequest, NotFoundError, TooLarge
 from clipsearch.usecases.image_patch import ImagePatch
 from clipsearch.usecases.images import ImageInput

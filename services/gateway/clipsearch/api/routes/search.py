@@ -93,6 +93,10 @@ def _used(result: SearchResult, index: int) -> list[ExpansionOut] | None:
     return _expansions(result.expansions[index]) if result.expansions else None
 
 
+def _no_match(result: SearchResult, index: int) -> bool | None:
+    return result.no_match[index] if result.no_match is not None else None
+
+
 async def _run(
     state: AppState, collection: str, queries: list[Query], opts: SearchOptions
 ) -> SearchResult:
@@ -114,7 +118,12 @@ async def search_text(
     queries = [_text_query(body.query, body.expand)]
     result = await _run(state, collection, queries, opts)
     hits = await _hits(state, result, queries, opts, collection)
-    return SearchResponse(hits=hits[0], took_ms=result.took_ms, expansions=_used(result, 0))
+    return SearchResponse(
+        hits=hits[0],
+        took_ms=result.took_ms,
+        expansions=_used(result, 0),
+        no_match=_no_match(result, 0),
+    )
 
 
 # Both request forms in OpenAPI: a file upload, or JSON with base64 / a stored image's id.
@@ -131,7 +140,9 @@ _IMAGE_BODY: dict[str, Any] = {
                         "target": {"type": "string", "enum": ["images", "texts"]},
                         "top_k": {"type": "integer", "default": 10},
                         "offset": {"type": "integer", "default": 0},
-                        "min_score": {"type": "number"},
+                        "min_score": {
+                            "oneOf": [{"type": "number"}, {"type": "string", "enum": ["auto"]}]
+                        },
                         "filter": {
                             "type": "string",
                             "description": "JSON object: " + FILTER_DESCRIPTION,
@@ -210,7 +221,7 @@ async def search_image(
             query = Query(image_base64=body.image_base64)
     result = await _run(state, collection, [query], opts)
     hits = await _hits(state, result, [query], opts, collection)
-    return SearchResponse(hits=hits[0], took_ms=result.took_ms)
+    return SearchResponse(hits=hits[0], took_ms=result.took_ms, no_match=_no_match(result, 0))
 
 
 @router.post(
@@ -237,6 +248,9 @@ async def search_batch(
     result = await _run(state, collection, queries, opts)
     hits = await _hits(state, result, queries, opts, collection)
     return BatchSearchResponse(
-        results=[BatchResult(hits=h, expansions=_used(result, i)) for i, h in enumerate(hits)],
+        results=[
+            BatchResult(hits=h, expansions=_used(result, i), no_match=_no_match(result, i))
+            for i, h in enumerate(hits)
+        ],
         took_ms=result.took_ms,
     )

@@ -12,8 +12,9 @@ from clipsearch.api.deps import CollectionDep, StateDep, WritableCollectionDep
 from clipsearch.api.errors import error_responses
 from clipsearch.api.json_body import JsonRoute
 from clipsearch.api.links import STORED_TEXT
+from clipsearch.api.records_schema import DeletedOut, TextOut, TextPatchIn
 from clipsearch.api.routes._common import render_item
-from clipsearch.api.schemas import DeletedOut, StoreResponse, TextOut, TextPatchIn, TextsRequest
+from clipsearch.api.schemas import StoreResponse, TextsRequest
 from clipsearch.usecases.texts import TextInput
 
 router = APIRouter(prefix="/v1/texts", tags=["texts"], route_class=JsonRoute)
