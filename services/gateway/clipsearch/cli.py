@@ -1,5 +1,6 @@
 """The ``clipsearch`` command line: serve, ingest, search, similarity, stats, jobs,
-collections, delete, evaluate, bench, keys, and export / import (both in ``commands.backup``).
+collections, delete, evaluate, quantize, bench, keys, and export / import (both in
+``commands.backup``).
 
 Each subcommand lives in ``clipsearch.commands.<name>`` and exposes
 ``register(subparsers)``, which adds its parser(s) and sets ``handler``.
@@ -22,6 +23,7 @@ COMMANDS = (
     "collections",
     "delete",
     "evaluate",
+    "quantize",
     "bench",
     "keys",
     "backup",

@@ -204,6 +204,7 @@ async def evaluate(encoder: Encoder, data: CaptionSet) -> dict[str, Any]:
         model=encoder.model_name,
         fingerprint=encoder.fingerprint,
         mode=encoder.mode,
+        runtime=getattr(encoder, "runtime", None),  # local encoder: fp32, int8, openvino
         n_images=len(data.images),
         n_captions=len(data.captions),
         seconds=round(time.perf_counter() - start, 3),

@@ -1,10 +1,21 @@
-"""``clipsearch bench encoder``: throughput and latency of the local encoder, fp32 vs int8.
+"""``clipsearch bench encoder``: every encoder runtime available here, side by side in one run.
 
-Measures, for the fp32 model folder and an int8 copy made with ONNX Runtime's dynamic
-quantisation in a temporary folder: images/s (preprocessed pixels through the image
-tower, in batches), texts/s (short captions, padding trimmed when the graph allows) and
-single-query text latency at the full 77 tokens vs trimmed. Prints a table and one JSON
-line. It measures only: it never fails because something is slow.
+Runtimes (``--runtimes``, default all that can run here):
+
+* ``fp32``: ONNX Runtime on the model folder (the reference of every ratio);
+* ``int8``: ONNX Runtime on the static int8 copy (``<folder>-int8`` if ``clipsearch quantize``
+  made it from this folder, else one made now in a temporary folder, calibrated on
+  ``--pictures`` generated pictures or ``--calibrate DIR``);
+* ``int8-dynamic``: ONNX Runtime's ``quantize_dynamic`` copy, made now;
+* ``openvino``: OpenVINO on the fp32 files (bf16 where the CPU has it), if installed.
+
+Per runtime: images/s through the image tower at batch 8 and 32 (generated shape pictures,
+preprocessed beforehand: decoding not included), texts/s (short captions, padding trimmed
+when the graph allows), one text query's latency (best of ``--repeats``; trimmed, and at
+the full 77 tokens), the files' size, and the cosine of its vectors to fp32's. The rounds
+are interleaved (round 1 of every runtime, then round 2...) and the best round is kept, so
+a busy neighbour slows every runtime alike. Prints a table with the ratios to fp32 and one
+JSON line. It never fails on a figure.
 """
 
 from __future__ import annotations
@@ -12,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -26,19 +36,25 @@ QUERY = "a small red circle on the left of a blue square"
 _COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "black", "white")
 _SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross")
 _PLACES = ("on the left", "on the right", "at the top", "at the bottom", "in the centre")
+ALL_RUNTIMES = ("fp32", "int8", "int8-dynamic", "openvino")
+BATCHES = (8, 32)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-path", type=Path, default=None, help="model folder")
+    parser.add_argument("--model-path", type=Path, default=None, help="fp32 model folder")
+    parser.add_argument(
+        "--runtimes", default=None, help=f"comma list of {', '.join(ALL_RUNTIMES)} (default: all)"
+    )
     parser.add_argument("--images", type=int, default=64, help="images per measurement")
     parser.add_argument("--texts", type=int, default=256, help="texts per measurement")
     parser.add_argument("--repeats", type=int, default=20, help="single-query repeats")
     parser.add_argument(
         "--rounds", type=int, default=3, help="throughput rounds (the best one is reported)"
     )
-    parser.add_argument("--batch-size", type=int, default=None, help="default: settings")
-    parser.add_argument("--threads", type=int, default=None, help="ORT threads (0 = cores)")
-    parser.add_argument("--no-int8", action="store_true", help="skip the int8 model")
+    parser.add_argument("--threads", type=int, default=None, help="runtime threads (0 = cores)")
+    parser.add_argument("--calibrate", type=Path, default=None, help="int8: calibration folder")
+    parser.add_argument("--pictures", type=int, default=64, help="int8: calibration pictures")
+    parser.add_argument("--no-int8", action="store_true", help="skip both int8 runtimes")
 
 
 def captions(n: int) -> list[str]:
@@ -49,148 +65,225 @@ def captions(n: int) -> list[str]:
     ]
 
 
-def _rate(n: int, rounds: int, fn: Callable[[], object]) -> float:
-    """Items/s of the fastest round: on a shared machine the slower rounds measure the
-    neighbours, not the model."""
-    best = float("inf")
-    for _ in range(max(rounds, 1)):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return n / max(best, 1e-9)
+def _seconds(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
-def _median_ms(repeats: int, fn: Callable[[], object]) -> float:
-    times = []
-    for _ in range(max(repeats, 1)):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+def _best_ms(repeats: int, fn: Callable[[], object]) -> float:
+    """The fastest of ``repeats`` calls: on a shared machine the neighbours only add time."""
+    return min(_seconds(fn) * 1000.0 for _ in range(max(repeats, 1)))
 
 
-def measure(folder: Path, args: argparse.Namespace, model_name: str) -> dict[str, Any]:
-    """All figures for one model folder; also returns its vectors for the fp32/int8 check."""
-    from clipsearch.encoder.local import LocalEncoder
+def _size_mb(folder: Path) -> float:
     from clipsearch.encoder.model_files import ModelFiles
 
-    enc = LocalEncoder(
-        ModelFiles(folder),
-        model_name=model_name,
-        batch_size=args.batch_size,
-        threads=args.threads,
+    files = ModelFiles(folder)
+    return round((files.textual.stat().st_size + files.visual.stat().st_size) / 1e6, 1)
+
+
+class _Subject:
+    """One runtime's encoder, its inputs and its best figures so far."""
+
+    def __init__(self, name: str, enc: Any, folder: Path, args: argparse.Namespace) -> None:
+        self.name, self.enc, self.folder = name, enc, folder
+        # Generated pictures (not noise): a calibrated int8 model is judged on real-like input.
+        from clipsearch.demo.shapes import HELDOUT_SEED, iter_samples
+
+        pictures = iter_samples(max(args.images, 1), HELDOUT_SEED)
+        self.pixels = np.stack([enc.preprocess(image) for image, _ in pictures])
+        self.texts = captions(max(args.texts, 1))
+        self.best: dict[str, float] = {}
+        for batch in BATCHES:  # warm-up: session arenas sized for each batch
+            enc.batch_size = batch
+            enc.encode_pixels(self.pixels[:batch])
+        enc.encode_texts_sync(self.texts[:32])
+
+    def round(self) -> None:
+        for batch in BATCHES:
+            self.enc.batch_size = batch
+            self._keep(f"images_per_s_b{batch}", len(self.pixels), self.pixels)
+        self.enc.batch_size = 32
+        rate = len(self.texts) / max(_seconds(lambda: self.enc.encode_texts_sync(self.texts)), 1e-9)
+        self.best["texts_per_s"] = max(self.best.get("texts_per_s", 0.0), rate)
+
+    def _keep(self, key: str, n: int, pixels: np.ndarray) -> None:
+        rate = n / max(_seconds(lambda: self.enc.encode_pixels(pixels)), 1e-9)
+        self.best[key] = max(self.best.get(key, 0.0), rate)
+
+    def latency(self, repeats: int) -> dict[str, Any]:
+        enc = self.enc
+        textual = enc.load().textual
+        ids, mask = enc.tokenize([QUERY])
+        feeds = {"input_ids": ids, "attention_mask": mask} if textual.dynamic else None
+        enc.encode_token_batch(ids, mask)
+        out: dict[str, Any] = {
+            "latency_ms_trimmed": round(
+                _best_ms(repeats, lambda: enc.encode_token_batch(ids, mask)), 3
+            ),
+            "trimmed_tokens": int(mask.sum()) if textual.dynamic else int(ids.shape[1]),
+            "full_tokens": int(ids.shape[1]),
+        }
+        if feeds is not None:  # the same query padded to the full context
+            out["latency_ms_full"] = round(_best_ms(repeats, lambda: textual.session.run(feeds)), 3)
+        else:  # the graph fixes the length: every query runs at the full context
+            out["latency_ms_full"] = out["latency_ms_trimmed"]
+        return out
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        self.enc.batch_size = 32
+        return self.enc.encode_pixels(self.pixels[:32]), self.enc.encode_texts_sync(self.texts[:64])
+
+
+def _int8_folder(src: Path, args: argparse.Namespace, tmp: Path, method: str) -> Path:
+    from clipsearch.encoder.quantize import (
+        STATIC,
+        int8_folder,
+        is_int8,
+        quantize_model_dir,
+        read_metadata,
     )
-    textual = enc.load().textual
-    size = enc.image_size
-    rng = np.random.default_rng(1)
-    pixels = rng.standard_normal((max(args.images, 1), 3, size, size)).astype(np.float32)
-    texts = captions(max(args.texts, 1))
 
-    enc.encode_pixels(pixels[: min(len(pixels), enc.batch_size)])  # warm-up
-    enc.encode_texts_sync(texts[: enc.batch_size])
-    images_per_s = _rate(len(pixels), args.rounds, lambda: enc.encode_pixels(pixels))
-    texts_per_s = _rate(len(texts), args.rounds, lambda: enc.encode_texts_sync(texts))
+    sibling = int8_folder(src)
+    source = read_metadata(src).get("fingerprint")
+    meta = read_metadata(sibling)
+    fresh = bool(source) and meta.get("source_fingerprint") == source
+    if (
+        method == STATIC
+        and is_int8(sibling)
+        and meta.get("quantization") == "int8-static"
+        and fresh
+    ):
+        return sibling
+    out = tmp / method
+    print(f"quantizing ({method}) into {out} ...", file=sys.stderr, flush=True)
+    quantize_model_dir(src, out, method=method, pictures=args.calibrate, count=args.pictures)
+    return out
 
-    ids, mask = enc.tokenize([QUERY])
-    full = {"input_ids": ids, "attention_mask": mask}  # 77 tokens (or the fixed length)
-    trimmed_tokens = int(mask.sum()) if textual.dynamic else ids.shape[1]
-    textual.session.run(full)
-    latency_full = _median_ms(args.repeats, lambda: textual.session.run(full))
-    enc.encode_token_batch(ids, mask)
-    latency_trimmed = _median_ms(args.repeats, lambda: enc.encode_token_batch(ids, mask))
+
+def _cosines(a: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray]) -> Any:
+    img, txt = np.sum(a[0] * ref[0], axis=1), np.sum(a[1] * ref[1], axis=1)
     return {
-        "images_per_s": round(images_per_s, 2),
-        "texts_per_s": round(texts_per_s, 2),
-        "latency_ms_full": round(latency_full, 3),
-        "latency_ms_trimmed": round(latency_trimmed, 3),
-        "full_tokens": int(ids.shape[1]),
-        "trimmed_tokens": trimmed_tokens,
-        "size_mb": round(
-            sum((folder / f).stat().st_size for f in ("textual.onnx", "visual.onnx")) / 1e6, 2
-        ),
-        "_vectors": (enc.encode_pixels(pixels[:16]), enc.encode_texts_sync(texts[:64])),
-        "_meta": {
-            "model": enc.model_name,
-            "dim": enc.dim,
-            "image_size": size,
-            "dynamic_text": textual.dynamic,
-        },
+        "image_min": round(float(img.min()), 5),
+        "image_mean": round(float(img.mean()), 5),
+        "text_min": round(float(txt.min()), 5),
+        "text_mean": round(float(txt.mean()), 5),
     }
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return round(float(np.mean(np.sum(a * b, axis=1))), 5)
-
-
 def format_table(result: dict[str, Any]) -> str:
-    rows = [("fp32", result["fp32"])]
-    if isinstance(result.get("int8"), dict):
-        rows.append(("int8", result["int8"]))
     head = (
         f"encoder bench: {result['model']} dim={result['dim']} image_size={result['image_size']}"
-        f" text={'dynamic' if result['dynamic_text'] else 'fixed'} nproc={result['nproc']}"
-        f" threads={result['threads']} batch={result['batch_size']}"
+        f" nproc={result['nproc']} threads={result['threads']} rounds={result['rounds']}"
     )
-    full, trim = rows[0][1]["full_tokens"], rows[0][1]["trimmed_tokens"]
-    cols = f"{'model':<6}{'images/s':>10}{'texts/s':>10}{f'1q@{full} ms':>12}"
-    cols += f"{f'1q@{trim} ms':>12}{'MB':>9}"
-    lines = [head, cols]
-    for name, r in rows:
+    lines = [
+        head,
+        "| runtime | precision | img/s b8 | img/s b32 | texts/s | 1q ms | 1q@77 ms | MB "
+        "| x fp32 b8 | x fp32 b32 | x fp32 1q | cos img min/mean | cos text mean |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    ref = result["runtimes"].get("fp32")
+    for name, r in result["runtimes"].items():
+        if not isinstance(r, dict):
+            lines.append(f"| {name} | {r} |")
+            continue
+        ratio = {}
+        for key in ("images_per_s_b8", "images_per_s_b32"):
+            ratio[key] = r[key] / ref[key] if ref else float("nan")
+        # Latency: fp32's time over this one's, so > 1 is faster, like the throughputs.
+        ratio["lat"] = ref["latency_ms_trimmed"] / r["latency_ms_trimmed"] if ref else float("nan")
+        cos = r.get("cosine_to_fp32") or {}
         lines.append(
-            f"{name:<6}{r['images_per_s']:>10.1f}{r['texts_per_s']:>10.1f}"
-            f"{r['latency_ms_full']:>12.2f}{r['latency_ms_trimmed']:>12.2f}{r['size_mb']:>9.1f}"
+            f"| {name} | {r['precision']} | {r['images_per_s_b8']:.1f} | "
+            f"{r['images_per_s_b32']:.1f} | {r['texts_per_s']:.1f} | "
+            f"{r['latency_ms_trimmed']:.2f} | {r.get('latency_ms_full', float('nan')):.2f} | "
+            f"{r['size_mb']:.1f} | {ratio['images_per_s_b8']:.2f} | "
+            f"{ratio['images_per_s_b32']:.2f} | {ratio['lat']:.2f} | "
+            f"{cos.get('image_min', 1.0)}/{cos.get('image_mean', 1.0)} | "
+            f"{cos.get('text_mean', 1.0)} |"
         )
-    if "int8_vs_fp32_cosine" in result:
-        c = result["int8_vs_fp32_cosine"]
-        lines.append(f"int8 vs fp32 mean cosine: image {c['image']}, text {c['text']}")
-    if isinstance(result.get("int8"), str):
-        lines.append(f"int8: {result['int8']}")
     return "\n".join(lines)
+
+
+def _wanted(args: argparse.Namespace) -> list[str]:
+    from clipsearch.encoder.openvino_session import openvino_available
+
+    names = args.runtimes.split(",") if args.runtimes else list(ALL_RUNTIMES)
+    names = [n.strip() for n in names if n.strip()]
+    unknown = [n for n in names if n not in ALL_RUNTIMES]
+    if unknown:
+        raise ValueError(f"unknown runtime(s) {', '.join(unknown)} (of {', '.join(ALL_RUNTIMES)})")
+    if args.no_int8:
+        names = [n for n in names if not n.startswith("int8")]
+    if not args.runtimes and not openvino_available():
+        names.remove("openvino")  # only asked-for runtimes are reported as missing
+    return ["fp32", *[n for n in names if n != "fp32"]]
 
 
 def run(args: argparse.Namespace) -> int:
     from clipsearch.core.config import get_settings
-    from clipsearch.encoder.model_files import resolve_model_files
+    from clipsearch.encoder.local import LocalEncoder
+    from clipsearch.encoder.model_files import ModelFiles, resolve_model_files
     from clipsearch.encoder.protocol import EncoderError
+    from clipsearch.encoder.quantize import DYNAMIC, STATIC
 
     settings = get_settings()
-    args.batch_size = args.batch_size or settings.encoder_batch_size
     args.threads = settings.encoder_threads if args.threads is None else args.threads
     try:
-        folder = args.model_path or resolve_model_files(settings).folder
-        fp32 = measure(folder, args, settings.model_name)
-    except EncoderError as exc:
+        names = _wanted(args)
+        src = args.model_path or resolve_model_files(settings).folder
+    except (EncoderError, ValueError) as exc:
         print(f"clipsearch bench encoder: {exc}", file=sys.stderr)
-        return 1
-    meta = fp32.pop("_meta")
-    fp32_vecs = fp32.pop("_vectors")
+        return 2
+    results: dict[str, Any] = {}
+    subjects: list[_Subject] = []
+    with tempfile.TemporaryDirectory(prefix="clipsearch-bench-encoder-") as tmp:
+        for name in names:
+            try:
+                folder, runtime = src, name
+                if name.startswith("int8"):
+                    method = STATIC if name == "int8" else DYNAMIC
+                    folder, runtime = _int8_folder(src, args, Path(tmp), method), "int8"
+                enc = LocalEncoder(
+                    ModelFiles(folder),
+                    model_name=settings.model_name,
+                    threads=args.threads,
+                    runtime=runtime,
+                )
+                subjects.append(_Subject(name, enc, folder, args))
+            except Exception as exc:  # a bench reports what failed and carries on
+                if name == "fp32":
+                    print(f"clipsearch bench encoder: {exc}", file=sys.stderr)
+                    return 1
+                results[name] = f"failed: {exc}"
+        for _ in range(max(args.rounds, 1)):
+            for subject in subjects:
+                subject.round()
+        reference = subjects[0].vectors()
+        for subject in subjects:
+            figures: dict[str, Any] = {k: round(v, 2) for k, v in subject.best.items()}
+            figures.update(subject.latency(args.repeats))
+            figures["precision"] = subject.enc.precision
+            figures["size_mb"] = _size_mb(subject.folder)
+            figures["fingerprint"] = subject.enc.fingerprint
+            if subject is not subjects[0]:
+                figures["cosine_to_fp32"] = _cosines(subject.vectors(), reference)
+            results[subject.name] = figures
+    first = subjects[0].enc
     result: dict[str, Any] = {
         "bench": "encoder",
-        **meta,
+        "model": first.model_name,
+        "dim": first.dim,
+        "image_size": first.image_size,
+        "dynamic_text": first.dynamic_text_length,
         "nproc": os.cpu_count(),
         "threads": args.threads,
-        "batch_size": args.batch_size,
         "images": args.images,
         "texts": args.texts,
         "rounds": args.rounds,
-        "fp32": fp32,
+        "runtimes": {n: results[n] for n in names if n in results},
     }
-    if not args.no_int8:
-        with tempfile.TemporaryDirectory(prefix="clipsearch-int8-") as tmp:
-            try:
-                from clipsearch.encoder.quantize import quantize_model_dir
-
-                quantize_model_dir(folder, Path(tmp))
-                int8 = measure(Path(tmp), args, settings.model_name)
-                int8.pop("_meta")
-                img8, txt8 = int8.pop("_vectors")
-                result["int8"] = int8
-                result["int8_vs_fp32_cosine"] = {
-                    "image": _cosine(img8, fp32_vecs[0]),
-                    "text": _cosine(txt8, fp32_vecs[1]),
-                }
-            except Exception as exc:  # a bench reports what failed and carries on
-                result["int8"] = f"failed: {exc!r}"
     print(format_table(result))
     print(json.dumps(result, sort_keys=True))
     return 0

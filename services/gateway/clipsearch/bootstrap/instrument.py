@@ -40,6 +40,14 @@ class InstrumentedEncoder:
         self._m = metrics
         self.mode = inner.mode
         self.model_name = inner.model_name
+        # The local encoder's runtime (fp32, int8, openvino); not part of the Encoder protocol.
+        self.runtime: str | None = getattr(inner, "runtime", None)
+
+    @property
+    def precision(self) -> str | None:
+        """The inner encoder's precision (known once its model is loaded), if it has one."""
+        value = getattr(self.inner, "precision", None)
+        return value if isinstance(value, str) else None
 
     @property
     def dim(self) -> int:

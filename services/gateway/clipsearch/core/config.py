@@ -27,6 +27,14 @@ class EncoderMode(StrEnum):
     service = "service"
 
 
+class EncoderRuntime(StrEnum):
+    """How the local encoder runs (see :mod:`clipsearch.encoder.session`)."""
+
+    fp32 = "fp32"
+    int8 = "int8"
+    openvino = "openvino"
+
+
 class IndexType(StrEnum):
     HNSW = "HNSW"
     FLAT = "FLAT"
@@ -69,6 +77,7 @@ class Settings(BaseSettings):
     hf_endpoint: str = "https://huggingface.co"
     encoder_batch_size: int = Field(default=32, ge=1, le=1024)
     encoder_threads: int = Field(default=0, ge=0, le=256)
+    encoder_runtime: EncoderRuntime = EncoderRuntime.fp32
     encoder_url: str = "http://127.0.0.1:51001"
     encoder_timeout_s: float = Field(default=30.0, gt=0)
     encoder_fallback: Annotated[str, Field(pattern=r"^(|local)$")] = ""

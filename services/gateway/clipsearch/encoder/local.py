@@ -1,7 +1,8 @@
 """The in-process CLIP encoder: ONNX Runtime on a model folder (clip-server's or Immich's layout).
 
 The towers in :mod:`clipsearch.encoder.towers` say what is computed (token ids → vector,
-pixels → vector); :class:`~clipsearch.encoder.ort_session.OrtSession` says how it runs; the
+pixels → vector); a :class:`~clipsearch.encoder.session.Session` says how it runs (ONNX Runtime
+or OpenVINO, by ``CLIPSEARCH_ENCODER_RUNTIME``); the
 folder's :class:`~clipsearch.encoder.model_config.ModelConfig` says how text is tokenized
 (CLIP BPE or the model's ``tokenizer.json``) and pictures are resized and normalised. The
 :class:`LocalEncoder` loads both lazily under a lock, chunks batches, and runs every
@@ -27,10 +28,10 @@ from clipsearch.encoder.hf_tokenizer import HfTokenizer
 from clipsearch.encoder.layouts import TOKENIZER_CONFIG, TOKENIZER_JSON
 from clipsearch.encoder.model_config import ModelConfig, fingerprint_files, read_model_config
 from clipsearch.encoder.model_files import ModelFiles, image_size_for_name, resolve_model_files
-from clipsearch.encoder.ort_session import OrtSession
 from clipsearch.encoder.preprocess import load_and_preprocess
 from clipsearch.encoder.preprocess import preprocess as preprocess_pixels
 from clipsearch.encoder.protocol import EncoderError, PixelTensor, Vectors
+from clipsearch.encoder.session import FP32, INT8, session_factory
 from clipsearch.encoder.tokenizer import ClipTokenizer, get_tokenizer
 from clipsearch.encoder.towers import ClipVisual, TextTower, text_tower
 
@@ -69,8 +70,11 @@ class LocalEncoder:
         threads: int = 0,
         max_pixels: int = 40_000_000,
         workers: int = 2,
+        runtime: str = FP32,
     ) -> None:
         self.files = files
+        self.runtime = runtime
+        self._new_session = session_factory(runtime, threads=threads)
         self._config = read_model_config(files.folder, model_name)
         self.model_name = self._config.name
         self.batch_size = batch_size
@@ -84,14 +88,26 @@ class LocalEncoder:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalEncoder:
-        """Resolve (maybe download) the model folder; the ONNX sessions load on first use."""
+        """Resolve (maybe download) the model folder; the sessions load on first use.
+
+        ``CLIPSEARCH_ENCODER_RUNTIME=int8`` takes the folder's int8 copy (a model of its own,
+        see :func:`~clipsearch.encoder.quantize.int8_files`); a runtime that cannot run here
+        (openvino not installed) raises :class:`EncoderError` now, at start-up."""
+        from clipsearch.encoder.quantize import int8_files
+        from clipsearch.encoder.session import check_runtime
+
+        runtime = str(settings.encoder_runtime)  # model_copy() may hold the plain string
+        check_runtime(runtime)
         files = resolve_model_files(settings)
+        if runtime == INT8:
+            files = int8_files(files)
         return cls(
             files,
             model_name=settings.model_name,
             batch_size=settings.encoder_batch_size,
             threads=settings.encoder_threads,
             max_pixels=settings.max_pixels,
+            runtime=runtime,
         )
 
     # --- loading -------------------------------------------------------------------------
@@ -130,8 +146,8 @@ class LocalEncoder:
     def _load_now(self) -> _Loaded:
         tokenizer = self._make_tokenizer()
         pad_id = tokenizer.pad_id if isinstance(tokenizer, HfTokenizer) else 0
-        textual = text_tower(OrtSession(self.files.textual, threads=self.threads), pad_id=pad_id)
-        visual = ClipVisual(OrtSession(self.files.visual, threads=self.threads))
+        textual = text_tower(self._new_session(self.files.textual), pad_id=pad_id)
+        visual = ClipVisual(self._new_session(self.files.visual))
         cfg = self._config
         size = cfg.image_size or visual.graph_image_size or image_size_for_name(cfg.name)
         if size is None:
@@ -160,6 +176,15 @@ class LocalEncoder:
     @property
     def config(self) -> ModelConfig:
         return self.load().config
+
+    @property
+    def precision(self) -> str | None:
+        """What the arithmetic runs in: ``fp32``, ``int8``, or OpenVINO's ``bf16``/``f32``
+        (known once loaded; None before)."""
+        if self.runtime != "openvino":
+            return self.runtime
+        loaded = self._loaded
+        return getattr(loaded.visual.session, "precision", None) if loaded else None
 
     @property
     def dim(self) -> int:

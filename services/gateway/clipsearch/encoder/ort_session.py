@@ -1,4 +1,6 @@
-"""How a graph runs: one ONNX Runtime CPU session, with its input shapes and types exposed."""
+"""How a graph runs on ONNX Runtime: one CPU session behind the :class:`~clipsearch.encoder.
+session.Session` protocol, with its input shapes and types exposed. All ONNX Runtime session
+code lives here (OpenVINO's is :mod:`clipsearch.encoder.openvino_session`)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from clipsearch.encoder.protocol import EncoderError
-
-# A dimension as ONNX Runtime reports it: an int when fixed, a name or None when dynamic.
-Dim = int | str | None
+from clipsearch.encoder.session import Dim, require_input, run_in_fixed_batches
 
 _NP_TYPES: Mapping[str, type[np.generic]] = {
     "tensor(float)": np.float32,
@@ -37,7 +37,14 @@ class OrtSession:
     ingested picture and a faster bare encoder on 2 shared cores.
     """
 
-    def __init__(self, path: Path, *, threads: int = 0, spinning: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        threads: int = 0,
+        spinning: bool = False,
+        providers: tuple[str, ...] = ("CPUExecutionProvider",),
+    ) -> None:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -46,7 +53,7 @@ class OrtSession:
         opts.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
         try:
             self._session = ort.InferenceSession(
-                os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"]
+                os.fspath(path), sess_options=opts, providers=list(providers)
             )
         except Exception as exc:  # ORT raises its own exception types; report them as ours.
             raise EncoderError(f"cannot load ONNX model {path}: {exc}") from exc
@@ -84,10 +91,7 @@ class OrtSession:
         return last if isinstance(last, int) else None
 
     def _require(self, name: str) -> None:
-        if name not in self._inputs:
-            raise EncoderError(
-                f"{self.path}: no input named {name!r} (inputs: {', '.join(self._inputs)})"
-            )
+        require_input(self.path, list(self._inputs), name)
 
     def run(self, feeds: Mapping[str, npt.NDArray[np.generic]]) -> npt.NDArray[np.float32]:
         """The first output as float32; ONNX Runtime releases the GIL while it runs.
@@ -95,23 +99,7 @@ class OrtSession:
         A graph with a fixed batch size runs the rows in slices of that size (the last one
         padded by repeating its final row, the padding's outputs dropped)."""
         typed = {k: np.ascontiguousarray(v, dtype=self.input_dtype(k)) for k, v in feeds.items()}
-        fixed = self.fixed_batch
-        rows = len(next(iter(typed.values()))) if typed else 0
-        if fixed is None or rows == fixed:
-            return self._run_once(typed)
-        parts: list[npt.NDArray[np.float32]] = []
-        for start in range(0, rows, fixed):
-            chunk = {k: v[start : start + fixed] for k, v in typed.items()}
-            got = len(next(iter(chunk.values())))
-            if got < fixed:
-                chunk = {
-                    k: np.concatenate([v, np.repeat(v[-1:], fixed - got, axis=0)])
-                    for k, v in chunk.items()
-                }
-            parts.append(self._run_once(chunk)[:got])
-        if not parts:
-            return np.zeros((0, self.output_dim or 0), dtype=np.float32)
-        return np.concatenate(parts, axis=0)
+        return run_in_fixed_batches(typed, self.fixed_batch, self._run_once, self.output_dim)
 
     def _run_once(self, typed: Mapping[str, npt.NDArray[np.generic]]) -> npt.NDArray[np.float32]:
         try:

@@ -11,7 +11,8 @@ The text tower's inputs come from the graph, not from the model's name:
   full context length, padded with the tokenizer's pad id.
 
 The image tower takes ``pixel_values`` (clip-server) or ``image`` (Immich). How a graph runs
-(threads, fixed batch sizes) is :class:`~clipsearch.encoder.ort_session.OrtSession`'s business.
+(runtime, threads, fixed batch sizes) is the :class:`~clipsearch.encoder.session.Session`'s
+business: ONNX Runtime or OpenVINO, the towers do not know which.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from clipsearch.encoder.ort_session import OrtSession
 from clipsearch.encoder.protocol import EncoderError, Vectors
+from clipsearch.encoder.session import Session
 
 TokenIds = npt.NDArray[np.int32]
 VISUAL_INPUTS = ("pixel_values", "image")
@@ -42,7 +43,7 @@ def _fit(a: TokenIds, length: int, pad: int = 0) -> TokenIds:
     return np.concatenate([a, fill], axis=1)
 
 
-def _seq_length(session: OrtSession, name: str) -> int | None:
+def _seq_length(session: Session, name: str) -> int | None:
     shape = session.input_shape(name)
     seq = shape[1] if len(shape) == 2 else None
     return seq if isinstance(seq, int) else None
@@ -58,7 +59,7 @@ class ClipTextual:
 
     inputs = ("input_ids", "attention_mask")
 
-    def __init__(self, session: OrtSession, *, pad_id: int = 0) -> None:
+    def __init__(self, session: Session, *, pad_id: int = 0) -> None:
         self.session = session
         session.input_shape("attention_mask")  # clip-server always feeds it: require it too.
         self.fixed_length: int | None = _seq_length(session, "input_ids")
@@ -85,7 +86,7 @@ class TextOnly:
     inputs = ("text",)
     dynamic = False
 
-    def __init__(self, session: OrtSession, *, pad_id: int = 0) -> None:
+    def __init__(self, session: Session, *, pad_id: int = 0) -> None:
         self.session = session
         self.fixed_length: int | None = _seq_length(session, "text")
         self.pad_id = pad_id
@@ -100,7 +101,7 @@ class TextOnly:
 TextTower = ClipTextual | TextOnly
 
 
-def text_tower(session: OrtSession, *, pad_id: int = 0) -> TextTower:
+def text_tower(session: Session, *, pad_id: int = 0) -> TextTower:
     """The tower class the graph's inputs call for."""
     names = set(session.input_names)
     if "input_ids" in names:
@@ -116,7 +117,7 @@ def text_tower(session: OrtSession, *, pad_id: int = 0) -> TextTower:
 class ClipVisual:
     """An image tower: normalised pixels float32 [B,3,S,S] -> L2-normalised [B,D]."""
 
-    def __init__(self, session: OrtSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         names = [n for n in VISUAL_INPUTS if n in session.input_names]
         if not names:

@@ -32,7 +32,9 @@ STATS_EXAMPLE: dict[str, Any] = {
     },
     "encoder": {
         "mode": "local",
-        "model_name": "ViT-B-32::openai",
+        "runtime": "int8",
+        "precision": "int8",
+        "model_name": "ViT-B-32::openai-int8",
         "fingerprint": "sha256:1a2b...",
         "dim": 512,
         "health": "ok",
@@ -71,7 +73,8 @@ async def _health(check: Any) -> str:
 )
 async def stats(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     """Per collection: counts, index, dim, model, whether this gateway can serve it (and
-    why not); plus encoder, store, blob bytes, uptime and
+    why not); plus encoder (mode, runtime and precision of the local encoder, model,
+    fingerprint), store, blob bytes, uptime and
     p50/p95 latency of search and ingest (over the most recent requests since start). The
     store's URI (a server path for Milvus Lite) is shown to admins only (else ``null``)."""
     enc, store = state.encoder, state.store
@@ -93,14 +96,19 @@ async def stats(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     async def store_health() -> None:
         await run_in_threadpool(store.health)
 
+    encoder_health = await _health(enc.health)  # loads the model: precision is known after
     return {
         "collections": collections,
         "encoder": {
             "mode": enc.mode,
+            # Local mode: CLIPSEARCH_ENCODER_RUNTIME (fp32, int8, openvino) and what it
+            # computes in (openvino: bf16 or f32, as the CPU allows); None in service mode.
+            "runtime": getattr(enc, "runtime", None),
+            "precision": getattr(enc, "precision", None),
             "model_name": enc.model_name,
             "fingerprint": enc.fingerprint,
             "dim": enc.dim,
-            "health": await _health(enc.health),
+            "health": encoder_health,
         },
         "store": {
             "kind": store.kind,
