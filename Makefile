@@ -26,7 +26,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv export-venv encoder-venv chromium
+pytest: venv export-venv encoder-venv chromium vit-b32
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -44,6 +44,12 @@ chromium:
 	bash scripts/install_chromium.sh
 
 # torch + open_clip for scripts/export_open_clip.py and its test; the script keeps a stamp.
+# A ViT-B-32 export with random weights (600 MB, ~1.5 min), for the runtimes' cosine test
+# (tests/encoder/test_runtimes_vit_b32.py); made once, kept in .cache.
+.PHONY: vit-b32
+vit-b32: export-venv
+	[ -f .cache/ViT-B-32-random/visual.onnx ] || .venv-export/bin/python scripts/export_open_clip.py --random-init --out .cache/ViT-B-32-random
+
 .PHONY: export-venv
 export-venv:
 	PYTHON=$(PYTHON) bash scripts/build_export_venv.sh
