@@ -61,7 +61,7 @@ from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_groups as mg
 from clipsearch.store import milvus_paging as paging
 from clipsearch.store import milvus_schema as ms
-from clipsearch.store.milvus_consistency import read_options
+from clipsearch.store.milvus_consistency import await_delete, read_options
 from clipsearch.store.milvus_flush import FlushPolicy
 from clipsearch.store.milvus_pairs import PairLifecycle
 from clipsearch.store.milvus_retry import is_unavailable, retry_unavailable
@@ -382,6 +382,8 @@ class MilvusStore(PairLifecycle):
                 part = present[start : start + IDS_PER_QUERY]
                 self._write("delete", methodcaller("delete", name, filter=expr.ids_expr(part)))
                 self.flush_policy.wrote(name, len(part))  # tombstones are unflushed rows too
+            if present:
+                await_delete(self._call, self._reads, self.kind, name, present[0])
         return len(present)
 
     def text_ids_of_image(self, group: str, image_id: str) -> list[str]:
