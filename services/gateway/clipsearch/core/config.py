@@ -35,6 +35,14 @@ class EncoderRuntime(StrEnum):
     openvino = "openvino"
 
 
+class Consistency(StrEnum):
+    """Milvus read consistency (see ``store/milvus_consistency.py``)."""
+
+    session = "session"
+    bounded = "bounded"
+    strong = "strong"
+
+
 class IndexType(StrEnum):
     HNSW = "HNSW"
     FLAT = "FLAT"
@@ -64,6 +72,9 @@ class Settings(BaseSettings):
     milvus_flush_rows: int = Field(default=2000, ge=0)
     milvus_flush_idle_s: float = Field(default=2.0, ge=0)
     milvus_write_retry_s: float = Field(default=60.0, ge=0)
+    # Strong waits for the server's next time tick (a 200 ms floor per search on a server);
+    # Session still reads this process's own writes.
+    milvus_consistency: Consistency = Consistency.session
 
     # --- encoder -------------------------------------------------------------------------
     encoder_mode: EncoderMode = EncoderMode.local

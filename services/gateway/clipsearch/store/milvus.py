@@ -8,7 +8,9 @@ are absorbed here:
   ``{prefix}_groups`` (one row per group), written last when a group is created.
 - ``delete`` answers a count on the server and a list of ids on Lite, so deletes first
   query the ids that exist and return how many there were.
-- Every read uses Strong consistency: the default (Bounded) missed fresh writes.
+- Reads use Session consistency unless the settings say otherwise: they see this process's
+  own writes without Strong's wait for the server's time tick (:mod:`.milvus_consistency`);
+  the collections' default (Bounded) missed fresh writes.
 - Indexes are created without pymilvus' wait for the build (``sync=False``): that wait
   calls ``AllocTimestamp``, which Lite does not implement (a logged gRPC traceback per
   index), and a new collection is empty, so there is nothing to wait for.
@@ -54,6 +56,7 @@ from clipsearch.core.config import Settings
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_groups as mg
 from clipsearch.store import milvus_schema as ms
+from clipsearch.store.milvus_consistency import await_delete, read_options
 from clipsearch.store.milvus_flush import FlushPolicy
 from clipsearch.store.milvus_pairs import PairLifecycle
 from clipsearch.store.milvus_reads import IDS_PER_QUERY, RecordReads
@@ -72,7 +75,6 @@ from clipsearch.store.protocol import (
 
 TARGETS: tuple[Target, ...] = ("images", "texts")
 RPC_BUDGET_BYTES = 16 * 1024 * 1024  # upsert chunks; the RPC limit is 64 MB
-STRONG = {"consistency_level": "Strong"}
 # A server flush costs seconds and seals a segment; sealing a collection more often than
 # this only makes small segments for the server to compact.
 SERVER_FLUSH_MIN_INTERVAL_S = 60.0
@@ -101,6 +103,7 @@ class MilvusStore(RecordReads, PairLifecycle):
         flush_idle_s: float = 2.0,
         write_retry_s: float = 60.0,
         read_timeout_s: float = 10.0,
+        consistency: str = "session",
     ) -> None:
         self.kind = "standalone" if uri.startswith(("http://", "https://", "tcp://")) else "lite"
         if self.kind == "lite":
@@ -116,7 +119,7 @@ class MilvusStore(RecordReads, PairLifecycle):
         self._timeout = timeout
         # Reads give up after read_timeout_s: pymilvus otherwise retries a server that is
         # starting up for as long as it takes, and a search would hang instead of a 503.
-        self._reads: dict[str, Any] = dict(STRONG)
+        self._reads: dict[str, Any] = read_options(consistency)
         if self.kind == "standalone":
             self._reads["timeout"] = read_timeout_s
         # Lite runs in this process: there is no restart to wait out.
@@ -155,6 +158,7 @@ class MilvusStore(RecordReads, PairLifecycle):
             flush_idle_s=settings.milvus_flush_idle_s,
             write_retry_s=settings.milvus_write_retry_s,
             read_timeout_s=settings.milvus_read_timeout_s,
+            consistency=settings.milvus_consistency.value,
         )
 
     @staticmethod
@@ -363,6 +367,8 @@ class MilvusStore(RecordReads, PairLifecycle):
                 part = present[start : start + IDS_PER_QUERY]
                 self._write("delete", methodcaller("delete", name, filter=expr.ids_expr(part)))
                 self.flush_policy.wrote(name, len(part))  # tombstones are unflushed rows too
+            if present:
+                await_delete(self._call, self._reads, self.kind, name, present[0])
         return len(present)
 
     def delete_texts_of_image(self, group: str, image_id: str) -> int:

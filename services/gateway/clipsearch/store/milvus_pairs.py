@@ -19,6 +19,7 @@ from typing import Any
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_groups as mg
 from clipsearch.store import milvus_schema as ms
+from clipsearch.store.milvus_consistency import await_delete
 from clipsearch.store.milvus_flush import FlushPolicy
 from clipsearch.store.protocol import (
     GroupMismatch,
@@ -35,6 +36,7 @@ class PairLifecycle:
     """Mixin: needs the store's lock, meta reads, calls and caches (declared below)."""
 
     prefix: str
+    kind: str
     flush_policy: FlushPolicy
     _ddl_lock: threading.RLock
     _groups: dict[str, ms.GroupMeta]
@@ -160,6 +162,7 @@ class PairLifecycle:
         with self._call("drop group", ddl=True) as c:
             meta = self._read_meta(group)
             c.delete(self._meta_name, filter=expr.ids_expr([group]))
+            await_delete(self._call, self._reads, self.kind, self._meta_name, group)
             names = list(mg.pair_names(self.prefix, group, 0).values())
             if meta is not None:
                 names = [*self._names(group, meta), *meta.retired, *names]
