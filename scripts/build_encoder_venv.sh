@@ -40,6 +40,8 @@ fi
 echo "build_encoder_venv: building $VENV with $PYTHON $py_version"
 rm -rf "$VENV"
 "$PYTHON" -m venv "$VENV"
+# The export venv pins the same torch: share its files (hard links) instead of a second copy.
+"$PYTHON" "$ROOT/scripts/link_torch.py" "${EXPORT_VENV:-$ROOT/.venv-export}" "$VENV"
 # The constraints pin every package: without them pip backtracks over jina's and
 # opentelemetry's releases for many minutes and then fails.
 PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install --quiet \

@@ -28,6 +28,8 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 # Remove the stamp first so an interrupted build is never taken for a finished one.
 rm -f "$STAMP"
+# The encoder venv pins the same torch: share its files (hard links) instead of a second copy.
+"$PYTHON" "$ROOT/scripts/link_torch.py" "${ENCODER_VENV:-$ROOT/.venv-encoder}" "$VENV"
 # pip warns about every package missing from the machine's local package folders: noise.
 quiet_pip() {
     "$VENV/bin/python" -m pip install --quiet "$@" \
