@@ -93,3 +93,21 @@ def test_exact_top_k_and_recall() -> None:
 def test_bad_dim_is_refused() -> None:
     with pytest.raises(SystemExit):
         main(["bench", "search", "--store-only", "--dim", "0", "--sizes", "10"])
+
+
+@pytest.mark.standalone
+def test_bench_search_on_a_server_compares_with_bare_pymilvus(
+    standalone_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "search", "--store-only", "--dim", "16", "--sizes", "400", "--queries", "10"]
+    assert main([*argv, "--clients", "2", "--milvus-uri", standalone_uri]) == 0
+    (row,) = _last_json(capsys.readouterr().out)
+    assert row["backend"] == "standalone"
+    assert row["index_s"] >= 0
+    engines = {e["engine"]: e for e in row["engines"]}
+    assert {"milvus-standalone", "milvus-bare", "numpy-exact"} <= set(engines)
+    # the same collection, ef and consistency: the bare client finds what the store finds
+    bare, ours = engines["milvus-bare"]["recall"], engines["milvus-standalone"]["recall"]
+    assert abs(bare - ours) <= 0.02
+    assert engines["milvus-bare"]["recall"] >= 0.9
+    assert engines["milvus-bare"]["p50_ms"] > 0

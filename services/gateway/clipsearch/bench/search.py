@@ -38,6 +38,7 @@ from clipsearch.bench import search_store as sq
 from clipsearch.bench.encoder import captions
 from clipsearch.bench.loopback import serve
 from clipsearch.client import Client
+from clipsearch.store.milvus_consistency import read_options
 from clipsearch.store.milvus_index import wait_indexed
 from clipsearch.store.protocol import ImageRecord
 
@@ -108,6 +109,19 @@ def _compare(
         return [int(h.id, 16) for h in store.search(group, "images", q, top_k=k)[0]]
 
     results = [sq.measure("milvus-" + store.kind, milvus, queries, exact, args.clients)]
+    if store.kind != "lite":  # a second client to a Lite file is not the same engine
+        name = store.collection(group, "images")
+        bare, close = sq.bare_milvus_engine(
+            args.milvus_uri,
+            name,
+            k,
+            base.hnsw_ef_search,
+            read_options(base.milvus_consistency.value),
+        )
+        try:
+            results.append(sq.measure("milvus-bare", bare, queries, exact, args.clients))
+        finally:
+            close()
     made = sq.faiss_engine(corpus, k, base.hnsw_m, base.hnsw_ef_construction, base.hnsw_ef_search)
     if made is not None:
         fn, build_s = made

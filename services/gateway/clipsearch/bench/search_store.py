@@ -8,6 +8,9 @@ with ``clients`` threads searching at once:
 
 - ``milvus``: ``MilvusStore.search`` (the project's own path, its lock included) on Lite or
   on the server given by ``--milvus-uri``;
+- ``milvus-bare``: on a server only, pymilvus' own ``MilvusClient.search`` on the same
+  collection with the same ef and consistency, asking for ids alone: the floor the
+  project's path is compared with;
 - ``faiss-hnsw``: faiss ``IndexHNSWFlat`` in this process with the same M, efConstruction
   and ef (inner product on unit vectors = cosine); skipped when faiss is not installed;
 - ``numpy-exact``: brute force, one matrix-vector product per query.
@@ -31,6 +34,7 @@ SearchFn = Callable[[Vectors], Sequence[int]]  # one query (1 x dim) -> ids, bes
 
 CENTRES = 64
 SPREAD = 0.5  # per-dimension noise around a centre, relative to the centres' own scale
+_SLICE = 65_536
 
 
 def _unit(x: Vectors) -> Vectors:
@@ -44,8 +48,14 @@ def clustered(n: int, dim: int, seed: int = 0, centres: int = CENTRES) -> Vector
     centre = np.random.default_rng(1234).standard_normal((centres, dim)).astype(np.float32)
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, centres, n)
-    noise = rng.standard_normal((n, dim)).astype(np.float32)
-    return _unit(centre[labels] + SPREAD * noise)
+    out: Vectors = np.empty((n, dim), dtype=np.float32)
+    # In slices: 1M x 512 float64 noise at once would be 4 GB. The generator's stream is the
+    # same either way, so the vectors are those of one call.
+    for start in range(0, n, _SLICE):
+        stop = min(n, start + _SLICE)
+        noise = rng.standard_normal((stop - start, dim)).astype(np.float32)
+        out[start:stop] = _unit(centre[labels[start:stop]] + SPREAD * noise)
+    return out
 
 
 def exact_top_k(corpus: Vectors, queries: Vectors, k: int) -> npt.NDArray[np.int64]:
@@ -131,3 +141,25 @@ def faiss_engine(
         return [int(i) for i in ids[0]]
 
     return search, build_s
+
+
+def bare_milvus_engine(uri: str, collection: str, k: int, ef: int, reads: dict[str, Any]) -> Any:
+    """pymilvus directly on ``collection`` (ids only): ``(search, close)``."""
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=uri, timeout=60)
+    params = {"metric_type": "COSINE", "params": {"ef": ef}}
+
+    def search(q: Vectors) -> list[int]:
+        hits = client.search(
+            collection,
+            data=q.tolist(),
+            limit=k,
+            search_params=params,
+            anns_field="vector",
+            output_fields=[],
+            **reads,
+        )
+        return [int(h["id"], 16) for h in hits[0]]
+
+    return search, client.close
