@@ -72,28 +72,31 @@ def pictures(n: int, seed: int = 11) -> tuple[list[bytes], list[str]]:
     return pngs, captions
 
 
+# Every backend the suite runs on: Milvus Lite, the SQLite + faiss embedded store, and a
+# real Milvus standalone server.
+BACKENDS = ["lite", "faiss", pytest.param("standalone", marks=pytest.mark.standalone)]
+
+
 def suite_settings(backend: str, tmp: Any, uri: str, **overrides: Any) -> Settings:
-    """Settings of a suite gateway: ``uri`` is a Lite file or the standalone server."""
+    """Settings of a suite gateway: ``uri`` is a Lite file or the standalone server (empty
+    on faiss, which keeps its file in the data dir)."""
     return Settings(
         _env_file=None,
         data_dir=tmp,
         model_path=SHAPES_MODEL,
         milvus_uri=uri,
+        embedded_store="faiss" if backend == "faiss" else "lite",
         milvus_read_timeout_s=60.0,  # a loaded 2-core machine, not a restart (see tests/store)
         collection_prefix=f"c{uuid.uuid4().hex[:10]}",
         **overrides,
     )
 
 
-@pytest.fixture(
-    scope="module",
-    params=["lite", pytest.param("standalone", marks=pytest.mark.standalone)],
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     backend = str(request.param)
     tmp = tmp_path_factory.mktemp(f"suite-{backend}")
-    uri = str(tmp / "milvus.db") if backend == "lite" else request.getfixturevalue("standalone_uri")
-    settings = suite_settings(backend, tmp, uri)
+    settings = suite_settings(backend, tmp, backend_uri(request, backend, tmp))
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield Api(client, settings, backend)
 
@@ -125,8 +128,10 @@ def gateway(settings: Settings, backend: str) -> Iterator[Api]:
 
 
 def backend_uri(request: pytest.FixtureRequest, backend: str, tmp: Path) -> str:
-    """The Milvus URI of ``backend`` for a module's gateways: a Lite file in ``tmp`` or the
-    session's standalone server."""
+    """The Milvus URI of ``backend`` for a module's gateways: a Lite file in ``tmp``, none
+    (faiss), or the session's standalone server."""
     if backend == "lite":
         return str(tmp / "milvus.db")
+    if backend == "faiss":
+        return ""
     return str(request.getfixturevalue("standalone_uri"))

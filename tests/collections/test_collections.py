@@ -15,7 +15,14 @@ import pytest
 
 from clipsearch.core.config import Settings
 from clipsearch.core.keys import Scope, make_entry, new_key
-from tests.collections.conftest import Api, backend_uri, gateway, pictures, suite_settings
+from tests.collections.conftest import (
+    BACKENDS,
+    Api,
+    backend_uri,
+    gateway,
+    pictures,
+    suite_settings,
+)
 from tests.helpers import SHAPES_MODEL
 
 MODEL_B = "shapes-tiny-v2"
@@ -161,7 +168,7 @@ class Strict:
 
 @pytest.fixture(
     scope="module",
-    params=["lite", pytest.param("standalone", marks=pytest.mark.standalone)],
+    params=BACKENDS,
 )
 def strict(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model_b: Path
@@ -245,9 +252,7 @@ def test_a_collection_of_the_second_model_is_encoded_by_it(strict: Strict) -> No
 
 
 # --- switching the main model --------------------------------------------------------------
-@pytest.mark.parametrize(
-    "backend", ["lite", pytest.param("standalone", marks=pytest.mark.standalone)]
-)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_switching_the_main_model_keeps_configured_models_collections(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,

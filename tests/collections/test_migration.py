@@ -25,7 +25,14 @@ import pytest
 from clipsearch.encoder.local import LocalEncoder
 from clipsearch.encoder.model_files import ModelFiles
 from clipsearch.store.protocol import IndexSpec
-from tests.collections.conftest import Api, backend_uri, gateway, pictures, suite_settings
+from tests.collections.conftest import (
+    BACKENDS,
+    Api,
+    backend_uri,
+    gateway,
+    pictures,
+    suite_settings,
+)
 from tests.helpers import SHAPES_MODEL
 
 QUERY = "a big shape in the middle"
@@ -41,7 +48,7 @@ def _error(r: Any, status: int, code: str) -> dict[str, Any]:
 
 @pytest.fixture(
     scope="module",
-    params=["lite", pytest.param("standalone", marks=pytest.mark.standalone)],
+    params=BACKENDS,
 )
 def mig(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model_b: Path
@@ -200,9 +207,7 @@ def test_migrate_refuses_bad_input(mig: Api) -> None:
     store.drop_shadow(name)
 
 
-@pytest.mark.parametrize(
-    "backend", ["lite", pytest.param("standalone", marks=pytest.mark.standalone)]
-)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_gateway_stopped_mid_migration_finishes_it_at_the_next_start(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,

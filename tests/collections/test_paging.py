@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from clipsearch.api.app import create_app
-from tests.collections.conftest import Api, pictures, suite_settings
+from tests.collections.conftest import BACKENDS, Api, backend_uri, pictures, suite_settings
 
 MAX_TOP_K = 5
 MAX_DEPTH = 20
@@ -19,13 +19,13 @@ MAX_DEPTH = 20
 
 @pytest.fixture(
     scope="module",
-    params=["lite", pytest.param("standalone", marks=pytest.mark.standalone)],
+    params=BACKENDS,
 )
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """The suite's gateway, with a page of at most 5 hits and a depth of at most 20."""
     backend = str(request.param)
     tmp = tmp_path_factory.mktemp(f"paging-{backend}")
-    uri = str(tmp / "milvus.db") if backend == "lite" else request.getfixturevalue("standalone_uri")
+    uri = backend_uri(request, backend, tmp)
     settings = suite_settings(backend, tmp, uri, max_top_k=MAX_TOP_K, max_search_depth=MAX_DEPTH)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield Api(client, settings, backend)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from clipsearch.store.faiss_store import FaissStore
 from clipsearch.store.milvus import MilvusStore
 from tests.unit.usecase_fakes import FakeStore
 
@@ -43,7 +44,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     params = ["lite", pytest.param("standalone", marks=pytest.mark.standalone)]
     if metafunc.definition.get_closest_marker("milvus_only") is None:
-        params.append("fake")
+        params += ["faiss", "fake"]
     metafunc.parametrize("backend", params, indirect=True)
 
 
@@ -88,7 +89,29 @@ READ_TIMEOUT_S = 60.0
 def make_store(request: pytest.FixtureRequest, backend: str) -> Iterator[StoreFactory]:
     """The session store for this backend and index type, or with ``uri_override`` /
     ``prefix`` / other ``MilvusStore`` options a store of its own (closed after the test).
-    On the fake backend: a fresh :class:`FakeStore` (FLAT only, no options)."""
+    On the fake backend: a fresh :class:`FakeStore` (FLAT only, no options); on faiss a
+    fresh :class:`FaissStore` whose HNSW collections use the graph from the first row."""
+    if backend == "faiss":
+        folder = request.getfixturevalue("tmp_path")
+        made: list[FaissStore] = []
+
+        def embedded(index_type: str = "HNSW", **options: Any) -> Any:
+            if options:
+                raise AssertionError("Milvus options on the faiss store: mark it milvus_only")
+            store = FaissStore(
+                folder / f"store-{len(made)}.sqlite3",
+                prefix=SESSION_PREFIX,
+                index_type=index_type,
+                hnsw_ef_search=64,
+                exact_max=0,
+            )
+            made.append(store)
+            return store
+
+        yield embedded
+        for s in made:
+            s.close()
+        return
     if backend == "fake":
 
         def fake(index_type: str = "FLAT", **options: Any) -> Any:

@@ -27,7 +27,12 @@ def build_encoder(settings: Settings) -> Encoder:
 
 
 def build_store(settings: Settings) -> VectorStore:
-    """A Milvus store: Lite (a file) or a server, chosen by the URI."""
+    """A Milvus server when ``CLIPSEARCH_MILVUS_URI`` names one; else the embedded store
+    ``CLIPSEARCH_EMBEDDED_STORE`` names: a Milvus Lite file or SQLite + faiss."""
+    if settings.store_kind == "faiss":
+        from clipsearch.store.faiss_store import FaissStore
+
+        return FaissStore.from_settings(settings)
     from clipsearch.store.milvus import MilvusStore
 
     return MilvusStore.from_settings(settings)

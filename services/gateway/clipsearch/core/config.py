@@ -43,6 +43,13 @@ class Consistency(StrEnum):
     strong = "strong"
 
 
+class EmbeddedStore(StrEnum):
+    """The store used when ``CLIPSEARCH_MILVUS_URI`` is empty (see ``store/faiss_store.py``)."""
+
+    lite = "lite"
+    faiss = "faiss"
+
+
 class IndexType(StrEnum):
     HNSW = "HNSW"
     FLAT = "FLAT"
@@ -63,6 +70,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     milvus_uri: str = ""
     milvus_token: str = ""
+    # With no Milvus URI: Milvus Lite (a file) or SQLite + in-process faiss.
+    embedded_store: EmbeddedStore = EmbeddedStore.lite
+    # The faiss store searches exactly up to this many rows per collection, HNSW past it.
+    faiss_exact_max: int = Field(default=20000, ge=0)
     collection_prefix: str = Field(default="clipsearch", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
     default_collection: str = Field(default="default", pattern=COLLECTION_PATTERN)
     index_type: IndexType = IndexType.HNSW
@@ -307,7 +318,9 @@ class Settings(BaseSettings):
     @property
     def store_kind(self) -> str:
         uri = self.resolved_milvus_uri
-        return "standalone" if uri.startswith(("http://", "https://", "tcp://")) else "lite"
+        if uri.startswith(("http://", "https://", "tcp://")):
+            return "standalone"
+        return "faiss" if self.embedded_store is EmbeddedStore.faiss else "lite"
 
     @property
     def resolved_model_cache_dir(self) -> Path:
