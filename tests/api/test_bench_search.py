@@ -13,6 +13,7 @@ import pytest
 
 from clipsearch.bench import search_store as sq
 from clipsearch.cli import main
+from clipsearch.core.config import get_settings
 from tests.helpers import SHAPES_MODEL
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
@@ -38,7 +39,7 @@ def test_bench_search_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     (row,) = _last_json(out)
     assert row["stored"] == 200
-    assert row["backend"] == "lite"
+    assert row["backend"] == "faiss"  # the embedded default
     for part in ("e2e", "encode", "store_search"):
         assert 0 < row[part]["p50_ms"] <= row[part]["p95_ms"], part
     assert row["batch_4_ms"] > 0
@@ -47,21 +48,26 @@ def test_bench_search_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "## Search (clipsearch bench search)" in out_file.read_text()
 
 
-def test_bench_search_store_only_compares_engines(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("store", "engine"), [("faiss", "store-faiss"), ("lite", "milvus-lite")])
+def test_bench_search_store_only_compares_engines(
+    store: str, engine: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLIPSEARCH_EMBEDDED_STORE", store)
+    get_settings.cache_clear()
     argv = ["bench", "search", "--store-only", "--dim", "32", "--sizes", "600", "--queries", "20"]
     assert main([*argv, "--clients", "3"]) == 0
     out = capsys.readouterr().out
     (row,) = _last_json(out)
     assert (row["stored"], row["dim"], "e2e" in row) == (600, 32, False)
     engines = {e["engine"]: e for e in row["engines"]}
-    want = {"milvus-lite", "numpy-exact"} | ({"faiss-hnsw"} if _faiss_installed() else set())
+    want = {engine, "numpy-exact"} | ({"faiss-hnsw"} if _faiss_installed() else set())
     assert set(engines) == want
     assert engines["numpy-exact"]["recall"] == 1.0  # exact is its own reference
-    assert engines["milvus-lite"]["recall"] >= 0.9  # HNSW at ef 128 over 600 rows
+    assert engines[engine]["recall"] >= 0.9  # HNSW at ef 128 over 600 rows (faiss: exact)
     for e in engines.values():
         assert 0 < e["p50_ms"] <= e["p99_ms"], e
         assert e["qps"] > 0, e
-    assert "| 600 x 32 | lite |" in out
+    assert f"| 600 x 32 | {store} |" in out
     assert "QPS at 3 clients" in out
 
 

@@ -115,7 +115,14 @@ def test_url_counts_repeated_files_and_captions_like_the_direct_mode(
     direct = evaluate(capsys, csv, "--model-path", str(SHAPES_MODEL))
     via = evaluate(capsys, csv, "--url", gateway_url, "--collection", "repeats")
     assert (direct["n_images"], direct["n_captions"]) == (31, 33)
-    assert figures(via) == figures(direct)
+    # The gateway encodes in other batches than the direct mode; where ONNX Runtime's
+    # kernels are not batch-invariant (seen on an AVX2-only EPYC) the last bits differ and
+    # one of these near-tied repeats may rank the other way: at most one query per figure.
+    assert via["n_images"] == direct["n_images"]
+    for direction in ("text_to_image", "image_to_text"):
+        n = direct["n_captions"] if direction == "text_to_image" else direct["n_images"]
+        for k, value in direct[direction].items():
+            assert abs(via[direction][k] - value) <= 1 / n + 1e-9, (direction, k)
     # 30 distinct files; their 30 first captions linked to them, the 3 others plain texts.
     assert counts(gateway_url, "repeats") == {"images": 30, "texts": 33}
 

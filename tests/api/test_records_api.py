@@ -95,8 +95,8 @@ def test_stats(gateway: Gateway) -> None:
     assert s["encoder"]["mode"] == "local"
     assert s["encoder"]["health"] == "ok"
     assert s["store"] == {
-        "kind": "lite",
-        "uri": str(gateway.settings.data_dir / "milvus.db"),
+        "kind": "faiss",  # the embedded default
+        "uri": str(gateway.settings.data_dir / "store.sqlite3"),
         "health": "ok",
     }
     assert s["blobs"]["bytes"] >= sum(len(p) for p in gateway.corpus.pngs)

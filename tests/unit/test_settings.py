@@ -22,7 +22,22 @@ def test_defaults() -> None:
     assert s.model_name == "ViT-B-32::openai"
     assert s.index_type is IndexType.HNSW
     assert s.resolved_milvus_uri == str(Path("data") / "milvus.db")
+
+
+def test_the_embedded_store_is_faiss_unless_older_lite_data_is_there(tmp_path: Path) -> None:
+    s = Settings(_env_file=None, data_dir=tmp_path)
+    assert s.embedded_store == "auto"
+    assert s.store_kind == "faiss"
+    assert s.store_location == str(tmp_path / "store.sqlite3")
+    (tmp_path / "milvus.db").write_bytes(b"")  # a data dir of an older version
     assert s.store_kind == "lite"
+    assert s.store_location == str(tmp_path / "milvus.db")
+    s.faiss_store_path.write_bytes(b"")  # both: the faiss store was chosen before
+    assert s.store_kind == "faiss"
+    for named in ("lite", "faiss"):
+        assert Settings(_env_file=None, data_dir=tmp_path, embedded_store=named).store_kind == named
+    uri = "http://127.0.0.1:19530"
+    assert Settings(_env_file=None, data_dir=tmp_path, milvus_uri=uri).store_kind == "standalone"
 
 
 def test_env_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -44,8 +44,11 @@ class Consistency(StrEnum):
 
 
 class EmbeddedStore(StrEnum):
-    """The store used when ``CLIPSEARCH_MILVUS_URI`` is empty (see ``store/faiss_store.py``)."""
+    """The store used when ``CLIPSEARCH_MILVUS_URI`` is empty (see ``store/faiss_store.py``).
+    ``auto``: faiss, unless the data dir holds a Milvus Lite file and no faiss store (data
+    of an older version, kept in use rather than hidden behind an empty store)."""
 
+    auto = "auto"
     lite = "lite"
     faiss = "faiss"
 
@@ -71,7 +74,7 @@ class Settings(BaseSettings):
     milvus_uri: str = ""
     milvus_token: str = ""
     # With no Milvus URI: Milvus Lite (a file) or SQLite + in-process faiss.
-    embedded_store: EmbeddedStore = EmbeddedStore.lite
+    embedded_store: EmbeddedStore = EmbeddedStore.auto
     # The faiss store searches exactly up to this many rows per collection, HNSW past it.
     faiss_exact_max: int = Field(default=20000, ge=0)
     collection_prefix: str = Field(default="clipsearch", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
@@ -320,7 +323,22 @@ class Settings(BaseSettings):
         uri = self.resolved_milvus_uri
         if uri.startswith(("http://", "https://", "tcp://")):
             return "standalone"
-        return "faiss" if self.embedded_store is EmbeddedStore.faiss else "lite"
+        if self.embedded_store is EmbeddedStore.auto:
+            lite_data = (self.data_dir / "milvus.db").exists()
+            return "lite" if lite_data and not self.faiss_store_path.exists() else "faiss"
+        return str(self.embedded_store.value)
+
+    @property
+    def store_location(self) -> str:
+        """Where the store keeps its data: the faiss store's SQLite file, or the Milvus URI."""
+        if self.store_kind == "faiss":
+            return str(self.faiss_store_path)
+        return self.resolved_milvus_uri
+
+    @property
+    def faiss_store_path(self) -> Path:
+        """The faiss store's SQLite file (whichever store is in use)."""
+        return self.data_dir / "store.sqlite3"
 
     @property
     def resolved_model_cache_dir(self) -> Path:

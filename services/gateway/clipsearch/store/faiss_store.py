@@ -88,7 +88,7 @@ class FaissStore:
     @classmethod
     def from_settings(cls, settings: Settings) -> FaissStore:
         return cls(
-            settings.data_dir / "store.sqlite3",
+            settings.faiss_store_path,
             prefix=settings.collection_prefix,
             index_type=settings.index_type.value,
             hnsw_m=settings.hnsw_m,

@@ -39,8 +39,11 @@ def _faiss() -> Any:
 
 
 def _unit(x: Matrix) -> Matrix:
+    """Rows scaled to length 1; rows already of length 1 (as encoders return them) keep
+    their exact values, so scores are the plain dot products a caller would compute."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    out: Matrix = (x / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+    scale = np.where((norms == 0) | (np.abs(norms - 1.0) < 1e-5), 1.0, norms)
+    out: Matrix = (x / scale).astype(np.float32)
     return out
 
 

@@ -39,7 +39,7 @@ STATS_EXAMPLE: dict[str, Any] = {
         "dim": 512,
         "health": "ok",
     },
-    "store": {"kind": "lite", "uri": "data/milvus.db", "health": "ok"},
+    "store": {"kind": "faiss", "uri": "data/store.sqlite3", "health": "ok"},
     "blobs": {"bytes": 1048576},
     "uptime_s": 3600.0,
     "latency": {
@@ -112,7 +112,7 @@ async def stats(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
         },
         "store": {
             "kind": store.kind,
-            "uri": redact_uri(state.settings.resolved_milvus_uri)
+            "uri": redact_uri(state.settings.store_location)
             if principal.allows(Scope.admin)
             else None,
             "health": await _health(store_health),
