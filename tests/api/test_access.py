@@ -124,7 +124,9 @@ def test_store_uri_is_for_admins(keyed: Keyed) -> None:
     c = keyed.client
     assert c.get("/v1/stats", headers=keyed.as_("read")).json()["store"]["uri"] is None
     assert (
-        c.get("/v1/stats", headers=keyed.as_("admin")).json()["store"]["uri"].endswith("milvus.db")
+        c.get("/v1/stats", headers=keyed.as_("admin"))
+        .json()["store"]["uri"]
+        .endswith("store.sqlite3")
     )
 
 
