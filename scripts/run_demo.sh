@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: the embedded default, offline. Generates demo pictures (once), serves the
-# gateway with the local encoder + Milvus Lite + the bundled tiny model, and ingests the
+# gateway with the local encoder + the embedded store + the bundled tiny model, and ingests the
 # pictures through the public ingest API (a re-run finds them all as duplicates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
