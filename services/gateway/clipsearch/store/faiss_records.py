@@ -110,11 +110,11 @@ class RecordsFile:
         for coll, text, blob in self._db.execute("SELECT coll, row, vector FROM records"):
             yield coll, json.loads(text), np.frombuffer(blob, dtype=np.float32)
 
-    def vector(self, coll: str, id_: str) -> npt.NDArray[np.float32]:
-        blob = self._db.execute(
+    def vector(self, coll: str, id_: str) -> npt.NDArray[np.float32] | None:
+        found = self._db.execute(
             "SELECT vector FROM records WHERE coll = ? AND id = ?", (coll, id_)
         ).fetchone()
-        return np.frombuffer(blob[0], dtype=np.float32)
+        return None if found is None else np.frombuffer(found[0], dtype=np.float32)
 
     @contextmanager
     def tx(self) -> Iterator[RecordsFile]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ from clipsearch.store import milvus_browse as browse
 from clipsearch.store import milvus_expr as expr
 from clipsearch.store import milvus_groups as mg
 from clipsearch.store import milvus_schema as ms
+from clipsearch.store.faiss_pairs import PairChanges
 from clipsearch.store.faiss_records import Collection, RecordsFile
 from clipsearch.store.protocol import (
     Filter,
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 TARGETS: tuple[Target, Target] = ("images", "texts")
 
 
-class FaissStore:
+class FaissStore(PairChanges):
     """The embedded store (see the module docstring). Thread-safe: writes hold one lock;
     searches hold only their collection's index lock."""
 
@@ -126,7 +126,13 @@ class FaissStore:
         return meta
 
     def _coll(self, group: str, target: Target, *, shadow: bool = False) -> Collection:
-        return self._colls[self.collection(group, target, shadow=shadow)]
+        return self._named(group, self.collection(group, target, shadow=shadow))
+
+    def _named(self, group: str, name: str) -> Collection:
+        c = self._colls.get(name)
+        if c is None:  # dropped (or switched away from) by another thread meanwhile
+            raise UnknownGroup(f"collection group {group!r} does not exist")
+        return c
 
     def collection(self, group: str, target: Target, *, shadow: bool = False) -> str:
         """The physical collection now holding ``group``'s ``target``."""
@@ -210,67 +216,6 @@ class FaissStore:
             del self._groups[group]
             return True
 
-    # --- migration -----------------------------------------------------------------------
-    def begin_shadow(
-        self, group: str, *, dim: int, model_name: str, fingerprint: str, index: IndexSpec
-    ) -> None:
-        spec = mg.check_index(index, self._hnsw_defaults)
-        with self._lock:
-            meta = self._meta(group)
-            if meta.shadow is not None:
-                if meta.shadow.fingerprint != fingerprint or meta.shadow.dim != dim:
-                    raise GroupMismatch(f"{group!r} is already being migrated")
-                return
-            pair = mg.new_meta(dim, model_name, fingerprint, spec, meta.generation + 1)
-            new = replace(meta, shadow=pair)
-            with self._file.tx() as db:
-                db.write_meta(group, new)
-            self._groups[group] = new
-            self._add_pair(group, pair)
-
-    def switch_shadow(self, group: str) -> None:
-        with self._lock:
-            meta = self._meta(group)
-            if meta.shadow is None:
-                raise InvalidStoreRequest(f"{group!r} has no migration under way")
-            new = mg.switched(meta, self.prefix, group)
-            with self._file.tx() as db:
-                db.write_meta(group, new)
-            self._groups[group] = new
-
-    def drop_shadow(self, group: str) -> None:
-        with self._lock:
-            meta = self._meta(group)
-            if meta.shadow is None:
-                return
-            names = list(mg.pair_names(self.prefix, group, meta.shadow.generation).values())
-            new = replace(meta, shadow=None)
-            with self._file.tx() as db:
-                self._drop(db, names)
-                db.write_meta(group, new)
-            self._groups[group] = new
-
-    def drop_retired(self, group: str) -> int:
-        with self._lock:
-            meta = self._meta(group)
-            new = replace(meta, retired=())
-            with self._file.tx() as db:
-                self._drop(db, meta.retired)
-                db.write_meta(group, new)
-            self._groups[group] = new
-            return len(meta.retired)
-
-    def set_threshold(
-        self, group: str, value: float | None, *, fingerprint: str | None = None
-    ) -> None:
-        with self._lock:
-            meta = self._meta(group)
-            mg.check_model(meta, group, fingerprint)
-            new = mg.with_threshold(meta, value)
-            with self._file.tx() as db:
-                db.write_meta(group, new)
-            self._groups[group] = new
-
     # --- writes --------------------------------------------------------------------------
     def upsert_images(
         self, group: str, records: Sequence[ImageRecord], *, fingerprint: str | None = None
@@ -340,11 +285,19 @@ class FaissStore:
     ) -> list[dict[str, Any]]:
         c = self._coll(group, target)
         fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
-        rows = [self._full(c, c.rows[i], with_vectors) for i in ids if i in c.rows]
-        return ms.rows_in_order(rows, ids, fields)
+        rows = [r for i in ids if (r := c.rows.get(i)) is not None]
+        return ms.rows_in_order(self._full(c, rows, with_vectors), ids, fields)
 
-    def _full(self, c: Collection, row: dict[str, Any], with_vectors: bool) -> dict[str, Any]:
-        return row | {"vector": self._file.vector(c.name, row["id"])} if with_vectors else row
+    def _full(
+        self, c: Collection, rows: list[dict[str, Any]], with_vectors: bool
+    ) -> list[dict[str, Any]]:
+        """``rows`` with their stored vectors (read under the write lock, so never from a
+        transaction half done; a row deleted meanwhile is left out)."""
+        if not with_vectors:
+            return rows
+        with self._lock:
+            found = [(r, self._file.vector(c.name, r["id"])) for r in rows]
+        return [r | {"vector": v} for r, v in found if v is not None]
 
     def count(self, group: str, target: Target) -> int:
         return len(self._coll(group, target).rows)
@@ -363,7 +316,7 @@ class FaissStore:
         expr.metadata_filter(filter)  # refuses what Milvus would be asked to refuse
         c = self._coll(group, target)
         fields = ms.OUTPUT_FIELDS[target] + (["vector"] if with_vectors else [])
-        out = [self._full(c, r, with_vectors) for r in c.after(after, limit + 1, filter)]
+        out = self._full(c, c.after(after, limit + 1, filter), with_vectors)
         page = browse.shape_rows(out[:limit], fields)
         return ScanPage(page, str(page[-1]["id"]) if len(out) > limit else None)
 
@@ -391,7 +344,7 @@ class FaissStore:
         mg.check_model(meta, group, fingerprint)
         queries = ms.check_queries(vectors, meta.dim, top_k, offset)
         expr.metadata_filter(filter)  # refuses what Milvus would be asked to refuse
-        c = self._colls[mg.pair_names(self.prefix, group, meta.generation)[target]]
+        c = self._named(group, mg.pair_names(self.prefix, group, meta.generation)[target])
         only = {r["id"] for r in c.matching(filter)} if filter else None
         fields = [f for f in ms.OUTPUT_FIELDS[target] if f != "id"]
         out = []
