@@ -15,5 +15,7 @@ if ! command -v apt-get >/dev/null; then
   exit 0
 fi
 echo "install_chromium: installing Debian's chromium"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# Wait for another apt run (a second `make test`, compose-test's installs) instead of failing.
+lock=(-o DPkg::Lock::Timeout=600)
+apt-get "${lock[@]}" update -qq
+DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" install -y -qq chromium >/dev/null
