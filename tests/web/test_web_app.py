@@ -57,7 +57,10 @@ def test_similar_paging_and_back(page: Page, site: Site) -> None:
     first_id = first.get_attribute("data-id")
     first.get_by_role("button", name="Similar").focus()
     page.keyboard.press("Enter")
-    expect(page.locator("#search-status")).to_contain_text("pictures like")
+    # The answer's status, not "Searching for pictures like …" (seen to race under load).
+    expect(page.locator("#search-status")).to_contain_text(
+        "1\N{EN DASH}12 pictures for pictures like"
+    )
     expect(page.locator("#view")).to_be_focused()  # the keyboard starts at the new results
     assert f"image_id={first_id}" in page.url
     ids = page.locator("#results li.card").evaluate_all("els => els.map(e => e.dataset.id)")
