@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from clipsearch.store import filter_grammar, typed_filter
 from clipsearch.store import milvus_schema as ms
-from clipsearch.store import typed_filter
 from clipsearch.store.protocol import Filter, StoreError
 from clipsearch.store.vector_index import VectorIndex
 
@@ -68,16 +68,17 @@ class Collection:
 
     def matching(self, filter: Filter | None) -> list[dict[str, Any]]:
         """Every row whose metadata matches ``filter`` (typed: ``true`` is not ``1``)."""
-        rows = list(self.rows.values())
-        return [r for r in rows if typed_filter.matches(r.get("metadata") or {}, filter)]
+        holds = typed_filter.predicate(filter_grammar.parse(filter))
+        return [r for r in list(self.rows.values()) if holds(r.get("metadata"))]
 
     def after(self, after: str, limit: int, filter: Filter | None) -> list[dict[str, Any]]:
         """Up to ``limit`` matching rows with ids greater than ``after``, in id order."""
+        holds = typed_filter.predicate(filter_grammar.parse(filter))
         ids = self.sorted_ids()
         out: list[dict[str, Any]] = []
         for i in ids[bisect.bisect_right(ids, after) :]:
             row = self.rows.get(i)
-            if row is not None and typed_filter.matches(row.get("metadata") or {}, filter):
+            if row is not None and holds(row.get("metadata")):
                 out.append(row)
                 if len(out) == limit:
                     break
