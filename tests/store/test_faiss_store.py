@@ -3,6 +3,7 @@ path (graph, tail, dead rows, deep pages) against exact answers, and writes that
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -150,3 +151,25 @@ def test_a_write_that_fails_changes_nothing(tmp_path: Path) -> None:
         store.delete("g", "images", ["00000000"])
     assert store.count("g", "images") == 5  # memory follows only committed writes
     assert store.existing_ids("g", "images", ["00000000", "00000100"]) == {"00000000"}
+
+
+def test_damaged_records_never_keep_the_store_from_opening(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = FaissStore(path)
+    store.ensure_group("g", dim=DIM, model_name="m", fingerprint="fp")
+    store.upsert_images("g", _images(clustered(3, DIM, seed=8)))
+    coll = store.collection("g", "images")
+    store.close()
+    with sqlite3.connect(path) as db:  # what a disk error or a hand edit could leave
+        db.executemany(
+            "INSERT INTO records (coll, id, row, vector) VALUES (?, ?, ?, ?)",
+            [
+                (coll, "bad-json", "{not json", np.zeros(DIM, np.float32).tobytes()),
+                (coll, "short", '{"id": "short"}', b"\x00\x01\x02"),
+                (coll, "wrong-dim", '{"id": "wrong-dim"}', np.zeros(3, np.float32).tobytes()),
+            ],
+        )
+    again = FaissStore(path)
+    assert again.count("g", "images") == 3
+    assert len(again.search("g", "images", clustered(1, DIM, seed=9), top_k=10)[0]) == 3
+    again.close()

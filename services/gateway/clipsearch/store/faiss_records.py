@@ -109,7 +109,12 @@ class RecordsFile:
     def records(self) -> Iterator[tuple[str, dict[str, Any], npt.NDArray[np.float32]]]:
         """Every stored (collection, row, vector)."""
         for coll, text, blob in self._db.execute("SELECT coll, row, vector FROM records"):
-            yield coll, json.loads(text), np.frombuffer(blob, dtype=np.float32)
+            try:
+                row = json.loads(text)
+                vector = np.frombuffer(blob, dtype=np.float32)
+            except (ValueError, TypeError):
+                row, vector = {}, np.zeros(0, dtype=np.float32)  # the caller skips it
+            yield coll, row if isinstance(row, dict) else {}, vector
 
     def vector(self, coll: str, id_: str) -> npt.NDArray[np.float32] | None:
         found = self._db.execute(

@@ -21,6 +21,7 @@ well under a millisecond (BENCHMARKS.md, "Embedded store").
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from clipsearch.core.config import Settings
 
 TARGETS: tuple[Target, Target] = ("images", "texts")
+LOAD_BATCH = 10_000  # rows put into memory at a time when the store opens
+log = logging.getLogger(__name__)
 
 
 class FaissStore(PairChanges):
@@ -104,10 +107,25 @@ class FaissStore(PairChanges):
             for pair in (meta, meta.shadow):
                 if pair is not None:
                     self._add_pair(name, pair)
+        pending: dict[str, tuple[list[dict[str, Any]], list[npt.NDArray[np.float32]]]] = {}
+        skipped = 0
         for coll, row, vector in self._file.records():
             c = self._colls.get(coll)
-            if c is not None:  # else a retired pair, dropped at the end of its grace period
-                c.put([row], vector.reshape(1, c.dim))
+            if c is None:  # a retired pair, dropped at the end of its grace period
+                continue
+            if vector.shape != (c.dim,) or not isinstance(row.get("id"), str):
+                skipped += 1  # a damaged record never keeps the store from opening
+                continue
+            rows, vectors = pending.setdefault(coll, ([], []))
+            rows.append(row)
+            vectors.append(vector)
+            if len(rows) == LOAD_BATCH:
+                c.put(rows, np.stack(vectors))
+                pending.pop(coll)
+        for coll, (rows, vectors) in pending.items():
+            self._colls[coll].put(rows, np.stack(vectors))
+        if skipped:
+            log.warning("embedded store %s: %d damaged records skipped", self.path, skipped)
 
     def _add_pair(self, group: str, pair: ms.GroupMeta) -> None:
         """Empty in-memory collections for ``pair`` (a group's live or shadow pair)."""
