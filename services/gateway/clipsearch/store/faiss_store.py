@@ -126,6 +126,8 @@ class FaissStore(PairChanges):
             self._colls[coll].put(rows, np.stack(vectors))
         if skipped:
             log.warning("embedded store %s: %d damaged records skipped", self.path, skipped)
+        for c in self._colls.values():
+            c.index.prepare()  # large HNSW collections: the graph starts building now
 
     def _add_pair(self, group: str, pair: ms.GroupMeta) -> None:
         """Empty in-memory collections for ``pair`` (a group's live or shadow pair)."""
