@@ -183,9 +183,7 @@ class FaissStore(PairChanges):
         fingerprint: str,
         index: IndexSpec | None = None,
     ) -> None:
-        ms.check_group(group)
-        if dim < 1 or dim > 32768:
-            raise InvalidStoreRequest(f"invalid vector dimension {dim}")
+        ms.check_new_group(group, dim)
         spec = mg.check_index(index or self._default_index, self._hnsw_defaults)
         with self._lock:
             meta = self._groups.get(group)

@@ -294,9 +294,7 @@ class MilvusStore(RecordReads, PairLifecycle):
     ) -> None:
         """Create ``group`` for this encoder (indexed as ``index``, else as the settings
         say), or check it was built with the same model."""
-        ms.check_group(group)
-        if dim < 1 or dim > 32768:
-            raise InvalidStoreRequest(f"invalid vector dimension {dim}")
+        ms.check_new_group(group, dim)
         spec = self._index_spec(index)
         with self._ddl_lock:
             meta = self._read_meta(group)

@@ -128,6 +128,14 @@ def check_group(group: object) -> str:
     return group
 
 
+def check_new_group(group: object, dim: int) -> str:
+    """A group name and vector size a store may create a group with."""
+    name = check_group(group)
+    if dim < 1 or dim > 32768:
+        raise InvalidStoreRequest(f"invalid vector dimension {dim}")
+    return name
+
+
 def data_schema(target: Target, dim: int) -> Any:
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_BYTES)
