@@ -200,21 +200,9 @@ class FaissStore(PairChanges):
             self._add_pair(group, meta)
 
     def group_info(self, group: str, *, with_counts: bool = True) -> GroupInfo:
-        m = self._meta(group)
+        meta = self._meta(group)
         counts: dict[str, int] = {t: self.count(group, t) for t in TARGETS} if with_counts else {}
-        return GroupInfo(
-            group,
-            m.dim,
-            m.model_name,
-            m.fingerprint,
-            m.index_type,
-            {**m.index_params, "metric_type": "COSINE"},
-            counts,
-            created_at=m.created_at,
-            shadow=mg.shadow_info(m),
-            retired=list(m.retired),
-            min_score_auto=m.min_score_auto,
-        )
+        return mg.group_info(group, meta, counts, self._ef)
 
     def drop_group(self, group: str) -> bool:
         ms.check_group(group)

@@ -311,20 +311,8 @@ class MilvusStore(RecordReads, PairLifecycle):
 
     def group_info(self, group: str, *, with_counts: bool = True) -> GroupInfo:
         meta = self._group(group)
-        return GroupInfo(
-            name=group,
-            dim=meta.dim,
-            model_name=meta.model_name,
-            fingerprint=meta.fingerprint,
-            index_type=meta.index_type,
-            index_params=dict(meta.index_params, metric_type="COSINE")
-            | ({"ef_search": self.hnsw_ef_search} if meta.index_type == "HNSW" else {}),
-            counts={t: self.count(group, t) for t in TARGETS} if with_counts else {},
-            created_at=meta.created_at,
-            shadow=mg.shadow_info(meta),
-            retired=list(meta.retired),
-            min_score_auto=meta.min_score_auto,
-        )
+        counts: dict[str, int] = {t: self.count(group, t) for t in TARGETS} if with_counts else {}
+        return mg.group_info(group, meta, counts, self.hnsw_ef_search)
 
     # --- writes ------------------------------------------------------------------------
     def upsert_images(

@@ -29,6 +29,7 @@ from pymilvus import MilvusException
 
 from clipsearch.store import milvus_schema as ms
 from clipsearch.store.protocol import (
+    GroupInfo,
     GroupMismatch,
     IndexSpec,
     InvalidStoreRequest,
@@ -173,6 +174,25 @@ def check_model(meta: ms.GroupMeta, group: str, fingerprint: str | None) -> None
             f"collection group {group!r} is now of the model with fingerprint "
             f"{meta.fingerprint}, not {fingerprint}"
         )
+
+
+def group_info(group: str, meta: ms.GroupMeta, counts: dict[str, int], ef_search: int) -> GroupInfo:
+    """What ``group`` was built with, as every store reports it (``ef_search``: the HNSW
+    search width the store uses, shown with an HNSW index's parameters)."""
+    hnsw = {"ef_search": ef_search} if meta.index_type == "HNSW" else {}
+    return GroupInfo(
+        name=group,
+        dim=meta.dim,
+        model_name=meta.model_name,
+        fingerprint=meta.fingerprint,
+        index_type=meta.index_type,
+        index_params=dict(meta.index_params, metric_type="COSINE") | hnsw,
+        counts=counts,
+        created_at=meta.created_at,
+        shadow=shadow_info(meta),
+        retired=list(meta.retired),
+        min_score_auto=meta.min_score_auto,
+    )
 
 
 def shadow_info(meta: ms.GroupMeta) -> ShadowInfo | None:
