@@ -9,8 +9,8 @@ masked out with an ``IDSelectorBitmap``. Either way candidates are re-scored fro
 matrix and ordered by score, ties by id, as ``MilvusStore`` orders them.
 
 The HNSW graph is built away from the caller: :meth:`VectorIndex.build_hnsw` runs in a
-background thread (exact search until it is done), then catches up with rows written
-meanwhile in small chunks. faiss does not allow adding while searching, so one lock per
+background thread (exact search until it is done); rows written meanwhile are its tail
+until they are added in small chunks. faiss does not allow adding while searching, so one lock per
 collection covers both; a search holds it for well under a millisecond at 100k.
 
 Thread safety: every public method takes the lock.
@@ -62,7 +62,6 @@ class VectorIndex:
         self._pos: dict[str, int] = {}
         self._graph: Any = None  # faiss index over positions [0, self._graph_n)
         self._graph_n = 0
-        self._graph_dead = 0
         self._building = False
         self._worker_lock = threading.Lock()
 
@@ -98,8 +97,6 @@ class VectorIndex:
         if old is not None:
             self._ids[old] = None
             self._alive[old] = False
-            if old < self._graph_n:
-                self._graph_dead += 1
 
     def __len__(self) -> int:
         return len(self._pos)
@@ -122,10 +119,19 @@ class VectorIndex:
             live = np.flatnonzero(self._alive[: len(self._ids)])
             return [self._exact(q, depth, live) for q in units]
 
+    def _wants_graph(self) -> bool:
+        return self._hnsw_params is not None and len(self._pos) > self._exact_max
+
+    def _graph_dead(self) -> int:
+        return self._graph_n - int(np.count_nonzero(self._alive[: self._graph_n]))
+
+    def _graph_stale(self) -> bool:
+        return self._graph is None or self._graph_dead() > REBUILD_DEAD_SHARE * self._graph_n
+
     def _use_graph(self, depth: int) -> bool:
-        if self._hnsw_params is None or len(self._pos) <= self._exact_max:
+        if not self._wants_graph():
             return False
-        if self._graph is None or self._graph_dead > REBUILD_DEAD_SHARE * self._graph_n:
+        if self._graph_stale():
             self._start(self.build_hnsw)
             return False
         return depth <= 4 * self._ef  # deeper pages: exact, which has no ef to outgrow
@@ -155,7 +161,7 @@ class VectorIndex:
         n_graph = self._graph_n
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(self._ef, depth)
-        if self._graph_dead:
+        if self._graph_dead():
             # Referenced by params until the search returns.
             bitmap = np.packbits(self._alive[:n_graph], bitorder="little")
             params.sel = faiss.IDSelectorBitmap(bitmap)
@@ -184,8 +190,8 @@ class VectorIndex:
         threading.Thread(target=run, name="faiss-hnsw", daemon=True).start()
 
     def build_hnsw(self) -> None:
-        """Build the graph over a snapshot, then add what was written meanwhile (in chunks
-        of :data:`CATCH_UP_CHUNK` rows, so searches go on between them) and swap it in."""
+        """Build the graph over a snapshot, swap it in (rows written meanwhile are its tail,
+        scored exactly) and add that tail to it (:meth:`catch_up`)."""
         faiss = _faiss()
         assert self._hnsw_params is not None
         with self._lock:
@@ -196,24 +202,15 @@ class VectorIndex:
         )
         graph.hnsw.efConstruction = int(self._hnsw_params["efConstruction"])
         graph.add(snapshot)
-        done = n0
-        while True:
-            with self._lock:
-                upto = min(len(self._ids), done + CATCH_UP_CHUNK)
-                if upto > done:
-                    graph.add(self._unit[done:upto])
-                    done = upto
-                if done == len(self._ids):
-                    self._graph, self._graph_n = graph, done
-                    self._graph_dead = int(done - np.count_nonzero(self._alive[:done]))
-                    return
+        with self._lock:
+            self._graph, self._graph_n = graph, n0
+        self.catch_up()
 
     def prepare(self) -> None:
         """After bulk writes: start building the graph if searches would need one, else
         add the rows written since it was built."""
         with self._lock:
-            wanted = self._hnsw_params is not None and len(self._pos) > self._exact_max
-            stale = self._graph is None or self._graph_dead > REBUILD_DEAD_SHARE * self._graph_n
+            wanted, stale = self._wants_graph(), self._graph_stale()
         if wanted and stale:
             self._start(self.build_hnsw)
         elif wanted:
@@ -232,6 +229,6 @@ class VectorIndex:
     def indexed(self) -> bool:
         """True when searches need no more exact scoring than the tail (or none at all)."""
         with self._lock:
-            if self._hnsw_params is None or len(self._pos) <= self._exact_max:
+            if not self._wants_graph():
                 return True
             return self._graph is not None and self._graph_n == len(self._ids)
